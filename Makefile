@@ -1,0 +1,46 @@
+# Observatorio de Movilidad Humana: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export OMH_HOME ?= $(CURDIR)/var
+export AIRFLOW_HOME ?= $(OMH_HOME)/airflow
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test airflow bench lint lock clean
+
+setup: $(STAMP)
+
+# Idempotent: the venv is rebuilt only when the pins or the project metadata change.
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PY) >/dev/null || { echo "needs $(PY)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==0.13.9" || $(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/omh demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+airflow: setup
+	$(BIN)/omh airflow
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Re-resolve the pins (needs the package index); commit constraints.txt afterwards.
+lock:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip install --python $(BIN)/python -e ".[dev]"
+	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable | grep -v '^uv==' > constraints.txt
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,192 @@
+"""The ``omh`` command: run the pipeline outside the scheduler, check files, query the warehouse.
+
+Exit codes of ``check`` and ``ingest``: 0 loads (or already loaded), 1 refused, 2 cannot be read.
+No traceback reaches the user: the full trace goes to ``$OMH_HOME/logs/omh.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_REFUSED, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2, 3
+
+
+def _setup_logging(verbose: bool) -> None:
+    from transforms.config import settings
+
+    logs = settings().logs
+    handlers: list[logging.Handler] = []
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logs / "omh.log", encoding="utf-8"))
+    except OSError:
+        pass
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.INFO if verbose else logging.CRITICAL + 1)
+    handlers.append(console)
+    logging.basicConfig(
+        level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    for noisy in ("great_expectations", "py4j", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_sources(args) -> int:
+    from transforms.contracts import load_contracts
+
+    for c in load_contracts().values():
+        reporter = c.reporter or "(per row)"
+        print(f"{c.source_id}\t{reporter}\t{c.conference or ''}\t{c.reader.format}\t{c.title}")
+    return EXIT_OK
+
+
+def _exit_for(result) -> int:
+    if result.status in ("loaded", "skipped"):
+        return EXIT_OK
+    return EXIT_UNREADABLE if result.status == "unreadable" else EXIT_REFUSED
+
+
+def cmd_check(args) -> int:
+    from transforms.pipeline import check_file
+
+    result = check_file(args.file, args.source, report=args.report)
+    print(result.reason)
+    for w in result.warnings:
+        print(f"warning: {w}")
+    if args.verbose:
+        for p in result.problems[1:]:
+            print(f"  {p}")
+    if result.report:
+        print(f"report: {result.report}")
+    return _exit_for(result)
+
+
+def cmd_ingest(args) -> int:
+    from transforms.pipeline import ingest_file
+
+    result = ingest_file(args.file, args.source)
+    print(result.reason, file=sys.stdout if result.ok else sys.stderr)
+    if result.report and not result.ok:
+        print(f"report: {result.report}", file=sys.stderr)
+    return _exit_for(result)
+
+
+def cmd_sql(args) -> int:
+    from transforms.config import settings
+    from transforms.warehouse import Warehouse
+
+    with Warehouse(settings(), read_only=True) as wh:
+        cols, rows = wh.query(args.query)
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(cols)
+        writer.writerows(rows)
+        return EXIT_OK
+    widths = [max(len(str(c)), *(len(_fmt(r[i])) for r in rows)) if rows else len(str(c)) for i, c in enumerate(cols)]
+    print("  ".join(str(c).ljust(w) for c, w in zip(cols, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(_fmt(v).ljust(w) for v, w in zip(r, widths, strict=True)))
+    print(f"({len(rows)} rows)")
+    return EXIT_OK
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return f"{int(v)}"
+    return str(v)
+
+
+def cmd_suites(args) -> int:
+    from transforms.contracts import load_contracts
+    from transforms.validate import write_suites
+
+    for path in write_suites(load_contracts()):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_samples(args) -> int:
+    from transforms.samples import write_samples
+
+    written = write_samples(Path(args.out) if args.out else None)
+    print(f"{len(written)} landing files written")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from transforms.demo import run_demo
+
+    return run_demo()
+
+
+def cmd_summary(args) -> int:
+    from transforms.pipeline import summary
+
+    rows = summary()
+    print(f"{'reporter':8} {'conf':4} {'files':>5} {'refused':>7} {'observations':>12}  periods")
+    for r in rows:
+        periods = f"{r['first_period']} .. {r['last_period']}" if r["first_period"] else "-"
+        print(f"{r['reporter_iso3']:8} {r['conference'] or '':4} {r['files']:>5} {r['refused']:>7} "
+              f"{r['observations']:>12}  {periods}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="omh", description="Observatorio de Movilidad Humana data pipeline")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("sources", help="list source ids (first column) with reporter and title").set_defaults(
+        func=cmd_sources
+    )
+    c = sub.add_parser("check", help="validate a file against its contract; nothing is stored")
+    c.add_argument("file")
+    c.add_argument("--source", required=True)
+    c.add_argument("--report", help="write the HTML validation report here")
+    c.set_defaults(func=cmd_check)
+    i = sub.add_parser("ingest", help="the whole pipeline for one file")
+    i.add_argument("file")
+    i.add_argument("--source", required=True)
+    i.set_defaults(func=cmd_ingest)
+    q = sub.add_parser("sql", help="run a query on the warehouse (read-only)")
+    q.add_argument("query")
+    q.add_argument("--csv", action="store_true")
+    q.set_defaults(func=cmd_sql)
+    sub.add_parser("suites", help="regenerate expectations/*.json from contracts and code lists").set_defaults(
+        func=cmd_suites
+    )
+    s = sub.add_parser("samples", help="write the sample landing files of all 23 member states")
+    s.add_argument("--out", help="landing folder (default $OMH_HOME/landing)")
+    s.set_defaults(func=cmd_samples)
+    sub.add_parser("demo", help="land samples and real files, run every DAG through Airflow").set_defaults(
+        func=cmd_demo
+    )
+    sub.add_parser("summary", help="per-country summary of what is loaded").set_defaults(func=cmd_summary)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the user gets one line; the log gets the trace
+        logging.getLogger("omh").exception("omh %s failed", args.command)
+        from transforms.contracts import ContractError
+
+        code = EXIT_USAGE if isinstance(exc, ContractError) else EXIT_REFUSED
+        print(f"omh {args.command}: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,333 @@
+"""Pipeline entry points: the same functions run under Airflow, the ``omh`` command and the tests.
+
+discover -> extract -> validate (raw) -> harmonize -> validate (canonical) -> load (warehouse, lake)
+A refused file is copied to quarantine with its report; nothing already published changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import hashlib
+import json
+import logging
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from transforms.config import Settings, settings as get_settings
+from transforms.contracts import Contract, get_contract, load_contracts
+
+log = logging.getLogger("omh.pipeline")
+
+STATUS_LOADED, STATUS_SKIPPED, STATUS_REFUSED, STATUS_UNREADABLE = "loaded", "skipped", "refused", "unreadable"
+
+
+@dataclass
+class IngestResult:
+    """What happened to one file."""
+
+    source_id: str
+    file: str
+    sha256: str
+    status: str
+    rows: int = 0
+    reason: str = ""
+    report: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    reporters: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (STATUS_LOADED, STATUS_SKIPPED)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Refused(Exception):
+    """The file is refused; ``reason`` is the one line for the user."""
+
+    def __init__(self, reason: str, problems=None, unreadable: bool = False, outcomes=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.problems = problems or [reason]
+        self.unreadable = unreadable
+        self.outcomes = outcomes or []
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_DATE_IN_NAME = re.compile(r"(?<!\d)(20\d\d)[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
+
+
+def vintage_of(path: Path) -> dt.date:
+    """Release date: a date in the file name (agencies name their extracts so), else its mtime."""
+    match = _DATE_IN_NAME.search(path.name)
+    if match:
+        try:
+            return dt.date(*(int(x) for x in match.groups()))
+        except ValueError:
+            pass
+    return dt.date.fromtimestamp(path.stat().st_mtime)
+
+
+# ---------------------------------------------------------------------------- discover
+
+
+def source_files(contract: Contract, cfg: Settings) -> list[Path]:
+    """Landing files that belong to a source, by its contract's folder and patterns."""
+    folder = cfg.landing / contract.landing.folder
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith(".") and any(
+            fnmatch.fnmatch(path.name.lower(), pat.lower()) for pat in contract.landing.patterns
+        ):
+            out.append(path)
+    return out
+
+
+def discover(source_id: str, home=None) -> list[dict]:
+    """Landing files of a source with sha256 and whether each is already loaded."""
+    from transforms.warehouse import Warehouse
+
+    cfg = get_settings(home).ensure()
+    contract = get_contract(source_id)
+    files = source_files(contract, cfg)
+    out = []
+    with Warehouse(cfg) as wh:
+        wh.ensure_schema(load_contracts())
+        for path in files:
+            sha = sha256_of(path)
+            out.append(
+                {
+                    "source_id": source_id,
+                    "path": str(path),
+                    "file": path.name,
+                    "sha256": sha,
+                    "size": path.stat().st_size,
+                    "loaded": wh.is_loaded(source_id, sha),
+                }
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------- one file
+
+
+def _stage_check(path: Path, contract: Contract):
+    """Extract, validate and harmonize one file; raises Refused. Returns (facts, outcomes, warnings)."""
+    from transforms.extract import ExtractError, extract
+    from transforms.harmonize import harmonize
+    from transforms.readers import ReadError
+    from transforms.validate import build_canonical_suite, build_raw_suite, load_suite, run_suite
+
+    name = path.name
+    try:
+        ex = extract(path, contract)
+    except ReadError as exc:
+        raise Refused(str(exc), unreadable=True) from exc
+    except ExtractError as exc:
+        raise Refused(str(exc)) from exc
+    warnings = [f"{name}: {d}" for d in ex.drift]
+
+    raw_suite = load_suite(f"raw_{contract.source_id}", lambda: build_raw_suite(contract))
+    raw = run_suite(raw_suite, ex.table, ex.table.get("source_row"))
+    outcomes = list(raw.outcomes)
+    if raw.errors:
+        problems = [f"{name}: {o.message()}" for o in raw.errors]
+        raise Refused(problems[0], problems, outcomes=outcomes)
+
+    try:
+        hz = harmonize(contract, ex.table, ex.sheet)
+    except KeyError as exc:
+        raise Refused(f"{name}: contract {contract.source_id}: {exc.args[0]}", outcomes=outcomes) from exc
+    if hz.errors:
+        problems = [p.one_line(name) for p in hz.errors]
+        raise Refused(problems[0], problems, outcomes=outcomes)
+    warnings += [p.one_line(name) for p in hz.problems if p.severity == "warning"]
+
+    canonical = run_suite(load_suite("canonical", build_canonical_suite), hz.frame, hz.frame["source_row"])
+    outcomes += canonical.outcomes
+    if canonical.errors:
+        problems = [f"{name}: {o.message()}" for o in canonical.errors]
+        raise Refused(problems[0], problems, outcomes=outcomes)
+    warnings += [f"{name}: {o.message()}" for o in canonical.failed if o.severity == "warning"]
+    return hz.frame, outcomes, warnings
+
+
+def _check_units(facts, wh) -> None:
+    """A (reporter, flow type) keeps one unit across every source and file."""
+    import pandas as pd
+
+    new = facts[["reporter_iso3", "flow_type", "unit"]].drop_duplicates()
+    mixed = new[new.duplicated(["reporter_iso3", "flow_type"], keep=False)]
+    if not mixed.empty:
+        r = mixed.iloc[0]
+        raise Refused(f"units mixed within the file for {r.reporter_iso3} {r.flow_type}: {sorted(mixed.unit)}")
+    old = wh.units_in_use()
+    if old.empty:
+        return
+    both = pd.merge(new, old, on=["reporter_iso3", "flow_type"], suffixes=("", "_old"))
+    clash = both[both["unit"] != both["unit_old"]]
+    if not clash.empty:
+        r = clash.iloc[0]
+        raise Refused(
+            f"{r.reporter_iso3} {r.flow_type} is in {r.unit} here but in {r.unit_old} in source "
+            f"{r.source_id}: figures in different units must not be added"
+        )
+
+
+def _quarantine(path: Path, sha: str, cfg: Settings, contract_id: str, reason: dict) -> Path:
+    folder = cfg.quarantine / contract_id
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{sha[:12]}_{path.name}"
+    if not target.exists():
+        shutil.copy2(path, target)
+    (folder / f"{sha[:12]}_{path.name}.reason.json").write_text(
+        json.dumps(reason, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+    )
+    return target
+
+
+def check_file(path, source_id: str, report: str | None = None) -> IngestResult:
+    """Would this file load? Nothing is stored (for a country's data team, before sending)."""
+    path = Path(path)
+    contract = get_contract(source_id)
+    sha = sha256_of(path) if path.is_file() else ""
+    result = IngestResult(source_id, path.name, sha, STATUS_LOADED)
+    outcomes = []
+    try:
+        if not path.is_file():
+            raise Refused(f"{path.name}: no such file", unreadable=True)
+        facts, outcomes, warnings = _stage_check(path, contract)
+        result.rows = len(facts)
+        result.warnings = warnings
+        result.reporters = sorted(facts["reporter_iso3"].unique())
+        result.reason = f"{path.name}: would load {len(facts)} observations"
+    except Refused as exc:
+        result.status = STATUS_UNREADABLE if exc.unreadable else STATUS_REFUSED
+        result.reason = exc.reason
+        result.problems = exc.problems
+        outcomes = exc.outcomes or outcomes
+    if report:
+        from transforms.reports import write_report
+
+        result.report = str(write_report(Path(report), result, outcomes, contract))
+    return result
+
+
+def ingest_file(path, source_id: str, home=None) -> IngestResult:
+    """The whole pipeline for one landing file; a file already loaded is skipped."""
+    from transforms.warehouse import Warehouse
+
+    cfg = get_settings(home).ensure()
+    path = Path(path)
+    if not path.is_file():
+        return IngestResult(source_id, path.name, "", STATUS_UNREADABLE, reason=f"{path.name}: no such file")
+    contract = get_contract(source_id)
+    sha = sha256_of(path)
+    entry = {
+        "source_id": source_id,
+        "sha256": sha,
+        "file_name": path.name,
+        "landing_path": str(path),
+        "size_bytes": path.stat().st_size,
+        "received_at": dt.datetime.fromtimestamp(path.stat().st_mtime),
+        "vintage": vintage_of(path),
+        "processed_at": dt.datetime.now(),
+    }
+    result = IngestResult(source_id, path.name, sha, STATUS_LOADED)
+    with Warehouse(cfg) as wh:
+        if wh.is_loaded(source_id, sha):
+            result.status = STATUS_SKIPPED
+            result.reason = f"{path.name}: already loaded (sha256 {sha[:12]})"
+            return result
+        wh.ensure_schema(load_contracts())
+        outcomes = []
+        try:
+            facts, outcomes, warnings = _stage_check(path, contract)
+            _check_units(facts, wh)
+        except Refused as exc:
+            outcomes = exc.outcomes or outcomes
+            result.status = STATUS_UNREADABLE if exc.unreadable else STATUS_REFUSED
+            result.reason = exc.reason
+            result.problems = exc.problems
+            result.report = str(_report(cfg, result, outcomes, contract))
+            _quarantine(path, sha, cfg, source_id, {"reason": exc.reason, "problems": exc.problems})
+            wh.record_refusal(
+                {**entry, "status": "refused", "rows_loaded": 0, "warnings": 0, "reason": exc.reason,
+                 "report_path": result.report},
+                outcomes,
+            )
+            log.error("refused %s: %s", path.name, exc.reason)
+            for problem in exc.problems:
+                log.error("  %s", problem)
+            return result
+
+        now = dt.datetime.now()
+        facts = facts.assign(source_file=path.name, source_sha256=sha, vintage=entry["vintage"], loaded_at=now)
+        result.rows = len(facts)
+        result.warnings = warnings
+        result.reporters = sorted(facts["reporter_iso3"].unique())
+        result.reason = f"{path.name}: loaded {len(facts)} observations"
+        result.report = str(_report(cfg, result, outcomes, contract))
+        wh.load(
+            {**entry, "status": "loaded", "rows_loaded": len(facts), "warnings": len(warnings), "reason": "",
+             "report_path": result.report},
+            facts,
+            outcomes,
+        )
+        partitions = sorted(
+            {(r, int(y), int(m)) for r, y, m in facts[["reporter_iso3", "year", "month"]].itertuples(index=False)}
+        )
+        from transforms.lake import write_partitions
+
+        write_partitions(cfg.lake, source_id, wh.partition_facts(source_id, partitions), partitions)
+    for w in warnings:
+        log.warning(w)
+    log.info("%s", result.reason)
+    return result
+
+
+def _report(cfg: Settings, result: IngestResult, outcomes, contract) -> Path:
+    from transforms.reports import write_report
+
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    path = cfg.reports / contract.source_id / f"{stamp}_{result.sha256[:12]}.html"
+    return write_report(path, result, outcomes, contract)
+
+
+def ingest_source(source_id: str, home=None) -> list[IngestResult]:
+    """Every landing file of a source, in name order (older releases first)."""
+    cfg = get_settings(home).ensure()
+    contract = get_contract(source_id)
+    return [ingest_file(path, source_id, cfg.home) for path in source_files(contract, cfg)]
+
+
+def summary(home=None) -> list[dict]:
+    """Per member state: sources, files loaded/refused, observations, periods."""
+    from transforms.warehouse import Warehouse
+
+    cfg = get_settings(home)
+    with Warehouse(cfg, read_only=True) as wh:
+        cols, rows = wh.query(
+            """
+            SELECT s.reporter_iso3, s.name_en, s.conference, s.files, s.observations, s.first_period,
+                   s.last_period,
+                   (SELECT count(*) FROM file_manifest m JOIN dim_source d USING (source_id)
+                     WHERE d.reporter_iso3 = s.reporter_iso3 AND m.status = 'refused') AS refused
+            FROM v_reporter_summary s ORDER BY s.conference, s.reporter_iso3
+            """
+        )
+    return [dict(zip(cols, r, strict=True)) for r in rows]

@@ -1,0 +1,73 @@
+"""Delimited text files: encodings (UTF-8, Latin-1, CP850, UTF-16 with BOM), delimiters, preambles."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from pathlib import Path
+
+from transforms.readers.grid import Grid, ReadError, build_grid, find_header
+
+# Fields longer than this are not statistics: refuse instead of holding them in memory.
+MAX_FIELD = 100_000
+PREAMBLE_SCAN = 500
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode(raw: bytes, encoding: str, name: str) -> str:
+    """Bytes -> text with the contract's encoding; a BOM says more than the contract."""
+    for bom, enc in _BOMS:
+        if raw.startswith(bom):
+            encoding = enc
+            break
+    else:
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            encoding = "utf-8-sig"
+    if b"\x00" in raw and not encoding.startswith("utf-16"):
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise ReadError(f"{name}: line {line}: NUL byte; this is not a text file in {encoding}")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ReadError(
+            f"{name}: line {line}: byte {raw[exc.start : exc.start + 1]!r} is not valid {encoding}; "
+            "fix 'reader.encoding' in the contract or the file's encoding"
+        ) from exc
+    except LookupError as exc:
+        raise ReadError(f"{name}: unknown encoding '{encoding}' in the contract") from exc
+
+
+def read_csv_grid(path: Path, spec) -> Grid:
+    """Read a delimited file into a Grid of text cells."""
+    name = path.name
+    text = decode(path.read_bytes(), spec.encoding, name)
+    csv.field_size_limit(MAX_FIELD)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec.delimiter, quotechar=spec.quotechar)
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error as exc:
+        raise ReadError(f"{name}: line {reader.line_num}: {exc}") from exc
+    if spec.header_find:
+        start = find_header(rows[:PREAMBLE_SCAN], spec.header_find, name)
+        header_idx = [start]
+    else:
+        header_idx = [r - 1 for r in spec.header_lines()]
+    # csv.reader counts records; with no multi-line fields a record is a line, which is what
+    # agencies' CSV exports hold. Row numbers are therefore physical lines.
+    grid = build_grid(rows, header_idx, 1, spec.stop_at_blank_row, None, name)
+    width = len(grid.header_levels[0])
+    if width < 2:
+        raise ReadError(
+            f"{name}: line {header_idx[-1] + 1}: the header has one column; "
+            f"is the delimiter {spec.delimiter!r} right?"
+        )
+    return grid

@@ -1,0 +1,105 @@
+"""Spreadsheets: XLSX (openpyxl, streaming) and legacy XLS (xlrd), any sheet, any header rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from pathlib import Path
+
+from transforms.readers.grid import Grid, ReadError, build_grid, find_header
+
+PREAMBLE_SCAN = 200
+# Uncompressed size above which an XLSX is refused before parsing (a zip bomb stays a zip).
+MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024
+
+
+def cell_text(value) -> str:
+    """A cell as the text an agency meant: 1165.0 -> '1165', dates -> ISO, None -> ''."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()[:10] if isinstance(value, dt.datetime) else value.isoformat()
+    return str(value)
+
+
+def _xlsx_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
+    import openpyxl
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            size = sum(info.file_size for info in zf.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ReadError(f"{path.name}: not an XLSX workbook (not a zip container)") from exc
+    if size > MAX_XLSX_UNCOMPRESSED:
+        raise ReadError(f"{path.name}: workbook expands to {size / 2**20:.0f} MB; refused as a zip bomb")
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for broken workbooks
+        raise ReadError(f"{path.name}: broken XLSX workbook: {exc.__class__.__name__}: {exc}") from exc
+    try:
+        ws = _pick_sheet(wb.sheetnames, sheet, path.name, lambda n: wb[n])
+        rows = [[cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        return ws.title, rows
+    finally:
+        wb.close()
+
+
+def _xls_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True)
+    except Exception as exc:  # xlrd raises XLRDError and struct errors for broken files
+        raise ReadError(f"{path.name}: broken XLS workbook: {exc}") from exc
+    try:
+        ws = _pick_sheet(book.sheet_names(), sheet, path.name, book.sheet_by_name)
+        rows = []
+        for r in range(ws.nrows):
+            out = []
+            for c in range(ws.ncols):
+                cell = ws.cell(r, c)
+                if cell.ctype == xlrd.XL_CELL_DATE:
+                    out.append(cell_text(xlrd.xldate_as_datetime(cell.value, book.datemode)))
+                elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                    out.append("")
+                else:
+                    out.append(cell_text(cell.value))
+            rows.append(out)
+        return ws.name, rows
+    finally:
+        book.release_resources()
+
+
+def _pick_sheet(names: list[str], sheet, file_name: str, get):
+    if isinstance(sheet, int):
+        if sheet >= len(names):
+            raise ReadError(f"{file_name}: the workbook has {len(names)} sheet(s); contract asks for #{sheet}")
+        return get(names[sheet])
+    if sheet not in names:
+        raise ReadError(f"{file_name}: no sheet named {sheet!r}; sheets are {names}")
+    return get(sheet)
+
+
+def read_excel_grid(path: Path, spec) -> Grid:
+    """Read one sheet of an XLSX or XLS file into a Grid of text cells."""
+    head = path.read_bytes()[:8]
+    is_zip = head.startswith(b"PK\x03\x04")
+    is_ole = head.startswith(b"\xd0\xcf\x11\xe0")
+    if spec.format == "xlsx" and not is_zip:
+        kind = "a legacy XLS" if is_ole else "not a workbook (text or other data)"
+        raise ReadError(f"{path.name}: the contract says XLSX but the file is {kind}")
+    if spec.format == "xls" and not is_ole:
+        kind = "an XLSX" if is_zip else "not a workbook (text or other data)"
+        raise ReadError(f"{path.name}: the contract says XLS but the file is {kind}")
+    title, rows = (_xlsx_rows if is_zip else _xls_rows)(path, spec.sheet)
+    if spec.header_find:
+        header_idx = [find_header(rows[:PREAMBLE_SCAN], spec.header_find, path.name)]
+    else:
+        header_idx = [r - 1 for r in spec.header_lines()]
+    return build_grid(rows, header_idx, 1, spec.stop_at_blank_row, title, path.name)

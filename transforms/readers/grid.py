@@ -1,0 +1,115 @@
+"""The grid every reader returns, and the dispatch from a reader spec to a reader."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+class ReadError(ValueError):
+    """A file that cannot be read as its contract says; the message names file and place."""
+
+
+@dataclass
+class Grid:
+    """Cells of one table as text.
+
+    ``data`` has positional columns 0..n-1 holding str ("" for empty); ``row_numbers`` gives the
+    physical 1-based row (line) of each data row; ``header_levels`` has one list per header row,
+    filled to the right across merged cells; ``header`` joins the levels of each column.
+    """
+
+    data: pd.DataFrame
+    row_numbers: list[int]
+    header_levels: list[list[str]]
+    sheet: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def header(self) -> list[str]:
+        out = []
+        for i in range(len(self.header_levels[0]) if self.header_levels else 0):
+            parts = [lvl[i] for lvl in self.header_levels if lvl[i]]
+            # A level repeated by the right-fill of a merged cell is named once.
+            dedup = [p for j, p in enumerate(parts) if j == 0 or p != parts[j - 1]]
+            out.append(" / ".join(dedup))
+        return out
+
+
+def col_letter(index: int) -> str:
+    """0-based column index -> spreadsheet letter (0 -> A)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def find_header(rows: list[list[str]], pattern: str, name: str) -> int:
+    """0-based index of the first row whose first non-empty cell matches ``pattern``."""
+    rx = re.compile(pattern)
+    for i, row in enumerate(rows):
+        first = next((c.strip() for c in row if c and c.strip()), "")
+        if first and rx.search(first):
+            return i
+    raise ReadError(f"{name}: no header row matching /{pattern}/ in the first {len(rows)} rows")
+
+
+def build_grid(
+    rows: list[list[str]],
+    header_idx: list[int],
+    first_row_number: int,
+    stop_at_blank_row: bool,
+    sheet: str | None,
+    name: str,
+) -> Grid:
+    """Cut ``rows`` (text cells, starting at physical row ``first_row_number``) into header and data.
+
+    ``header_idx`` are 0-based indexes into ``rows``; data starts after the last header row and ends
+    at the first blank row when ``stop_at_blank_row`` (footnotes follow it in real files).
+    """
+    if not rows or max(header_idx) >= len(rows):
+        raise ReadError(f"{name}: the file has no header row where the contract expects one")
+    width = max(len(r) for r in rows)
+    levels = []
+    for idx in header_idx:
+        level = [c.strip() for c in rows[idx]] + [""] * (width - len(rows[idx]))
+        if len(header_idx) > 1:
+            # Merged header cells (a year above its months) are filled to the right.
+            filled, last = [], ""
+            for cell in level:
+                last = cell or last
+                filled.append(last)
+            level = filled
+        levels.append(level)
+    body, numbers = [], []
+    for offset, row in enumerate(rows[max(header_idx) + 1 :]):
+        blank = not any(c.strip() for c in row)
+        if blank:
+            if stop_at_blank_row and body:
+                break
+            continue
+        body.append(row + [""] * (width - len(row)))
+        numbers.append(first_row_number + max(header_idx) + 1 + offset)
+    data = pd.DataFrame(body, columns=range(width), dtype=object) if body else pd.DataFrame(columns=range(width))
+    return Grid(data=data, row_numbers=numbers, header_levels=levels, sheet=sheet)
+
+
+def read_grid(path: str | Path, spec) -> Grid:
+    """Read ``path`` with a contract's ``ReaderSpec``; raises ReadError with file and place."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReadError(f"{path.name}: no such file")
+    if spec.format == "csv":
+        from transforms.readers.csv_reader import read_csv_grid
+
+        return read_csv_grid(path, spec)
+    if spec.format in ("xlsx", "xls"):
+        from transforms.readers.excel_reader import read_excel_grid
+
+        return read_excel_grid(path, spec)
+    raise ReadError(f"{path.name}: no reader for format '{spec.format}'")
