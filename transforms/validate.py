@@ -115,7 +115,7 @@ def build_raw_suite(contract: Contract) -> dict:
                 _exp(
                     "expect_column_values_to_match_regex",
                     column=spec.column,
-                    regex=r"(19[5-9]\d|20\d\d)",
+                    regex=r"(?:19[5-9]\d|20\d\d)",
                 )
             )
     return {

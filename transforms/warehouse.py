@@ -258,14 +258,14 @@ class Warehouse:
         frame = pd.DataFrame(partitions, columns=["reporter_iso3", "year", "month"])
         self.con.register("_parts", frame)
         try:
-            return self.con.execute(
+            return self.con.sql(
                 """
                 SELECT f.* FROM fact_flow f
                 JOIN _parts p USING (reporter_iso3, year, month)
                 WHERE f.source_id = ?
                 ORDER BY reporter_iso3, year, month, flow_type, citizenship_iso3, period_start, source_row
                 """,
-                [source_id],
+                params=[source_id],
             ).to_arrow_table()
         finally:
             self.con.unregister("_parts")
