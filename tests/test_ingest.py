@@ -80,7 +80,7 @@ def test_unknown_label_names_file_column_and_label(home, tmp_path):
     result = ingest_file(bad, "pan_darien_yearly")
     assert result.status == "refused"
     assert "darien_unknown.csv" in result.reason
-    assert "'Atlantida'" in result.reason and "nationality" in result.reason
+    assert "'Atlantida'" in result.reason and "'toShow'" in result.reason
 
 
 def test_renamed_column_is_reported_by_name(home, tmp_path):

@@ -262,6 +262,24 @@ class Publication(_Strict):
     notes: str | None = None
 
 
+class FormatVersion(_Strict):
+    """Another release format of the same source: the parts that differ from the contract's own."""
+
+    version: int
+    note: str | None = None
+    reader: ReaderSpec | None = None
+    ids: dict[str, Column] | None = None
+    values: Values | None = None
+    rows: Rows | None = None
+
+    @field_validator("ids", mode="before")
+    @classmethod
+    def _ids_list(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {str(name): str(name) for name in data}
+        return data
+
+
 class Contract(_Strict):
     source_id: str
     version: int = 1
@@ -284,6 +302,8 @@ class Contract(_Strict):
     period: PeriodSpec
     detail: list[str] = Field(default_factory=list)
     remainder: dict[str, FieldSpec] | None = None
+    severity: dict[str, Literal["error", "warning"]] = Field(default_factory=dict)
+    versions: list[FormatVersion] = Field(default_factory=list)
     path: str | None = None
 
     @field_validator("source_id")
@@ -326,6 +346,18 @@ class Contract(_Strict):
         from transforms.codelists import members
 
         return next((m["conference"] for m in members() if m["iso3"] == self.reporter), None)
+
+    def variants(self) -> list[Contract]:
+        """This contract's own format first, then each declared other format version."""
+        out = [self]
+        for v in self.versions:
+            update = {k: getattr(v, k) for k in ("reader", "ids", "values", "rows") if getattr(v, k) is not None}
+            out.append(self.model_copy(update={**update, "version": v.version, "versions": []}))
+        return out
+
+    def severity_of(self, check: str, default: str) -> str:
+        """A check's severity, raised or lowered by the contract's ``severity`` map."""
+        return self.severity.get(check, default)
 
     def all_markers(self) -> dict[str, str]:
         return {**DEFAULT_MARKERS, **self.markers}

@@ -30,6 +30,8 @@ class Extracted:
     drift: list[str] = field(default_factory=list)
     rows_read: int = 0
     rows_skipped: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    version: int | None = None
 
 
 def _norm(text: str) -> str:
@@ -62,13 +64,33 @@ def _fill(series: pd.Series, direction: str) -> pd.Series:
 
 
 def extract(path: str | Path, contract: Contract) -> Extracted:
+    """Read ``path`` with the contract format version it fits (the contract's own first)."""
+    variants = contract.variants()
+    first_error: ExtractError | None = None
+    for variant in variants:
+        try:
+            out = _extract(Path(path), variant)
+        except ExtractError as exc:
+            first_error = first_error or exc
+            continue
+        if variant is not contract:
+            out.drift.insert(0, f"matched format version {variant.version} of the contract")
+        out.version = variant.version
+        return out
+    if len(variants) > 1:
+        tried = ", ".join(str(v.version) for v in variants)
+        raise ExtractError(f"{first_error} (format versions tried: {tried})")
+    raise first_error
+
+
+def _extract(path: Path, contract: Contract) -> Extracted:
     """Read ``path`` as ``contract`` says and return its long table (see module doc)."""
-    path = Path(path)
     name = path.name
     grid: Grid = read_grid(path, contract.reader)
     header = grid.header
     data = grid.data
     drift: list[str] = []
+    headers: dict[str, str] = {}
 
     attrs = pd.DataFrame(index=data.index)
     used: set[int] = set()
@@ -77,6 +99,7 @@ def extract(path: str | Path, contract: Contract) -> Extracted:
         if alias:
             drift.append(f"column {col.header!r} is named {alias!r} in this file")
         used.add(idx)
+        headers[attr] = header[idx]
         attrs[attr] = data[idx].astype(str).str.strip() if len(data) else pd.Series(dtype=object)
     for attr in contract.reader.fill_down:
         attrs[attr] = _fill(attrs[attr], "down")
@@ -154,6 +177,7 @@ def extract(path: str | Path, contract: Contract) -> Extracted:
         drift=drift,
         rows_read=len(data),
         rows_skipped=rows_skipped,
+        headers=headers,
     )
 
 

@@ -239,7 +239,8 @@ def _file_column(attr: str | None, table: pd.DataFrame) -> str | None:
 # ---------------------------------------------------------------------------- periods
 
 _YEAR = re.compile(r"(1[89]\d\d|2[01]\d\d)")
-_QUARTER = re.compile(r"([1-4])")
+# A quarter digit standing alone ("T2", "Q3", "2023-Q3", "3er"), not a digit of a year.
+_QUARTER = re.compile(r"(?<!\d)0?([1-4])(?!\d)")
 
 
 def _years(labels: pd.Series) -> pd.Series:
@@ -364,8 +365,23 @@ def _fields_for(contract: Contract, table: pd.DataFrame, problems: list[Problem]
     return out
 
 
-def harmonize(contract: Contract, table: pd.DataFrame, sheet: str | None) -> Harmonized:
-    """Long table of one file -> canonical observations, controls and problems."""
+def harmonize(
+    contract: Contract, table: pd.DataFrame, sheet: str | None, headers: dict[str, str] | None = None
+) -> Harmonized:
+    """Long table of one file -> canonical observations, controls and problems.
+
+    ``headers`` maps the contract's attribute names to the columns as the file names them, so
+    that messages speak the file's language; the contract's ``severity`` map is applied last.
+    """
+    result = _harmonize(contract, table, sheet)
+    for p in result.problems:
+        p.severity = contract.severity_of(p.check, p.severity)
+        if headers and p.column in headers:
+            p.column = headers[p.column]
+    return result
+
+
+def _harmonize(contract: Contract, table: pd.DataFrame, sheet: str | None) -> Harmonized:
     problems: list[Problem] = []
     if table.empty:
         problems.append(Problem("error", "not_empty", "the file holds no data rows"))
@@ -379,32 +395,69 @@ def harmonize(contract: Contract, table: pd.DataFrame, sheet: str | None) -> Har
 
     frame = _canonical(contract, leaves, problems, remainder=False, sheet=sheet)
     controls = _controls(leaves, totals)
-    if contract.remainder is not None and not controls.empty:
-        rest = controls[controls["remainder"] != 0]
-        tol = (contract.rounding or 0) / 2 * rest["cells"]
-        negative = rest[rest["remainder"] < -tol]
-        for row in negative.head(5).itertuples():
+    if not controls.empty:
+        frame = _reconcile(contract, frame, totals, controls, problems, sheet)
+    frame, out_of_scope = _scope(contract, frame)
+    _check_keys(frame, problems)
+    _check_jumps(frame, problems)
+    return Harmonized(frame.reset_index(drop=True), problems, controls, out_of_scope)
+
+
+def _reconcile(
+    contract: Contract,
+    frame: pd.DataFrame,
+    totals: pd.DataFrame,
+    controls: pd.DataFrame,
+    problems: list[Problem],
+    sheet: str | None,
+) -> pd.DataFrame:
+    """Compare the source's own totals with its cells; keep a declared remainder as an observation.
+
+    Rounded cells may each be off by half the rounding base, and a suppressed cell hides up to
+    one rounding base: within that, a disagreement is a warning; beyond it, an error.
+    """
+    base = contract.rounding or 0
+    rest = controls[controls["remainder"] != 0]
+    low = -(base / 2) * rest["cells"]
+    high = (base / 2) * rest["cells"] + base * rest["suppressed"]
+    keep_remainder = contract.remainder is not None
+    for row, lo, hi in zip(rest.itertuples(), low, high, strict=True):
+        if row.remainder < lo or (row.remainder > hi and not keep_remainder):
             problems.append(
                 Problem(
                     "error",
                     "total_matches",
-                    f"the parts sum to {row.parts:g}, more than the source's own total {row.total:g}",
+                    f"the source's own total {row.total:g} but its cells sum to {row.parts:g} "
+                    f"(difference {row.remainder:+g}, beyond the rounding the contract declares)",
+                    column=row.source_column,
+                    label=f"{row.total:g}",
+                    rows=[row.source_row],
+                )
+            )
+        elif not keep_remainder or row.remainder < 0:
+            problems.append(
+                Problem(
+                    "warning",
+                    "total_within_rounding",
+                    f"the source's own total {row.total:g} differs from its cells' sum {row.parts:g} "
+                    f"by {row.remainder:+g}, within rounding",
                     column=row.source_column,
                     rows=[row.source_row],
                 )
             )
-        positive = totals.loc[rest.loc[rest["remainder"] > 0, "total_index"]]
-        if not positive.empty:
-            positive = positive.assign(value=rest.set_index("total_index").loc[positive.index, "remainder"])
-            extra = _canonical(contract, positive, problems, remainder=True, sheet=sheet)
-            extra["obs_status"] = "E"
-            extra["rounding_base"] = pd.NA
-            # The part of a total that no published cell carries (unstated, suppressed, rounding).
-            extra["detail"] = np.where(extra["detail"] == "", "remainder", extra["detail"] + "; remainder")
-            frame = pd.concat([frame, extra], ignore_index=True)
-    frame, out_of_scope = _scope(contract, frame)
-    _check_keys(frame, problems)
-    return Harmonized(frame.reset_index(drop=True), problems, controls, out_of_scope)
+    if not keep_remainder:
+        return frame
+    positive = rest[rest["remainder"] > 0]
+    cells = totals.loc[positive["total_index"]]
+    if cells.empty:
+        return frame
+    cells = cells.assign(value=positive["remainder"].to_numpy())
+    extra = _canonical(contract, cells, problems, remainder=True, sheet=sheet)
+    extra["obs_status"] = "E"
+    extra["rounding_base"] = pd.NA
+    # The part of a total that no published cell carries (unstated, suppressed, rounding).
+    extra["detail"] = np.where(extra["detail"] == "", "remainder", extra["detail"] + "; remainder")
+    return pd.concat([frame, extra], ignore_index=True)
 
 
 def _canonical(
@@ -459,14 +512,20 @@ def _controls(leaves: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
     """The source's own totals beside the sum of the leaves they cover."""
     if totals.empty:
         return pd.DataFrame()
-    vals = leaves["value"].fillna(0)
-    by_row = vals.groupby(leaves["source_row"]).agg(["sum", "count"])
-    by_col = vals.groupby(leaves["source_col"]).agg(["sum", "count"])
+    cells = pd.DataFrame(
+        {
+            "sum": leaves["value"].fillna(0),
+            "count": 1,
+            "suppressed": (leaves["action"] == "suppressed").astype(int),
+        }
+    )
+    by_row = cells.groupby(leaves["source_row"]).sum()
+    by_col = cells.groupby(leaves["source_col"]).sum()
     rows = []
     for idx, t in totals.iterrows():
         agg = by_row if t["cell_role"] == "total" else by_col
         key = t["source_row"] if t["cell_role"] == "total" else t["source_col"]
-        parts, cells = (agg.loc[key, "sum"], agg.loc[key, "count"]) if key in agg.index else (0.0, 0)
+        parts, count, hidden = agg.loc[key].tolist() if key in agg.index else (0.0, 0, 0)
         total = 0.0 if pd.isna(t["value"]) else float(t["value"])
         rows.append(
             {
@@ -476,7 +535,8 @@ def _controls(leaves: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
                 "source_column": t["source_column"],
                 "total": total,
                 "parts": float(parts),
-                "cells": int(cells),
+                "cells": int(count),
+                "suppressed": int(hidden),
                 "remainder": total - float(parts),
             }
         )
@@ -504,5 +564,45 @@ def _check_keys(frame: pd.DataFrame, problems: list[Problem]) -> None:
                 "the contract does not keep in 'detail')",
                 count=int(dup.sum()),
                 rows=rows,
+            )
+        )
+
+
+# A period this many times above (or below) the median of its series is implausible.
+JUMP_FACTOR = 10
+JUMP_MIN_DIFFERENCE = 1000
+
+
+def _check_jumps(frame: pd.DataFrame, problems: list[Problem]) -> None:
+    """Warn about a period far outside the rest of its series (a typo, a unit change, a lost row)."""
+    if frame.empty:
+        return
+    series = frame.groupby(["reporter_iso3", "flow_type", "unit", "period_type", "period_start"])["value"].sum()
+    for key, values in series.groupby(level=[0, 1, 2, 3]):
+        if len(values) < 4:
+            continue
+        median = float(values.median())
+        far = [
+            (start, v)
+            for (*_, start), v in values.items()
+            if abs(v - median) >= JUMP_MIN_DIFFERENCE and (v > JUMP_FACTOR * max(median, 1) or v * JUMP_FACTOR < median)
+        ]
+        if not far:
+            continue
+        start, v = far[0]
+        rows = frame.loc[
+            (frame["reporter_iso3"] == key[0]) & (frame["flow_type"] == key[1]) & (frame["period_start"] == start),
+            "source_row",
+        ]
+        listed = ", ".join(f"{s}: {x:g}" for s, x in far[:4]) + (" ..." if len(far) > 4 else "")
+        problems.append(
+            Problem(
+                "warning",
+                "jump",
+                f"{key[0]} {key[1]}: {len(far)} period(s) more than {JUMP_FACTOR}x away from the series "
+                f"median {median:g} {key[2]} ({listed})",
+                label=f"{v:g}",
+                count=len(far),
+                rows=rows.head(3).tolist(),
             )
         )

@@ -16,7 +16,8 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from transforms.config import Settings, settings as get_settings
+from transforms.config import Settings
+from transforms.config import settings as get_settings
 from transforms.contracts import Contract, get_contract, load_contracts
 
 log = logging.getLogger("omh.pipeline")
@@ -142,28 +143,54 @@ def _stage_check(path: Path, contract: Contract):
     warnings = [f"{name}: {d}" for d in ex.drift]
 
     raw_suite = load_suite(f"raw_{contract.source_id}", lambda: build_raw_suite(contract))
-    raw = run_suite(raw_suite, ex.table, ex.table.get("source_row"))
+    raw = run_suite(raw_suite, ex.table, ex.table[["source_row", "source_column"]], contract.severity)
+    for o in raw.outcomes:
+        o.column = ex.headers.get(o.column, o.column)
     outcomes = list(raw.outcomes)
     if raw.errors:
         problems = [f"{name}: {o.message()}" for o in raw.errors]
         raise Refused(problems[0], problems, outcomes=outcomes)
 
     try:
-        hz = harmonize(contract, ex.table, ex.sheet)
+        hz = harmonize(contract, ex.table, ex.sheet, ex.headers)
     except KeyError as exc:
         raise Refused(f"{name}: contract {contract.source_id}: {exc.args[0]}", outcomes=outcomes) from exc
     if hz.errors:
         problems = [p.one_line(name) for p in hz.errors]
-        raise Refused(problems[0], problems, outcomes=outcomes)
+        raise Refused(problems[0], problems, outcomes=outcomes + _problem_outcomes(hz.problems))
     warnings += [p.one_line(name) for p in hz.problems if p.severity == "warning"]
+    outcomes += _problem_outcomes(hz.problems)
 
-    canonical = run_suite(load_suite("canonical", build_canonical_suite), hz.frame, hz.frame["source_row"])
+    canonical = run_suite(
+        load_suite("canonical", build_canonical_suite),
+        hz.frame,
+        hz.frame[["source_row", "source_column"]],
+        contract.severity,
+    )
     outcomes += canonical.outcomes
     if canonical.errors:
         problems = [f"{name}: {o.message()}" for o in canonical.errors]
         raise Refused(problems[0], problems, outcomes=outcomes)
     warnings += [f"{name}: {o.message()}" for o in canonical.failed if o.severity == "warning"]
     return hz.frame, outcomes, warnings
+
+
+def _problem_outcomes(problems) -> list:
+    """Harmonization findings in the same shape as GX results, for reports and dq_result."""
+    from transforms.validate import Outcome
+
+    return [
+        Outcome(
+            suite="harmonize",
+            expectation=p.check,
+            column=p.column,
+            severity=p.severity,
+            success=False,
+            unexpected_count=p.count or 1,
+            examples=[{"value": p.label, "row": r, "message": p.message} for r in (p.rows or [None])][:5],
+        )
+        for p in problems
+    ]
 
 
 def _check_units(facts, wh) -> None:

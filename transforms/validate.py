@@ -38,14 +38,20 @@ class Outcome:
     examples: list[dict] = field(default_factory=list)
 
     def message(self) -> str:
+        """One line: where (row, column as the file names it), what value, which expectation."""
         if self.success:
             return f"{self.expectation} passed"
-        ex = ", ".join(
-            f"{e['value']!r} (row {e['row']})" if e.get("row") is not None else repr(e["value"])
-            for e in self.examples[:3]
-        )
-        col = f" on column {self.column!r}" if self.column else ""
-        return f"{self.expectation}{col} failed for {self.unexpected_count} value(s): {ex}"
+        first = self.examples[0] if self.examples else {}
+        where = []
+        if first.get("row") is not None:
+            where.append(f"row {first['row']}")
+        column = first.get("column") or self.column
+        if column:
+            where.append(f"column {column!r}")
+        value = f"value {first['value']!r} " if "value" in first else ""
+        more = f" ({self.unexpected_count} values)" if self.unexpected_count > 1 else ""
+        prefix = ", ".join(where)
+        return f"{prefix + ': ' if prefix else ''}{value}fails {self.expectation}{more}"
 
 
 @dataclass
@@ -200,8 +206,16 @@ def _context():
     return gx, context, asset.add_batch_definition_whole_dataframe("whole")
 
 
-def run_suite(suite: dict, frame: pd.DataFrame, rows: pd.Series | None = None) -> SuiteResult:
-    """Validate ``frame`` with a suite dict; ``rows`` maps frame index -> source row for examples."""
+def run_suite(
+    suite: dict, frame: pd.DataFrame, locate: pd.DataFrame | None = None, severity: dict | None = None
+) -> SuiteResult:
+    """Validate ``frame`` with a suite dict.
+
+    ``locate`` (indexed like ``frame``, columns source_row and source_column) turns GX's unexpected
+    indexes into the file's rows and columns; ``severity`` maps expectation types to
+    error/warning, overriding the suite (a contract's ``severity``).
+    """
+    severity_map = severity
     gx, context, batch_def = _context()
     gx_suite = gx.ExpectationSuite(name=suite["name"], expectations=suite["expectations"])
     if len(gx_suite.expectations) != len(suite["expectations"]):
@@ -217,20 +231,24 @@ def run_suite(suite: dict, frame: pd.DataFrame, rows: pd.Series | None = None) -
         values = res.get("partial_unexpected_list") or []
         indexes = res.get("partial_unexpected_index_list") or [None] * len(values)
         for value, idx in zip(values, indexes, strict=False):
-            row = None
-            if idx is not None and rows is not None and idx in rows.index:
-                row = int(rows.loc[idx])
-            examples.append({"value": _plain(value), "row": row})
+            example = {"value": _plain(value), "row": None}
+            if idx is not None and locate is not None and idx in locate.index:
+                example["row"] = int(locate.at[idx, "source_row"])
+                if "source_column" in locate and kwargs.get("column") in ("value", "value_raw"):
+                    example["column"] = str(locate.at[idx, "source_column"])
+            examples.append(example)
         if r.exception_info and r.exception_info.get("raised_exception"):
             examples.append({"value": r.exception_info.get("exception_message"), "row": None})
         severity = getattr(cfg, "severity", None)
         severity = str(getattr(severity, "value", severity) or "critical")
+        level = "error" if severity == "critical" else "warning"
+        level = (severity_map or {}).get(cfg.type, level)
         outcomes.append(
             Outcome(
                 suite=suite["name"],
                 expectation=cfg.type,
                 column=kwargs.get("column") or ",".join(kwargs.get("column_list", []) or []) or None,
-                severity="error" if severity == "critical" else "warning",
+                severity=level,
                 success=bool(r.success),
                 unexpected_count=int(res.get("unexpected_count") or (0 if r.success else 1)),
                 examples=examples,
