@@ -94,7 +94,12 @@ def build_raw_suite(contract: Contract) -> dict:
     for attr in contract.ids:
         exps.append(_exp("expect_column_to_exist", column=attr))
     exps.append(_exp("expect_column_values_to_match_regex", column="value_raw", regex=_number_or_marker_regex(contract)))
+    if contract.values.melt is not None:
+        for level in contract.values.melt.names:
+            exps.append(_exp("expect_column_to_exist", column=level))
     exps.append(_exp("expect_column_values_to_not_be_null", column="source_row"))
+    # A count has at most 15 characters with separators; longer cells are not statistics.
+    exps.append(_exp("expect_column_value_lengths_to_be_between", column="value_raw", min_value=0, max_value=20))
     seen = set()
     for name, spec in [*contract.fields.items(), *[(k, v) for m in contract.values.columns for k, v in m.fields.items()]]:
         codelist = spec.codelist or FIELD_CODELIST.get(name)
@@ -110,8 +115,12 @@ def build_raw_suite(contract: Contract) -> dict:
                 "expect_column_values_to_be_in_set",
                 column=spec.column,
                 value_set=labels,
-                row_condition='cell_role=="value"',
-                condition_parser="pandas",
+                row_condition={
+                    "type": "comparison",
+                    "column": {"name": "cell_role"},
+                    "operator": "==",
+                    "parameter": "value",
+                },
             )
         )
     for part in ("year", "date"):
