@@ -51,9 +51,13 @@ def read_csv_grid(path: Path, spec) -> Grid:
     csv.field_size_limit(MAX_FIELD)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec.delimiter, quotechar=spec.quotechar)
     rows: list[list[str]] = []
+    lines: list[int] = []  # physical line on which each record starts
+    lines_read = 0
     try:
         for row in reader:
+            lines.append(lines_read + 1)
             rows.append(row)
+            lines_read = reader.line_num
     except csv.Error as exc:
         raise ReadError(f"{name}: line {reader.line_num}: {exc}") from exc
     if spec.header_find:
@@ -61,13 +65,13 @@ def read_csv_grid(path: Path, spec) -> Grid:
         header_idx = [start]
     else:
         header_idx = [r - 1 for r in spec.header_lines()]
-    # csv.reader counts records; with no multi-line fields a record is a line, which is what
-    # agencies' CSV exports hold. Row numbers are therefore physical lines.
     grid = build_grid(rows, header_idx, 1, spec.stop_at_blank_row, None, name)
+    # build_grid numbers records; a quoted field may span lines, so map records to physical lines.
+    grid.row_numbers = [lines[n - 1] for n in grid.row_numbers]
     width = len(grid.header_levels[0])
     if width < 2:
         raise ReadError(
-            f"{name}: line {header_idx[-1] + 1}: the header has one column; "
+            f"{name}: line {lines[header_idx[-1]]}: the header has one column; "
             f"is the delimiter {spec.delimiter!r} right?"
         )
     return grid

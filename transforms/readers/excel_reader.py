@@ -68,6 +68,10 @@ def _xls_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
                     out.append(cell_text(xlrd.xldate_as_datetime(cell.value, book.datemode)))
                 elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
                     out.append("")
+                elif cell.ctype == xlrd.XL_CELL_ERROR:  # the value is an error code: #N/A is 42
+                    out.append(xlrd.error_text_from_code.get(cell.value, "#ERROR"))
+                elif cell.ctype == xlrd.XL_CELL_BOOLEAN:  # stored as 0/1, read as openpyxl does
+                    out.append(cell_text(bool(cell.value)))
                 else:
                     out.append(cell_text(cell.value))
             rows.append(out)
