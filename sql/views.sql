@@ -1,8 +1,16 @@
--- Reporting views for analysts. Views never add values of different units: every aggregate
--- groups by unit. Labels come in es/en/pt/fr from the dimensions.
+-- Reporting views for analysts (docs/analysts.md). The same text runs on DuckDB and PostgreSQL:
+-- no GROUP BY ALL, explicit casts for divisions, dates compared as DATE.
+--
+-- Rules every view keeps:
+--   * values of different units are never added: every aggregate groups by unit;
+--   * labels come in es/en/pt/fr from the dimensions (reporter_*, flow_type_*, unit_*, ...);
+--   * views hold no data: transforms/warehouse.py drops and recreates them all when this file
+--     changes (its sha256 is kept in schema_meta), in one transaction.
+-- Views whose name starts with pub_ are public outputs: their value column never holds a count from
+-- 1 to (disclosure_threshold - 1), see v_disclosure.
 
--- Every observation with its labels.
-CREATE OR REPLACE VIEW v_flow AS
+-- Every current observation with its labels.
+CREATE VIEW v_flow AS
 SELECT f.*,
        r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
        r.conference,
@@ -10,24 +18,27 @@ SELECT f.*,
        c.name_pt AS citizenship_pt, c.name_fr AS citizenship_fr,
        ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
        ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
-       coalesce(ft.parent, f.flow_type) AS flow_type_root
+       coalesce(ft.parent, f.flow_type) AS flow_type_root,
+       u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr
 FROM fact_flow f
 LEFT JOIN dim_country r ON r.iso3 = f.reporter_iso3
 LEFT JOIN dim_country c ON c.iso3 = f.citizenship_iso3
-LEFT JOIN dim_flow_type ft ON ft.code = f.flow_type;
+LEFT JOIN dim_flow_type ft ON ft.code = f.flow_type
+LEFT JOIN dim_unit u ON u.code = f.unit;
 
--- Monthly (or the source's own period) totals by reporter, root flow type and unit.
-CREATE OR REPLACE VIEW v_flow_by_period AS
+-- Totals by reporter, root flow type, unit and the source's own period (any period type).
+CREATE VIEW v_flow_by_period AS
 SELECT reporter_iso3, reporter_es, reporter_en, conference,
        flow_type_root AS flow_type, unit, period_type, period_start, period_end,
        sum(value) AS value,
        count(*) AS observations,
        count(*) FILTER (WHERE conf_status = 'S') AS suppressed_cells
 FROM v_flow
-GROUP BY ALL;
+GROUP BY reporter_iso3, reporter_es, reporter_en, conference, flow_type_root, unit, period_type,
+         period_start, period_end;
 
 -- What each member state has delivered: files, observations, periods covered.
-CREATE OR REPLACE VIEW v_reporter_summary AS
+CREATE VIEW v_reporter_summary AS
 SELECT m.iso3 AS reporter_iso3, m.name_es, m.name_en, m.conference,
        count(DISTINCT f.source_id) AS sources,
        count(DISTINCT f.source_sha256) AS files,
@@ -37,4 +48,536 @@ SELECT m.iso3 AS reporter_iso3, m.name_es, m.name_en, m.conference,
 FROM dim_country m
 LEFT JOIN fact_flow f ON f.reporter_iso3 = m.iso3
 WHERE m.is_member
-GROUP BY ALL;
+GROUP BY m.iso3, m.name_es, m.name_en, m.conference;
+
+-- Monthly flows by reporter, source and flow type (monthly sources only; see v_flow_by_period
+-- for quarterly and yearly ones).
+CREATE VIEW v_flow_monthly AS
+WITH a AS (
+    SELECT reporter_iso3, source_id, flow_type, unit, year, month, period_start, period_end,
+           sum(value) AS value,
+           count(*) AS observations,
+           count(*) FILTER (WHERE conf_status = 'S') AS suppressed_cells,
+           count(*) FILTER (WHERE obs_status <> 'A') AS flagged_cells
+    FROM fact_flow
+    WHERE period_type = 'M'
+    GROUP BY reporter_iso3, source_id, flow_type, unit, year, month, period_start, period_end
+)
+SELECT a.reporter_iso3,
+       r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
+       r.conference,
+       a.source_id, a.flow_type, coalesce(ft.parent, a.flow_type) AS flow_type_root,
+       ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
+       ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
+       a.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
+       a.year, a.month, a.period_start, a.period_end,
+       a.value, a.observations, a.suppressed_cells, a.flagged_cells
+FROM a
+LEFT JOIN dim_country r ON r.iso3 = a.reporter_iso3
+LEFT JOIN dim_flow_type ft ON ft.code = a.flow_type
+LEFT JOIN dim_unit u ON u.code = a.unit;
+
+-- Corridor matrix: citizenship -> reporter, per flow type, unit and period.
+CREATE VIEW v_corridor AS
+WITH a AS (
+    SELECT citizenship_iso3, reporter_iso3, flow_type, unit, period_type, period_start, period_end, year,
+           sum(value) AS value,
+           count(*) AS observations
+    FROM fact_flow
+    GROUP BY citizenship_iso3, reporter_iso3, flow_type, unit, period_type, period_start, period_end, year
+)
+SELECT a.citizenship_iso3,
+       c.name_es AS citizenship_es, c.name_en AS citizenship_en,
+       c.name_pt AS citizenship_pt, c.name_fr AS citizenship_fr,
+       c.conference AS citizenship_conference,
+       a.reporter_iso3,
+       r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
+       r.conference AS reporter_conference,
+       a.flow_type, ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
+       ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
+       a.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
+       a.period_type, a.period_start, a.period_end, a.year,
+       a.value, a.observations
+FROM a
+LEFT JOIN dim_country c ON c.iso3 = a.citizenship_iso3
+LEFT JOIN dim_country r ON r.iso3 = a.reporter_iso3
+LEFT JOIN dim_flow_type ft ON ft.code = a.flow_type
+LEFT JOIN dim_unit u ON u.code = a.unit;
+
+-- Regional totals: CRM, CSM and ALL (every member state), per flow type, unit and period.
+CREATE VIEW v_regional_totals AS
+WITH m AS (
+    SELECT f.reporter_iso3, c.conference, f.flow_type, f.unit, f.period_type, f.period_start,
+           f.period_end, f.value
+    FROM fact_flow f
+    JOIN dim_country c ON c.iso3 = f.reporter_iso3
+    WHERE c.is_member
+),
+t AS (
+    SELECT conference AS region, flow_type, unit, period_type, period_start, period_end,
+           sum(value) AS value, count(DISTINCT reporter_iso3) AS reporters, count(*) AS observations
+    FROM m
+    GROUP BY conference, flow_type, unit, period_type, period_start, period_end
+    UNION ALL
+    SELECT 'ALL' AS region, flow_type, unit, period_type, period_start, period_end,
+           sum(value) AS value, count(DISTINCT reporter_iso3) AS reporters, count(*) AS observations
+    FROM m
+    GROUP BY flow_type, unit, period_type, period_start, period_end
+),
+members AS (
+    SELECT conference AS region, count(*) AS member_states FROM dim_country WHERE is_member GROUP BY conference
+    UNION ALL
+    SELECT 'ALL' AS region, count(*) AS member_states FROM dim_country WHERE is_member
+)
+SELECT t.region, g.label_es AS region_es, g.label_en AS region_en, g.label_pt AS region_pt, g.label_fr AS region_fr,
+       t.flow_type, ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
+       ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
+       t.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
+       t.period_type, t.period_start, t.period_end,
+       t.value, t.reporters, n.member_states, t.observations
+FROM t
+LEFT JOIN members n ON n.region = t.region
+LEFT JOIN dim_conference g ON g.code = t.region
+LEFT JOIN dim_flow_type ft ON ft.code = t.flow_type
+LEFT JOIN dim_unit u ON u.code = t.unit;
+
+-- Year-over-year change: each period against the same period one year earlier, per reporter,
+-- source, flow type and unit.
+CREATE VIEW v_flow_yoy AS
+WITH a AS (
+    SELECT reporter_iso3, source_id, flow_type, unit, period_type, period_start, period_end,
+           sum(value) AS value
+    FROM fact_flow
+    GROUP BY reporter_iso3, source_id, flow_type, unit, period_type, period_start, period_end
+)
+SELECT c.reporter_iso3,
+       r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
+       c.source_id, c.flow_type, ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
+       ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
+       c.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
+       c.period_type, c.period_start, c.period_end,
+       c.value, p.value AS value_previous_year,
+       c.value - p.value AS change,
+       CASE WHEN p.value > 0 THEN CAST(100 AS DOUBLE PRECISION) * (c.value - p.value) / p.value END
+           AS change_pct
+FROM a c
+LEFT JOIN a p
+       ON p.reporter_iso3 = c.reporter_iso3 AND p.source_id = c.source_id AND p.flow_type = c.flow_type
+      AND p.unit = c.unit AND p.period_type = c.period_type
+      AND p.period_start = CAST(c.period_start - INTERVAL '1 year' AS DATE)
+LEFT JOIN dim_country r ON r.iso3 = c.reporter_iso3
+LEFT JOIN dim_flow_type ft ON ft.code = c.flow_type
+LEFT JOIN dim_unit u ON u.code = c.unit;
+
+-- What changed between vintages and by how much: one row per revised, added or withdrawn
+-- observation. "revised": a resent file changed its figure or flags; "added": it appeared in a
+-- resent file for a period the source had already published; "withdrawn": a resent file covering
+-- its period no longer carries it.
+CREATE VIEW v_revisions AS
+WITH r AS (
+    SELECT n.source_id, n.reporter_iso3, n.flow_type, n.citizenship_iso3, n.counterpart_iso3,
+           n.period_start, n.period_end, n.sex, n.age_band, n.unit, n.detail,
+           n.valid_from AS revised_at, n.change,
+           o.value AS previous_value, n.value,
+           coalesce(n.value, 0) - coalesce(o.value, 0) AS difference,
+           o.obs_status AS previous_obs_status, n.obs_status,
+           o.conf_status AS previous_conf_status, n.conf_status,
+           o.vintage AS previous_vintage, n.vintage,
+           o.source_file AS previous_file, n.source_file AS file,
+           o.source_sha256 AS previous_sha256, n.source_sha256 AS sha256
+    FROM fact_flow_history n
+    LEFT JOIN fact_flow_history o
+           ON o.closed_as = 'revised' AND o.valid_to = n.valid_from
+          AND o.source_id = n.source_id AND o.reporter_iso3 = n.reporter_iso3
+          AND o.flow_type = n.flow_type AND o.citizenship_iso3 = n.citizenship_iso3
+          AND o.counterpart_iso3 = n.counterpart_iso3 AND o.period_start = n.period_start
+          AND o.period_end = n.period_end AND o.sex = n.sex AND o.age_band = n.age_band
+          AND o.unit = n.unit AND o.detail = n.detail
+    WHERE n.change IN ('revised', 'added')
+    UNION ALL
+    SELECT o.source_id, o.reporter_iso3, o.flow_type, o.citizenship_iso3, o.counterpart_iso3,
+           o.period_start, o.period_end, o.sex, o.age_band, o.unit, o.detail,
+           o.valid_to AS revised_at, 'withdrawn' AS change,
+           o.value AS previous_value, CAST(NULL AS DOUBLE PRECISION) AS value,
+           -coalesce(o.value, 0) AS difference,
+           o.obs_status AS previous_obs_status, CAST(NULL AS VARCHAR) AS obs_status,
+           o.conf_status AS previous_conf_status, CAST(NULL AS VARCHAR) AS conf_status,
+           o.vintage AS previous_vintage, m.vintage,
+           o.source_file AS previous_file, m.file_name AS file,
+           o.source_sha256 AS previous_sha256, o.closed_by_sha256 AS sha256
+    FROM fact_flow_history o
+    LEFT JOIN file_manifest m ON m.source_id = o.source_id AND m.sha256 = o.closed_by_sha256
+    WHERE o.closed_as = 'withdrawn'
+)
+SELECT r.*,
+       CASE WHEN r.previous_value > 0
+            THEN CAST(100 AS DOUBLE PRECISION) * r.difference / r.previous_value END AS difference_pct,
+       c.name_es AS reporter_es, c.name_en AS reporter_en, c.name_pt AS reporter_pt, c.name_fr AS reporter_fr,
+       ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
+       ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr
+FROM r
+LEFT JOIN dim_country c ON c.iso3 = r.reporter_iso3
+LEFT JOIN dim_flow_type ft ON ft.code = r.flow_type;
+
+-- Reporting completeness per reporter, source and delivery period, from each contract's delivery
+-- calendar (delivery_slot): received (any file), validated (figures loaded), refused, late (first
+-- loaded file received after the due date), missing (due date passed, no figures).
+CREATE VIEW v_completeness AS
+WITH slot AS (
+    SELECT s.source_id, coalesce(d.reporter_iso3, x.reporter_iso3) AS reporter_iso3,
+           d.delivery_frequency, s.period_start, s.period_end, s.due_date, s.window_end
+    FROM delivery_slot s
+    JOIN dim_source d ON d.source_id = s.source_id
+    LEFT JOIN (SELECT DISTINCT source_id, reporter_iso3 FROM file_coverage) x
+           ON d.reporter_iso3 IS NULL AND x.source_id = s.source_id
+),
+loaded AS (
+    SELECT s.source_id, s.reporter_iso3, s.period_start,
+           count(DISTINCT c.sha256) AS files_loaded,
+           min(m.received_at) AS first_received_at
+    FROM slot s
+    JOIN file_coverage c
+      ON c.source_id = s.source_id AND c.reporter_iso3 = s.reporter_iso3
+     AND c.period_start <= s.period_end AND c.period_end >= s.period_start
+    JOIN file_manifest m ON m.source_id = c.source_id AND m.sha256 = c.sha256 AND m.status = 'loaded'
+    GROUP BY s.source_id, s.reporter_iso3, s.period_start
+),
+refused AS (
+    SELECT s.source_id, s.period_start, count(*) AS files_refused
+    FROM delivery_slot s
+    JOIN file_manifest m
+      ON m.source_id = s.source_id AND m.status = 'refused'
+     AND CAST(m.received_at AS DATE) > s.period_end AND CAST(m.received_at AS DATE) <= s.window_end
+    GROUP BY s.source_id, s.period_start
+),
+st AS (
+    SELECT s.reporter_iso3, s.source_id, s.delivery_frequency, s.period_start, s.period_end, s.due_date,
+           coalesce(l.files_loaded, 0) AS files_loaded,
+           coalesce(f.files_refused, 0) AS files_refused,
+           l.first_received_at,
+           CASE WHEN l.files_loaded > 0 THEN
+                     CASE WHEN CAST(l.first_received_at AS DATE) > s.due_date THEN 'late' ELSE 'on_time' END
+                WHEN f.files_refused > 0 THEN 'refused'
+                WHEN s.due_date < current_date THEN 'missing'
+                ELSE 'not_due' END AS status
+    FROM slot s
+    LEFT JOIN loaded l
+           ON l.source_id = s.source_id AND l.reporter_iso3 = s.reporter_iso3 AND l.period_start = s.period_start
+    LEFT JOIN refused f ON f.source_id = s.source_id AND f.period_start = s.period_start
+    WHERE s.reporter_iso3 IS NOT NULL
+)
+SELECT st.reporter_iso3,
+       r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
+       r.conference,
+       st.source_id, st.delivery_frequency, st.period_start, st.period_end, st.due_date,
+       st.files_loaded + st.files_refused AS files_received,
+       st.files_loaded + st.files_refused > 0 AS received,
+       st.files_loaded > 0 AS validated,
+       st.files_refused > 0 AS refused,
+       st.status = 'late' AS late,
+       st.files_loaded = 0 AND st.due_date < current_date AS missing,
+       st.files_loaded, st.files_refused, st.first_received_at,
+       st.status,
+       ds.label_es AS status_es, ds.label_en AS status_en, ds.label_pt AS status_pt, ds.label_fr AS status_fr
+FROM st
+LEFT JOIN dim_country r ON r.iso3 = st.reporter_iso3
+LEFT JOIN dim_delivery_status ds ON ds.code = st.status;
+
+-- The completeness grid: every member state x calendar month (dim_month), with the delivery
+-- periods of all its sources that cover the month; status is the worst of them.
+CREATE VIEW v_completeness_by_month AS
+WITH g AS (
+    SELECT c.iso3 AS reporter_iso3, c.conference, m.month_start, m.month_end, m.year, m.month
+    FROM dim_country c
+    CROSS JOIN dim_month m
+    WHERE c.is_member
+),
+x AS (
+    SELECT g.reporter_iso3, g.conference, g.month_start, g.month_end, g.year, g.month,
+           count(v.source_id) AS sources_expected,
+           count(*) FILTER (WHERE v.received) AS received,
+           count(*) FILTER (WHERE v.validated) AS validated,
+           count(*) FILTER (WHERE v.refused) AS refused,
+           count(*) FILTER (WHERE v.status = 'late') AS late,
+           count(*) FILTER (WHERE v.status = 'missing') AS missing,
+           count(*) FILTER (WHERE v.status = 'not_due') AS not_due
+    FROM g
+    LEFT JOIN v_completeness v
+           ON v.reporter_iso3 = g.reporter_iso3
+          AND v.period_start <= g.month_end AND v.period_end >= g.month_start
+    GROUP BY g.reporter_iso3, g.conference, g.month_start, g.month_end, g.year, g.month
+),
+s AS (
+    SELECT x.*,
+           CASE WHEN sources_expected = 0 THEN 'no_source'
+                WHEN missing > 0 THEN 'missing'
+                WHEN refused > validated AND refused > 0 THEN 'refused'
+                WHEN late > 0 THEN 'late'
+                WHEN validated > 0 THEN 'on_time'
+                ELSE 'not_due' END AS status
+    FROM x
+)
+SELECT s.reporter_iso3,
+       r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
+       s.conference, s.year, s.month, s.month_start, s.month_end,
+       s.sources_expected, s.received, s.validated, s.refused, s.late, s.missing, s.not_due,
+       s.status,
+       ds.label_es AS status_es, ds.label_en AS status_en, ds.label_pt AS status_pt, ds.label_fr AS status_fr
+FROM s
+LEFT JOIN dim_country r ON r.iso3 = s.reporter_iso3
+LEFT JOIN dim_delivery_status ds ON ds.code = s.status;
+
+-- Disclosure control for the pub_* views (docs/decisions/0003-warehouse.md).
+-- Published figures form one tree per (flow type, unit, period):
+--   all member states (level all) > conference (level conference) > reporter (level reporter)
+--   > citizenship within the reporter (level citizenship);
+-- a reporter that is not a member state is a tree of its own. Per node:
+--   * primary: a value from 1 to threshold - 1 (config.disclosure_threshold) is suppressed;
+--   * secondary, under a published parent: if any sibling is primary, the suppressed siblings are
+--     at least two and sum to at least the threshold (the smallest other cells are added), so the
+--     parent minus the published siblings never gives back a small count;
+--   * under a suppressed parent: at least one non-zero child is suppressed, so the parent cannot
+--     be rebuilt from its children.
+-- Levels are resolved top-down, so a secondary suppression cascades to the level below.
+-- suppression: primary | secondary | source (the agency itself suppressed the cell: value NULL).
+CREATE VIEW v_disclosure AS
+WITH k AS (
+    SELECT CAST(value AS DOUBLE PRECISION) AS k FROM config WHERE key = 'disclosure_threshold'
+),
+cell AS (
+    SELECT reporter_iso3, citizenship_iso3, flow_type, unit, period_type, period_start, period_end,
+           sum(value) AS value
+    FROM fact_flow
+    GROUP BY reporter_iso3, citizenship_iso3, flow_type, unit, period_type, period_start, period_end
+),
+rep AS (
+    SELECT x.reporter_iso3, c.conference, coalesce(c.is_member, false) AS is_member,
+           x.flow_type, x.unit, x.period_type, x.period_start, x.period_end, sum(x.value) AS value
+    FROM cell x
+    LEFT JOIN dim_country c ON c.iso3 = x.reporter_iso3
+    GROUP BY x.reporter_iso3, c.conference, c.is_member, x.flow_type, x.unit, x.period_type,
+             x.period_start, x.period_end
+),
+l0 AS (
+    SELECT CAST('ALL' AS VARCHAR) AS region, r.flow_type, r.unit, r.period_type, r.period_start,
+           r.period_end, sum(r.value) AS value
+    FROM rep r
+    WHERE r.is_member
+    GROUP BY r.flow_type, r.unit, r.period_type, r.period_start, r.period_end
+),
+l0s AS (
+    SELECT l0.*, coalesce(l0.value > 0 AND l0.value < k.k, false) AS is_primary,
+           coalesce(l0.value > 0 AND l0.value < k.k, false) AS suppressed
+    FROM l0 CROSS JOIN k
+),
+l1 AS (
+    SELECT r.conference AS region, r.flow_type, r.unit, r.period_type, r.period_start, r.period_end,
+           sum(r.value) AS value
+    FROM rep r
+    WHERE r.is_member
+    GROUP BY r.conference, r.flow_type, r.unit, r.period_type, r.period_start, r.period_end
+),
+l1c AS (
+    SELECT x.*, k.k, p.suppressed AS parent_suppressed,
+           coalesce(x.value > 0 AND x.value < k.k, false) AS is_primary,
+           coalesce(x.value > 0, false) AS is_candidate
+    FROM l1 x
+    CROSS JOIN k
+    JOIN l0s p
+      ON p.flow_type = x.flow_type AND p.unit = x.unit AND p.period_type = x.period_type
+     AND p.period_start = x.period_start AND p.period_end = x.period_end
+),
+l1w AS (
+    SELECT x.*,
+           max(CASE WHEN x.is_primary THEN 1 ELSE 0 END) OVER (
+               PARTITION BY x.flow_type, x.unit, x.period_type, x.period_start, x.period_end) AS group_primary,
+           coalesce(sum(CASE WHEN x.is_candidate THEN 1 ELSE 0 END) OVER (
+               PARTITION BY x.flow_type, x.unit, x.period_type, x.period_start, x.period_end
+               ORDER BY x.is_primary DESC, x.value ASC NULLS LAST, x.region
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS n_before,
+           coalesce(sum(CASE WHEN x.is_candidate THEN x.value ELSE 0 END) OVER (
+               PARTITION BY x.flow_type, x.unit, x.period_type, x.period_start, x.period_end
+               ORDER BY x.is_primary DESC, x.value ASC NULLS LAST, x.region
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS s_before
+    FROM l1c x
+),
+l1s AS (
+    SELECT region, flow_type, unit, period_type, period_start, period_end, value, is_primary,
+           is_primary OR (is_candidate AND (
+               (parent_suppressed AND n_before < 1)
+               OR (NOT parent_suppressed AND group_primary = 1 AND NOT (n_before >= 2 AND s_before >= k))
+           )) AS suppressed
+    FROM l1w
+),
+l2c AS (
+    SELECT x.*, k.k,
+           p.region IS NOT NULL AS has_parent,
+           coalesce(p.suppressed, false) AS parent_suppressed,
+           coalesce(x.value > 0 AND x.value < k.k, false) AS is_primary,
+           coalesce(x.value > 0, false) AS is_candidate,
+           coalesce(x.conference, x.reporter_iso3) AS grp
+    FROM rep x
+    CROSS JOIN k
+    LEFT JOIN l1s p
+      ON x.is_member AND p.region = x.conference
+     AND p.flow_type = x.flow_type AND p.unit = x.unit AND p.period_type = x.period_type
+     AND p.period_start = x.period_start AND p.period_end = x.period_end
+),
+l2w AS (
+    SELECT x.*,
+           max(CASE WHEN x.is_primary THEN 1 ELSE 0 END) OVER (
+               PARTITION BY x.grp, x.flow_type, x.unit, x.period_type, x.period_start, x.period_end)
+               AS group_primary,
+           coalesce(sum(CASE WHEN x.is_candidate THEN 1 ELSE 0 END) OVER (
+               PARTITION BY x.grp, x.flow_type, x.unit, x.period_type, x.period_start, x.period_end
+               ORDER BY x.is_primary DESC, x.value ASC NULLS LAST, x.reporter_iso3
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS n_before,
+           coalesce(sum(CASE WHEN x.is_candidate THEN x.value ELSE 0 END) OVER (
+               PARTITION BY x.grp, x.flow_type, x.unit, x.period_type, x.period_start, x.period_end
+               ORDER BY x.is_primary DESC, x.value ASC NULLS LAST, x.reporter_iso3
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS s_before
+    FROM l2c x
+),
+l2s AS (
+    SELECT reporter_iso3, conference, flow_type, unit, period_type, period_start, period_end, value,
+           is_primary,
+           is_primary OR (is_candidate AND has_parent AND (
+               (parent_suppressed AND n_before < 1)
+               OR (NOT parent_suppressed AND group_primary = 1 AND NOT (n_before >= 2 AND s_before >= k))
+           )) AS suppressed
+    FROM l2w
+),
+l3c AS (
+    SELECT x.*, k.k, p.conference,
+           p.suppressed AS parent_suppressed,
+           coalesce(x.value > 0 AND x.value < k.k, false) AS is_primary,
+           coalesce(x.value > 0, false) AS is_candidate
+    FROM cell x
+    CROSS JOIN k
+    JOIN l2s p
+      ON p.reporter_iso3 = x.reporter_iso3
+     AND p.flow_type = x.flow_type AND p.unit = x.unit AND p.period_type = x.period_type
+     AND p.period_start = x.period_start AND p.period_end = x.period_end
+),
+l3w AS (
+    SELECT x.*,
+           max(CASE WHEN x.is_primary THEN 1 ELSE 0 END) OVER (
+               PARTITION BY x.reporter_iso3, x.flow_type, x.unit, x.period_type, x.period_start, x.period_end)
+               AS group_primary,
+           coalesce(sum(CASE WHEN x.is_candidate THEN 1 ELSE 0 END) OVER (
+               PARTITION BY x.reporter_iso3, x.flow_type, x.unit, x.period_type, x.period_start, x.period_end
+               ORDER BY x.is_primary DESC, x.value ASC NULLS LAST, x.citizenship_iso3
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS n_before,
+           coalesce(sum(CASE WHEN x.is_candidate THEN x.value ELSE 0 END) OVER (
+               PARTITION BY x.reporter_iso3, x.flow_type, x.unit, x.period_type, x.period_start, x.period_end
+               ORDER BY x.is_primary DESC, x.value ASC NULLS LAST, x.citizenship_iso3
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS s_before
+    FROM l3c x
+),
+l3s AS (
+    SELECT reporter_iso3, conference, citizenship_iso3, flow_type, unit, period_type, period_start,
+           period_end, value, is_primary,
+           is_primary OR (is_candidate AND (
+               (parent_suppressed AND n_before < 1)
+               OR (NOT parent_suppressed AND group_primary = 1 AND NOT (n_before >= 2 AND s_before >= k))
+           )) AS suppressed
+    FROM l3w
+),
+u AS (
+    SELECT 'all' AS level, region, CAST(NULL AS VARCHAR) AS reporter_iso3,
+           CAST(NULL AS VARCHAR) AS citizenship_iso3, flow_type, unit, period_type, period_start,
+           period_end, value, is_primary, suppressed
+    FROM l0s
+    UNION ALL
+    SELECT 'conference', region, CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), flow_type, unit,
+           period_type, period_start, period_end, value, is_primary, suppressed
+    FROM l1s
+    UNION ALL
+    SELECT 'reporter', conference, reporter_iso3, CAST(NULL AS VARCHAR), flow_type, unit,
+           period_type, period_start, period_end, value, is_primary, suppressed
+    FROM l2s
+    UNION ALL
+    SELECT 'citizenship', conference, reporter_iso3, citizenship_iso3, flow_type, unit,
+           period_type, period_start, period_end, value, is_primary, suppressed
+    FROM l3s
+)
+SELECT level, region, reporter_iso3, citizenship_iso3, flow_type, unit, period_type, period_start,
+       period_end, value AS true_value,
+       CASE WHEN suppressed THEN CAST(NULL AS DOUBLE PRECISION) ELSE value END AS value,
+       suppressed OR value IS NULL AS suppressed,
+       CASE WHEN value IS NULL THEN 'source'
+            WHEN is_primary THEN 'primary'
+            WHEN suppressed THEN 'secondary' END AS suppression
+FROM u;
+
+-- Public: reporter totals per flow type, unit and period (any period type).
+CREATE VIEW pub_flow_by_period AS
+SELECT d.reporter_iso3,
+       r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
+       d.region AS conference,
+       d.flow_type, ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
+       ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
+       d.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
+       d.period_type, d.period_start, d.period_end,
+       d.value, d.suppressed, d.suppression
+FROM v_disclosure d
+LEFT JOIN dim_country r ON r.iso3 = d.reporter_iso3
+LEFT JOIN dim_flow_type ft ON ft.code = d.flow_type
+LEFT JOIN dim_unit u ON u.code = d.unit
+WHERE d.level = 'reporter';
+
+-- Public: monthly flows by reporter and flow type.
+CREATE VIEW pub_flow_monthly AS
+SELECT * FROM pub_flow_by_period WHERE period_type = 'M';
+
+-- Public: corridor matrix, citizenship -> reporter.
+CREATE VIEW pub_corridor AS
+SELECT d.citizenship_iso3,
+       c.name_es AS citizenship_es, c.name_en AS citizenship_en,
+       c.name_pt AS citizenship_pt, c.name_fr AS citizenship_fr,
+       d.reporter_iso3,
+       r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
+       d.region AS reporter_conference,
+       d.flow_type, ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
+       ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
+       d.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
+       d.period_type, d.period_start, d.period_end,
+       d.value, d.suppressed, d.suppression
+FROM v_disclosure d
+LEFT JOIN dim_country c ON c.iso3 = d.citizenship_iso3
+LEFT JOIN dim_country r ON r.iso3 = d.reporter_iso3
+LEFT JOIN dim_flow_type ft ON ft.code = d.flow_type
+LEFT JOIN dim_unit u ON u.code = d.unit
+WHERE d.level = 'citizenship';
+
+-- Public: regional totals (CRM, CSM, ALL).
+CREATE VIEW pub_regional_totals AS
+SELECT d.region, g.label_es AS region_es, g.label_en AS region_en, g.label_pt AS region_pt, g.label_fr AS region_fr,
+       d.flow_type, ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
+       ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
+       d.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
+       d.period_type, d.period_start, d.period_end,
+       d.value, d.suppressed, d.suppression
+FROM v_disclosure d
+LEFT JOIN dim_conference g ON g.code = d.region
+LEFT JOIN dim_flow_type ft ON ft.code = d.flow_type
+LEFT JOIN dim_unit u ON u.code = d.unit
+WHERE d.level IN ('all', 'conference');
+
+-- Public: year-over-year change, computed only from published figures (a suppressed figure on
+-- either side gives no change).
+CREATE VIEW pub_flow_yoy AS
+SELECT c.reporter_iso3, c.reporter_es, c.reporter_en, c.reporter_pt, c.reporter_fr, c.conference,
+       c.flow_type, c.flow_type_es, c.flow_type_en, c.flow_type_pt, c.flow_type_fr,
+       c.unit, c.unit_es, c.unit_en, c.unit_pt, c.unit_fr,
+       c.period_type, c.period_start, c.period_end,
+       c.value, c.suppressed,
+       p.value AS value_previous_year, p.suppressed AS suppressed_previous_year,
+       c.value - p.value AS change,
+       CASE WHEN p.value > 0 THEN CAST(100 AS DOUBLE PRECISION) * (c.value - p.value) / p.value END
+           AS change_pct
+FROM pub_flow_by_period c
+LEFT JOIN pub_flow_by_period p
+       ON p.reporter_iso3 = c.reporter_iso3 AND p.flow_type = c.flow_type AND p.unit = c.unit
+      AND p.period_type = c.period_type
+      AND p.period_start = CAST(c.period_start - INTERVAL '1 year' AS DATE);

@@ -29,7 +29,10 @@ def _setup_logging(verbose: bool) -> None:
     console.setLevel(logging.INFO if verbose else logging.CRITICAL + 1)
     handlers.append(console)
     logging.basicConfig(
-        level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+        level=logging.INFO,
+        handlers=handlers,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
     )
     for noisy in ("great_expectations", "py4j", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -86,7 +89,10 @@ def cmd_sql(args) -> int:
         writer.writerow(cols)
         writer.writerows(rows)
         return EXIT_OK
-    widths = [max(len(str(c)), *(len(_fmt(r[i])) for r in rows)) if rows else len(str(c)) for i, c in enumerate(cols)]
+    widths = [
+        max(len(str(c)), *(len(_fmt(r[i])) for r in rows)) if rows else len(str(c))
+        for i, c in enumerate(cols)
+    ]
     print("  ".join(str(c).ljust(w) for c, w in zip(cols, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for r in rows:
@@ -126,6 +132,12 @@ def cmd_demo(args) -> int:
     return run_demo()
 
 
+def cmd_airflow(args) -> int:
+    from transforms.airflow_env import run_standalone
+
+    return run_standalone()
+
+
 def cmd_summary(args) -> int:
     from transforms.pipeline import summary
 
@@ -133,9 +145,17 @@ def cmd_summary(args) -> int:
     print(f"{'reporter':8} {'conf':4} {'files':>5} {'refused':>7} {'observations':>12}  periods")
     for r in rows:
         periods = f"{r['first_period']} .. {r['last_period']}" if r["first_period"] else "-"
-        print(f"{r['reporter_iso3']:8} {r['conference'] or '':4} {r['files']:>5} {r['refused']:>7} "
-              f"{r['observations']:>12}  {periods}")
+        print(
+            f"{r['reporter_iso3']:8} {r['conference'] or '':4} {r['files']:>5} {r['refused']:>7} "
+            f"{r['observations']:>12}  {periods}"
+        )
     return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    from transforms.verify import main as verify
+
+    return verify(repair=args.repair)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,9 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("query")
     q.add_argument("--csv", action="store_true")
     q.set_defaults(func=cmd_sql)
-    sub.add_parser("suites", help="regenerate expectations/*.json from contracts and code lists").set_defaults(
-        func=cmd_suites
-    )
+    sub.add_parser(
+        "suites", help="regenerate expectations/*.json from contracts and code lists"
+    ).set_defaults(func=cmd_suites)
     s = sub.add_parser("samples", help="write the sample landing files of all 23 member states")
     s.add_argument("--out", help="landing folder (default $OMH_HOME/landing)")
     s.set_defaults(func=cmd_samples)
@@ -168,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_demo
     )
     sub.add_parser("summary", help="per-country summary of what is loaded").set_defaults(func=cmd_summary)
+    v = sub.add_parser(
+        "verify", help="compare lake and warehouse per partition (rows, sums); 1 on a mismatch"
+    )
+    v.add_argument("--repair", action="store_true", help="rewrite differing lake leaves from the warehouse")
+    v.set_defaults(func=cmd_verify)
+    sub.add_parser("airflow", help="Airflow standalone (UI, scheduler) on $OMH_HOME/airflow").set_defaults(
+        func=cmd_airflow
+    )
     return p
 
 
@@ -183,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         from transforms.contracts import ContractError
 
         code = EXIT_USAGE if isinstance(exc, ContractError) else EXIT_REFUSED
-        print(f"omh {args.command}: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-              file=sys.stderr)
+        print(
+            f"omh {args.command}: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            file=sys.stderr,
+        )
         return code
 
 

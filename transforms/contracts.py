@@ -351,7 +351,9 @@ class Contract(_Strict):
         """This contract's own format first, then each declared other format version."""
         out = [self]
         for v in self.versions:
-            update = {k: getattr(v, k) for k in ("reader", "ids", "values", "rows") if getattr(v, k) is not None}
+            update = {
+                k: getattr(v, k) for k in ("reader", "ids", "values", "rows") if getattr(v, k) is not None
+            }
             out.append(self.model_copy(update={**update, "version": v.version, "versions": []}))
         return out
 

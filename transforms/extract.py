@@ -1,21 +1,31 @@
-"""Extract: a landing file + its contract -> a tidy long table of text cells.
+"""Extract: a landing file + its contract -> a tidy long table of text cells, in DuckDB.
 
 One record per value cell: the row's id attributes, the value column's header (or header levels
 of a wide layout), the raw text of the cell, whether the cell is a value or one of the source's
 own totals, and its location (sheet, physical row, column as the file names it).
 Hierarchy rows and columns (subtotals) are left out; grand totals are kept as controls.
+
+The file becomes a *grid* relation (c0..cN text, source_row): a registered frame from the plain
+readers, or a staging Parquet file written by Arrow for large delimited files. The long table is a
+DuckDB view over it, so a file of millions of rows is never held in Python.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from transforms.contracts import Column, Contract
-from transforms.readers import Grid, ReadError, read_grid
+from transforms.contracts import Column, Contract, Predicate
+from transforms.engine import connect, fetch_df, fetch_value, ident, register_frame, temp_name
+from transforms.readers import ReadError, read_grid
 from transforms.readers.grid import col_letter
+
+# Delimited files at least this large take the Arrow staging path (OMH_FAST_CSV_BYTES overrides).
+FAST_CSV_BYTES = 32 * 1024 * 1024
 
 
 class ExtractError(ValueError):
@@ -24,7 +34,10 @@ class ExtractError(ValueError):
 
 @dataclass
 class Extracted:
-    table: pd.DataFrame
+    """The long table of one file: a view in ``con`` plus what was learnt reading it."""
+
+    con: object
+    view: str
     sheet: str | None
     header: list[str]
     drift: list[str] = field(default_factory=list)
@@ -32,6 +45,46 @@ class Extracted:
     rows_skipped: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     version: int | None = None
+    attrs: list[str] = field(default_factory=list)
+    staged: Path | None = None
+    rows_view: str | None = None
+    measures: pd.DataFrame | None = None
+    work_dir: Path | None = None
+    temp_files: list[Path] = field(default_factory=list)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The long table materialized as a DataFrame (small files and tests)."""
+        return fetch_df(self.con, f"SELECT * FROM {self.view} ORDER BY source_row, source_col")
+
+    def cleanup(self) -> None:
+        for path in [self.staged, *self.temp_files]:
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    def temp_file(self, prefix: str, suffix: str = ".parquet") -> Path:
+        """A scratch file next to the staging data, removed by ``cleanup``."""
+        folder = Path(self.work_dir or tempfile.gettempdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{temp_name(prefix)}{suffix}"
+        self.temp_files.append(path)
+        return path
+
+
+class Params:
+    """Literal values for SQL, passed through a one-row registered table, never formatted in."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def add(self, value) -> str:
+        key = f"p{len(self.values)}"
+        self.values[key] = value
+        return f"prm.{key}"
+
+    def register(self, con) -> str:
+        frame = pd.DataFrame({k: [v] for k, v in self.values.items()} or {"p": [None]})
+        return register_frame(con, frame, "prm")
 
 
 def _norm(text: str) -> str:
@@ -43,7 +96,9 @@ def _locate(col: Column, header: list[str], name: str, what: str) -> tuple[int, 
     if col.index() is not None:
         idx = col.index()
         if idx >= len(header):
-            raise ExtractError(f"{name}: {what} is column {col_letter(idx)}, but the file has {len(header)} columns")
+            raise ExtractError(
+                f"{name}: {what} is column {col_letter(idx)}, but the file has {len(header)} columns"
+            )
         return idx, None
     wanted = [col.header, *col.aliases]
     normalized = [_norm(h) for h in header]
@@ -52,30 +107,50 @@ def _locate(col: Column, header: list[str], name: str, what: str) -> tuple[int, 
             alias = None if candidate == col.header else candidate
             return normalized.index(_norm(candidate)), alias
     raise ExtractError(
-        f"{name}: column {col.header!r} ({what}) is missing; the file has columns "
-        f"{[h for h in header if h]}"
+        f"{name}: column {col.header!r} ({what}) is missing; the file has columns {[h for h in header if h]}"
     )
 
 
-def _fill(series: pd.Series, direction: str) -> pd.Series:
-    s = series.where(series.str.strip() != "")
-    s = s.ffill() if direction == "down" else s.bfill()
-    return s.fillna("")
+def _predicate_sql(pred: Predicate, prm: Params) -> str:
+    col = ident(pred.column)
+    parts = []
+    if pred.empty is not None:
+        parts.append(f"({col} = '')" if pred.empty else f"({col} <> '')")
+    if pred.equals is not None:
+        parts.append(f"({col} = {prm.add(pred.equals)})")
+    if pred.isin is not None:
+        parts.append(f"list_contains({prm.add(list(pred.isin))}, {col})")
+    if pred.matches is not None:
+        parts.append(f"regexp_matches({col}, {prm.add(pred.matches)})")
+    return "(" + " AND ".join(parts or ["TRUE"]) + ")"
 
 
-def extract(path: str | Path, contract: Contract) -> Extracted:
-    """Read ``path`` with the contract format version it fits (the contract's own first)."""
+def _any(preds: list[Predicate], prm: Params) -> str:
+    return "(" + " OR ".join(_predicate_sql(p, prm) for p in preds) + ")" if preds else "FALSE"
+
+
+def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path | None = None) -> Extracted:
+    """Read ``path`` with the contract format version it fits (the contract's own first).
+
+    ``con`` is the DuckDB connection to build the long view in (a new in-memory one by default);
+    ``work_dir`` receives the staging Parquet of a large delimited file.
+    """
+    con = con if con is not None else connect()
+    grid = _load_grid(Path(path), contract, con, work_dir)
     variants = contract.variants()
     first_error: ExtractError | None = None
     for variant in variants:
+        if variant.reader != contract.reader:
+            grid = _load_grid(Path(path), variant, con, work_dir)
         try:
-            out = _extract(Path(path), variant)
+            out = _extract(Path(path), variant, con, grid)
         except ExtractError as exc:
             first_error = first_error or exc
             continue
         if variant is not contract:
             out.drift.insert(0, f"matched format version {variant.version} of the contract")
         out.version = variant.version
+        out.work_dir = Path(work_dir) if work_dir else None
         return out
     if len(variants) > 1:
         tried = ", ".join(str(v.version) for v in variants)
@@ -83,16 +158,77 @@ def extract(path: str | Path, contract: Contract) -> Extracted:
     raise first_error
 
 
-def _extract(path: Path, contract: Contract) -> Extracted:
-    """Read ``path`` as ``contract`` says and return its long table (see module doc)."""
+@dataclass
+class _Grid:
+    view: str
+    header_levels: list[list[str]]
+    width: int
+    sheet: str | None
+    rows: int
+    staged: Path | None = None
+
+    @property
+    def header(self) -> list[str]:
+        out = []
+        for i in range(self.width):
+            parts = [lvl[i] for lvl in self.header_levels if lvl[i]]
+            out.append(" / ".join(p for j, p in enumerate(parts) if j == 0 or p != parts[j - 1]))
+        return out
+
+
+def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
+    """The file as a grid relation in ``con``: staged by Arrow when large, else the plain reader."""
+    spec = contract.reader
+    if not path.is_file():
+        raise ReadError(f"{path.name}: no such file")
+    threshold = int(os.environ.get("OMH_FAST_CSV_BYTES", FAST_CSV_BYTES))
+    if spec.format == "csv" and path.stat().st_size >= threshold:
+        from transforms.readers.staging import stage_csv
+
+        folder = Path(work_dir or tempfile.gettempdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        staged_path = folder / f"{temp_name('stage')}.parquet"
+        try:
+            staged = stage_csv(path, spec, staged_path)
+        except ReadError as exc:
+            staged_path.unlink(missing_ok=True)
+            if "plain reader" not in str(exc):
+                raise
+        else:
+            view = temp_name("grid")
+            blank = " AND ".join(f"c{i} = ''" for i in range(staged.width))
+            src = f"read_parquet('{staged_path.as_posix()}')"
+            # Rows after the first all-empty row are footnotes; all-empty rows are no data.
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src} "
+                f"WHERE NOT ({blank}) AND source_row < (SELECT coalesce(min(source_row), 9e18) FROM {src} "
+                f"WHERE {blank})"
+                if spec.stop_at_blank_row
+                else f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src} WHERE NOT ({blank})"
+            )
+            return _Grid(view, staged.header_levels, staged.width, None, staged.rows, staged_path)
+    grid = read_grid(path, spec)
+    width = len(grid.header_levels[0]) if grid.header_levels else 0
+    frame = pd.DataFrame(
+        {
+            f"c{i}": (grid.data[i].astype(str) if len(grid.data) else pd.Series([], dtype=str))
+            for i in range(width)
+        }
+    )
+    frame["source_row"] = pd.Series(grid.row_numbers, dtype="int64")
+    name = register_frame(con, frame, "grid")
+    return _Grid(name, grid.header_levels, width, grid.sheet, len(frame))
+
+
+def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
+    """Build the long view of ``grid`` as ``contract`` says (see module doc)."""
     name = path.name
-    grid: Grid = read_grid(path, contract.reader)
     header = grid.header
-    data = grid.data
     drift: list[str] = []
     headers: dict[str, str] = {}
+    prm = Params()
 
-    attrs = pd.DataFrame(index=data.index)
+    attr_sql: dict[str, str] = {}
     used: set[int] = set()
     for attr, col in contract.ids.items():
         idx, alias = _locate(col, header, name, f"id '{attr}'")
@@ -100,25 +236,22 @@ def _extract(path: Path, contract: Contract) -> Extracted:
             drift.append(f"column {col.header!r} is named {alias!r} in this file")
         used.add(idx)
         headers[attr] = header[idx]
-        attrs[attr] = data[idx].astype(str).str.strip() if len(data) else pd.Series(dtype=object)
-    for attr in contract.reader.fill_down:
-        attrs[attr] = _fill(attrs[attr], "down")
-    for attr in contract.reader.fill_up:
-        attrs[attr] = _fill(attrs[attr], "up")
-
-    # Row roles: grand totals are kept as controls, hierarchy rows are left out.
-    is_total_row = pd.Series(False, index=data.index)
-    for pred in contract.rows.total:
-        is_total_row |= attrs[pred.column].map(pred.test).astype(bool)
-    skip = pd.Series(False, index=data.index)
-    for pred in contract.rows.skip:
-        skip |= attrs[pred.column].map(pred.test).astype(bool)
-    skip &= ~is_total_row
-    keep = ~skip
-    rows_skipped = int(skip.sum())
+        expr = f"trim(coalesce(c{idx}, ''))"
+        if attr in contract.reader.fill_down:
+            expr = (
+                f"coalesce(last_value(nullif({expr}, '') IGNORE NULLS) OVER (ORDER BY source_row "
+                "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), '')"
+            )
+        elif attr in contract.reader.fill_up:
+            expr = (
+                f"coalesce(first_value(nullif({expr}, '') IGNORE NULLS) OVER (ORDER BY source_row "
+                "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING), '')"
+            )
+        attr_sql[attr] = expr
 
     # Value columns: (index, header text, measure index, role, level attributes).
     columns: list[tuple[int, str, int, str, dict[str, str]]] = []
+    level_names: list[str] = []
     if contract.values.columns:
         for m_idx, measure in enumerate(contract.values.columns):
             col = Column(header=measure.header, aliases=measure.aliases)
@@ -127,9 +260,13 @@ def _extract(path: Path, contract: Contract) -> Extracted:
                 drift.append(f"column {measure.header!r} is named {alias!r} in this file")
             used.add(idx)
             columns.append((idx, header[idx], m_idx, measure.role, {}))
+        extra = [h for i, h in enumerate(header) if i not in used and h]
+        if extra:
+            drift.append(f"columns not in the contract (ignored): {extra}")
     else:
         melt = contract.values.melt
         levels = grid.header_levels
+        level_names = list(melt.names)
         if len(melt.names) != len(levels):
             raise ExtractError(
                 f"{name}: the contract names {len(melt.names)} header levels, the file has {len(levels)}"
@@ -143,41 +280,60 @@ def _extract(path: Path, contract: Contract) -> Extracted:
             role = "total" if any(p.test(level_attrs[p.column]) for p in melt.total) else "value"
             used.add(idx)
             columns.append((idx, header[idx], -1, role, level_attrs))
-    if contract.values.columns:
-        extra = [h for i, h in enumerate(header) if i not in used and h]
-        if extra:
-            drift.append(f"columns not in the contract (ignored): {extra}")
+    if not columns:
+        raise ExtractError(f"{name}: no value column of the contract is in the file")
 
-    kept = attrs[keep]
-    numbers = pd.Series(grid.row_numbers, index=data.index)[keep]
-    total_row = is_total_row[keep]
-    pieces = []
-    for idx, head, m_idx, role, level_attrs in columns:
-        piece = kept.copy()
-        for k, v in level_attrs.items():
-            piece[k] = v
-        piece["measure"] = head
-        piece["measure_index"] = m_idx
-        piece["value_raw"] = data.loc[keep, idx].astype(str).str.strip()
-        piece["source_row"] = numbers.astype("int64")
-        piece["source_column"] = head
-        piece["source_col"] = col_letter(idx)
-        piece["cell_role"] = "total" if role == "total" else "value"
-        # A total column crossing a total row is a grand total, which no scope of leaves matches.
-        piece.loc[total_row, "cell_role"] = "total_row" if role != "total" else "grand_total"
-        pieces.append(piece)
-    if pieces:
-        table = pd.concat(pieces, ignore_index=True)
-    else:
-        table = pd.DataFrame(columns=[*attrs.columns, "measure", "value_raw", "source_row"])
+    # The value columns as a small table: one row per column, joined to every data row.
+    measures = pd.DataFrame(
+        {
+            "col_index": [c[0] for c in columns],
+            "measure": [c[1] for c in columns],
+            "measure_index": [c[2] for c in columns],
+            "role": [c[3] for c in columns],
+            "source_col": [col_letter(c[0]) for c in columns],
+            **{n: [c[4].get(n, "") for c in columns] for n in level_names},
+        }
+    )
+    mname = register_frame(con, measures, "measures")
+    rows_view, long_view = temp_name("rows"), temp_name("long")
+    total_sql = _any(contract.rows.total, prm)
+    skip_sql = _any(contract.rows.skip, prm)
+    prm_name = prm.register(con)
+    attr_list = ", ".join(f"{expr} AS {ident(a)}" for a, expr in attr_sql.items())
+    value_cols = sorted({c[0] for c in columns})
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {rows_view} AS
+        WITH a AS (SELECT source_row{", " if attr_list else ""}{attr_list},
+                          {", ".join(f"c{i}" for i in value_cols)} FROM {grid.view})
+        SELECT a.*, {total_sql} AS _is_total, {skip_sql} AS _skip FROM a CROSS JOIN {prm_name} AS prm"""
+    )
+    value_case = "CASE m.col_index " + " ".join(f"WHEN {i} THEN r.c{i}" for i in value_cols) + " END"
+    attrs_out = ", ".join(f"r.{ident(a)}" for a in attr_sql)
+    levels_out = ", ".join(f"m.{ident(n)}" for n in level_names)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {long_view} AS
+        SELECT {attrs_out}{", " if attrs_out else ""}{levels_out}{", " if levels_out else ""}
+               m.measure, m.measure_index, trim(coalesce({value_case}, '')) AS value_raw,
+               r.source_row, m.measure AS source_column, m.source_col,
+               CASE WHEN r._is_total THEN (CASE WHEN m.role = 'total' THEN 'grand_total' ELSE 'total_row' END)
+                    ELSE m.role END AS cell_role
+        FROM {rows_view} r CROSS JOIN {mname} m
+        WHERE r._is_total OR NOT r._skip"""
+    )
+    skipped = fetch_value(con, f"SELECT count(*) FILTER (WHERE _skip AND NOT _is_total) FROM {rows_view}")
     return Extracted(
-        table=table,
+        con=con,
+        view=long_view,
         sheet=grid.sheet,
         header=header,
         drift=drift,
-        rows_read=len(data),
-        rows_skipped=rows_skipped,
+        rows_read=grid.rows,
+        rows_skipped=int(skipped),
         headers=headers,
+        attrs=[*attr_sql, *level_names],
+        staged=grid.staged,
+        rows_view=rows_view,
+        measures=measures,
     )
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from transforms import codelists
 from transforms.contracts import Contract, FieldSpec
+from transforms.engine import columns_of, fetch_all, fetch_df, fetch_value
 
 COUNTRY_FIELDS = ("reporter", "citizenship", "counterpart")
 FIELD_CODELIST = {
@@ -86,22 +87,29 @@ class Problem:
         return f"{file_name}: {loc + ': ' if loc else ''}{self.message}"
 
 
-@dataclass
-class Harmonized:
-    frame: pd.DataFrame
-    problems: list[Problem]
-    controls: pd.DataFrame
-    out_of_scope: int = 0
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-
 # ---------------------------------------------------------------------------- values
 
 
-def parse_values(raw: pd.Series, contract: Contract, problems: list[Problem], rows: pd.Series) -> pd.DataFrame:
+def _first_rows(table: pd.DataFrame, hit: pd.Series, n: int = 5) -> list[int]:
+    """The first source rows a mask covers (distinct-label tables carry them in ``_rows``)."""
+    if "_rows" in table:
+        return sorted(int(r) for rows in table.loc[hit, "_rows"] for r in rows)[:n]
+    return [int(r) for r in table.loc[hit, "source_row"].head(n)]
+
+
+def _weight(table: pd.DataFrame, hit: pd.Series) -> int:
+    """How many cells a mask covers: rows of a distinct-label table carry their count in ``_n``."""
+    return int(table.loc[hit, "_n"].sum()) if "_n" in table else int(hit.sum())
+
+
+def parse_values(
+    raw: pd.Series,
+    contract: Contract,
+    problems: list[Problem],
+    rows: pd.Series,
+    weights: pd.Series | None = None,
+    row_lists: pd.Series | None = None,
+) -> pd.DataFrame:
     """Raw cell text -> value (float, NaN when suppressed), action (value|zero|missing|suppressed)."""
     markers = contract.all_markers()
     thousands = contract.reader.thousands
@@ -140,8 +148,10 @@ def parse_values(raw: pd.Series, contract: Contract, problems: list[Problem], ro
                 f"value {text[:60]!r} is not a number nor a marker the contract knows",
                 column=None,
                 label=text[:60],
-                count=int(hit.sum()),
-                rows=rows[hit].head(5).tolist(),
+                count=int(weights[hit].sum()) if weights is not None else int(hit.sum()),
+                rows=_first_rows(rows.to_frame("source_row").assign(_rows=row_lists), hit)
+                if row_lists is not None
+                else rows[hit].head(5).tolist(),
             )
         )
     return pd.DataFrame({"value": raw.map(values).astype("float64"), "action": raw.map(actions)})
@@ -176,9 +186,7 @@ def map_field(
     codelist = spec.codelist or FIELD_CODELIST.get(name)
     valid = _valid_codes(codelist)
     resolver = (
-        codelists.country_resolver(tuple(sorted(spec.map.items())))
-        if codelist == "countries"
-        else None
+        codelists.country_resolver(tuple(sorted(spec.map.items()))) if codelist == "countries" else None
     )
     mapping: dict[str, str | None] = {}
     for label in pd.unique(labels):
@@ -206,8 +214,8 @@ def map_field(
                 f"unknown {name} label {label!r}" if label.strip() else f"empty {name} label",
                 column=_file_column(spec.column, table),
                 label=label,
-                count=int(hit.sum()),
-                rows=table.loc[hit, "source_row"].head(5).tolist(),
+                count=_weight(table, hit),
+                rows=_first_rows(table, hit),
             )
         )
     if valid is not None:
@@ -220,8 +228,8 @@ def map_field(
                     f"{name} code {code!r} (mapped in the contract) is not in the code list '{codelist}'",
                     column=_file_column(spec.column, table),
                     label=code,
-                    count=int(hit.sum()),
-                    rows=table.loc[hit, "source_row"].head(5).tolist(),
+                    count=_weight(table, hit),
+                    rows=_first_rows(table, hit),
                 )
             )
     return codes
@@ -288,8 +296,8 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
                     f"{what} {label!r} cannot be read as a {what}",
                     column=fs.column,
                     label=str(label),
-                    count=int(hit.sum()),
-                    rows=table.loc[hit, "source_row"].head(5).tolist(),
+                    count=_weight(table, hit),
+                    rows=_first_rows(table, hit),
                 )
             )
 
@@ -322,7 +330,7 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
             year = year.where(month < 10, year - 1)
     keys = pd.DataFrame({"y": year, "m": month})
     out = {}
-    for (y, m) in keys.drop_duplicates().itertuples(index=False):
+    for y, m in keys.drop_duplicates().itertuples(index=False):
         if cal in ("monthly", "us_fiscal_monthly"):
             out[(y, m)] = (dt.date(y, m, 1), _month_end(y, m), "M", m)
         elif cal == "quarterly":
@@ -332,7 +340,9 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
         else:  # us_fiscal_yearly
             out[(y, m)] = (dt.date(y - 1, 10, 1), dt.date(y, 9, 30), "Y", 10)
     mapped = [out[k] for k in zip(year, month, strict=True)]
-    frame = pd.DataFrame(mapped, index=table.index, columns=["period_start", "period_end", "period_type", "month"])
+    frame = pd.DataFrame(
+        mapped, index=table.index, columns=["period_start", "period_end", "period_type", "month"]
+    )
     frame["year"] = [p.year for p in frame["period_start"]]
     frame["_ok"] = ok
     return frame
@@ -341,39 +351,63 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
 # ---------------------------------------------------------------------------- main
 
 
-def _fields_for(contract: Contract, table: pd.DataFrame, problems: list[Problem], remainder: bool) -> pd.DataFrame:
-    """Every canonical field, honouring per-measure and remainder overrides."""
-    out = pd.DataFrame(index=table.index)
-    groups = table.groupby("measure_index", sort=False).groups if len(table) else {}
-    for name in (*COUNTRY_FIELDS, "flow_type", "sex", "age_band", "unit", "obs_status", "reporter_role"):
-        series = pd.Series(None, index=table.index, dtype=object)
-        for m_idx, index in groups.items():
-            measure = contract.values.columns[m_idx] if m_idx >= 0 else None
-            spec = None
-            if remainder and contract.remainder and name in contract.remainder:
-                spec = contract.remainder[name]
-            spec = spec or contract.field_spec(name, measure)
-            if spec is None:
-                if name in DEFAULTS:
-                    spec = FieldSpec(value=DEFAULTS[name])
-                elif name == "reporter_role":
-                    continue
-                else:
-                    raise KeyError(f"the contract gives no '{name}' for column {table.loc[index[0], 'measure']!r}")
-            series.loc[index] = map_field(name, spec, table.loc[index], problems, contract).values
-        out[name] = series
-    return out
+class Harmonized:
+    """Canonical observations of one file: views in DuckDB, plus problems and controls."""
+
+    def __init__(self, con, view: str, problems: list[Problem], controls_view: str | None, out_of_scope: int):
+        self.con = con
+        self.view = view
+        self.problems = problems
+        self.controls_view = controls_view
+        self.out_of_scope = out_of_scope
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The observations materialized (small files and tests), dates as ``datetime.date``."""
+        frame = fetch_df(self.con, f"SELECT * FROM {self.view} ORDER BY source_row, source_column, detail")
+        for col in ("period_start", "period_end"):
+            frame[col] = [d.date() if hasattr(d, "date") else d for d in frame[col]]
+        frame["rounding_base"] = frame["rounding_base"].astype("Int64")
+        return frame
+
+    @property
+    def controls(self) -> pd.DataFrame:
+        if self.controls_view is None:
+            return pd.DataFrame()
+        return fetch_df(self.con, f"SELECT * FROM {self.controls_view} ORDER BY source_row, source_col")
+
+    def count(self) -> int:
+        return int(fetch_value(self.con, f"SELECT count(*) FROM {self.view}"))
 
 
 def harmonize(
-    contract: Contract, table: pd.DataFrame, sheet: str | None, headers: dict[str, str] | None = None
+    contract: Contract,
+    table,
+    sheet: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Harmonized:
     """Long table of one file -> canonical observations, controls and problems.
 
+    ``table`` is an ``Extracted`` (its DuckDB view is used) or a long-table DataFrame.
     ``headers`` maps the contract's attribute names to the columns as the file names them, so
     that messages speak the file's language; the contract's ``severity`` map is applied last.
     """
-    result = _harmonize(contract, table, sheet)
+    from transforms.extract import Extracted
+
+    if isinstance(table, Extracted):
+        con, view = table.con, table.view
+        headers = headers or table.headers
+        sheet = sheet if sheet is not None else table.sheet
+    else:
+        from transforms.engine import connect, register_frame
+
+        con = connect()
+        view = register_frame(con, table, "long")
+    result = _harmonize(contract, con, view, sheet, table if isinstance(table, Extracted) else None)
     for p in result.problems:
         p.severity = contract.severity_of(p.check, p.severity)
         if headers and p.column in headers:
@@ -381,189 +415,449 @@ def harmonize(
     return result
 
 
-def _harmonize(contract: Contract, table: pd.DataFrame, sheet: str | None) -> Harmonized:
+def _label_columns(contract: Contract) -> list[str]:
+    """Attributes whose labels the field and period specs read."""
+    cols: list[str] = []
+    specs = [*contract.fields.values(), *(contract.remainder or {}).values()]
+    for m in contract.values.columns:
+        specs.extend(m.fields.values())
+    for part in ("year", "month", "quarter", "date"):
+        spec = getattr(contract.period, part)
+        if spec is not None:
+            specs.append(spec)
+    for spec in specs:
+        if spec.column and spec.column not in cols and spec.column != "measure":
+            cols.append(spec.column)
+    return cols
+
+
+def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -> Harmonized:
+    from transforms.engine import ident, register_frame, temp_name
+
     problems: list[Problem] = []
-    if table.empty:
+    columns = set(columns_of(con, view))
+    labels = _label_columns(contract)
+    for col in labels:
+        if col not in columns:
+            raise KeyError(f"a field reads column '{col}', which the contract does not define")
+    has_totals = (
+        bool(contract.rows.total)
+        or any(m.role == "total" for m in contract.values.columns)
+        or bool(contract.values.melt and contract.values.melt.total)
+    )
+
+    # Contexts: which measure and which kind of cell (a leaf, or a total whose remainder is kept).
+    roles_kept = ("value", "total", "total_row") if contract.remainder is not None else ("value",)
+    period_cols = list(
+        dict.fromkeys(
+            getattr(contract.period, part).column
+            for part in ("year", "month", "quarter", "date")
+            if getattr(contract.period, part) is not None and getattr(contract.period, part).column
+        )
+    )
+    # One pass over the cells: distinct labels per column and context, distinct raw values,
+    # distinct period labels, each with its count of cells and first rows.
+    sets = [f"({ident(c)}, measure_index, cell_role)" for c in labels]
+    sets.append("(value_raw)")
+    if period_cols:
+        sets.append("(" + ", ".join(ident(c) for c in period_cols) + ", cell_role)")
+    sets.append("(measure_index, cell_role)")
+    group_cols = [*labels, "value_raw", "measure_index", "cell_role"]
+    grouped = fetch_df(
+        con,
+        f"""SELECT {", ".join(ident(c) for c in group_cols)}, count(*) AS _n, min(source_row) AS source_row,
+                   min(source_row, 5) AS _rows, GROUPING({", ".join(ident(c) for c in group_cols)}) AS _gid
+            FROM {view}
+            GROUP BY GROUPING SETS ({", ".join(sets)})""",
+    )
+
+    def grouping(cols: list[str]) -> pd.DataFrame:
+        gid = sum(1 << (len(group_cols) - 1 - i) for i, c in enumerate(group_cols) if c not in cols)
+        return grouped[grouped["_gid"] == gid].reset_index(drop=True)
+
+    values = grouping(["value_raw"])
+    contexts = grouping(["measure_index", "cell_role"])
+    if contexts.empty or not (contexts["cell_role"] == "value").any():
         problems.append(Problem("error", "not_empty", "the file holds no data rows"))
-        return Harmonized(pd.DataFrame(columns=CANONICAL_COLUMNS), problems, pd.DataFrame())
-    parsed = parse_values(table["value_raw"], contract, problems, table["source_row"])
-    table = table.assign(value=parsed["value"], action=parsed["action"])
-    # Missing cells are not observations; suppressed ones are (value unknown, flagged).
-    table = table[table["action"] != "missing"]
-    leaves = table[table["cell_role"] == "value"]
-    totals = table[table["cell_role"].isin(["total", "total_row"])]
+    parsed = parse_values(
+        values["value_raw"].astype(str),
+        contract,
+        problems,
+        values["source_row"],
+        values["_n"],
+        values["_rows"],
+    )
+    vmap = pd.DataFrame(
+        {"value_raw": values["value_raw"].astype(str), "value": parsed["value"], "action": parsed["action"]}
+    )
+    vname = register_frame(con, vmap, "vmap")
 
-    frame = _canonical(contract, leaves, problems, remainder=False, sheet=sheet)
-    controls = _controls(leaves, totals)
-    if not controls.empty:
-        frame = _reconcile(contract, frame, totals, controls, problems, sheet)
-    frame, out_of_scope = _scope(contract, frame)
-    _check_keys(frame, problems)
-    _check_jumps(frame, problems)
-    return Harmonized(frame.reset_index(drop=True), problems, controls, out_of_scope)
+    # Every (field, context) gets its spec; column specs map their column's distinct labels once.
+    ctx_list = [
+        (int(r.measure_index), str(r.cell_role))
+        for r in contexts.itertuples()
+        if r.cell_role == "value"
+        or (contract.remainder is not None and r.cell_role in ("total", "total_row"))
+    ]
+    joins: list[str] = []
+    field_sql: dict[str, str] = {}
+    map_names: dict[tuple, str] = {}
+    for name in (*COUNTRY_FIELDS, "flow_type", "sex", "age_band", "unit", "obs_status", "reporter_role"):
+        by_spec: dict[str, tuple[FieldSpec, list[tuple[int, str]]]] = {}
+        for m_idx, role in ctx_list:
+            measure = contract.values.columns[m_idx] if m_idx >= 0 else None
+            remainder = role != "value"
+            spec = contract.remainder.get(name) if remainder and contract.remainder else None
+            spec = spec or contract.field_spec(name, measure)
+            if spec is None:
+                if name in DEFAULTS:
+                    spec = FieldSpec(value=DEFAULTS[name])
+                elif name == "reporter_role":
+                    continue
+                else:
+                    where = measure.header if measure is not None else "the file's values"
+                    raise KeyError(f"the contract gives no '{name}' for {where!r}")
+            key = spec.model_dump_json()
+            by_spec.setdefault(key, (spec, []))[1].append((m_idx, role))
+        cases = []
+        for spec, ctxs in by_spec.values():
+            cond = " OR ".join(f"(l.measure_index = {m} AND l.cell_role = '{r}')" for m, r in ctxs)
+            if spec.value is not None:
+                expr = f"'{_sql_text(spec.value)}'"
+            else:
+                mkey = (name, spec.model_dump_json())
+                if mkey not in map_names:
+                    labels_of = grouping([spec.column, "measure_index", "cell_role"])
+                    wanted = labels_of[
+                        [
+                            (int(m), str(r)) in ctxs
+                            for m, r in zip(labels_of["measure_index"], labels_of["cell_role"], strict=True)
+                        ]
+                    ]
+                    distinct = (
+                        wanted.groupby(spec.column, sort=False)
+                        .agg(
+                            _n=("_n", "sum"), source_row=("source_row", "min"), _rows=("_rows", _concat_lists)
+                        )
+                        .reset_index()
+                    )
+                    distinct[spec.column] = distinct[spec.column].astype(str)
+                    codes = map_field(name, spec, distinct, problems, contract)
+                    mname = register_frame(
+                        con,
+                        pd.DataFrame({"label": distinct[spec.column], "code": codes.astype(object)}),
+                        "map",
+                    )
+                    alias = f"m{len(map_names)}"
+                    map_names[mkey] = alias
+                    joins.append(f"LEFT JOIN {mname} {alias} ON {alias}.label = l.{ident(spec.column)}")
+                expr = f"{map_names[mkey]}.code"
+            cases.append((cond, expr))
+        if not cases:
+            field_sql[name] = "NULL"
+        elif len(cases) == 1:
+            field_sql[name] = cases[0][1]
+        else:
+            field_sql[name] = "CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e in cases) + " END"
+
+    # Periods: the distinct period labels, mapped once.
+    if period_cols:
+        plabels = grouping([*period_cols, "cell_role"])
+        plabels = plabels[plabels["cell_role"].isin(roles_kept)]
+        for c in period_cols:
+            plabels[c] = plabels[c].astype(str)
+        plabels = (
+            plabels.groupby(period_cols, sort=False)
+            .agg(_n=("_n", "sum"), source_row=("source_row", "min"), _rows=("_rows", _concat_lists))
+            .reset_index()
+        )
+    else:
+        plabels = pd.DataFrame(
+            {"_n": [int(contexts["_n"].sum()) if not contexts.empty else 0], "source_row": [0], "_rows": [[]]}
+        )
+    per = periods(contract, plabels, problems)
+    pmap = plabels[period_cols].copy() if period_cols else pd.DataFrame(index=plabels.index)
+    for col in ("period_start", "period_end", "period_type", "year", "month"):
+        pmap[f"p_{col}"] = per[col].values
+    pmap["p_ok"] = per["_ok"].values
+    pmap["p_period_start"] = pd.to_datetime(pmap["p_period_start"]).dt.date
+    pmap["p_period_end"] = pd.to_datetime(pmap["p_period_end"]).dt.date
+    pname = register_frame(con, pmap, "pmap")
+    pjoin = (
+        f"JOIN {pname} p ON " + " AND ".join(f"p.{ident(c)} = l.{ident(c)}" for c in period_cols)
+        if period_cols
+        else f"CROSS JOIN {pname} p"
+    )
+    roles_name = register_frame(
+        con,
+        pd.DataFrame(
+            [(r["code"], _default_role(r["code"])) for r in codelists.load("flow_types")],
+            columns=["code", "role"],
+        ),
+        "roles",
+    )
+    params = register_frame(
+        con,
+        pd.DataFrame({"source_id": [contract.source_id], "sheet": [sheet], "rounding": [contract.rounding]}),
+        "hprm",
+    )
+    detail = " , ".join(f"'{_sql_text(a)}=' || l.{ident(a)}" for a in contract.detail)
+    detail_sql = f"concat_ws('; ', {detail})" if detail else "''"
+    join_sql = "\n".join(joins)
+    required = " AND ".join(
+        f"({field_sql[n]}) IS NOT NULL"
+        for n in (*COUNTRY_FIELDS, "flow_type", "sex", "age_band", "unit", "obs_status")
+    )
+
+    def select(
+        value_sql: str, status_sql: str, rounding_sql: str, detail_expr: str, extra_from: str, where: str
+    ) -> str:
+        return f"""
+            SELECT prm.source_id, {field_sql["reporter"]} AS reporter_iso3, {field_sql["flow_type"]} AS flow_type,
+                   {field_sql["citizenship"]} AS citizenship_iso3, {field_sql["counterpart"]} AS counterpart_iso3,
+                   p.p_period_start AS period_start, p.p_period_end AS period_end, {field_sql["sex"]} AS sex,
+                   {field_sql["age_band"]} AS age_band, {field_sql["unit"]} AS unit, {detail_expr} AS detail,
+                   coalesce({field_sql["reporter_role"]}, rl.role) AS reporter_role, p.p_period_type AS period_type,
+                   {value_sql} AS value, {status_sql} AS obs_status,
+                   CASE WHEN v.action = 'suppressed' THEN 'S' ELSE 'F' END AS conf_status,
+                   {rounding_sql} AS rounding_base, prm.sheet AS source_sheet, l.source_row,
+                   l.source_column, p.p_year AS year, p.p_month AS month
+            FROM {view} l
+            JOIN {vname} v ON v.value_raw = l.value_raw
+            {pjoin}
+            {join_sql}
+            LEFT JOIN {roles_name} rl ON rl.code = {field_sql["flow_type"]}
+            {extra_from}
+            CROSS JOIN {params} prm
+            WHERE p.p_ok AND {required} AND {where}"""
+
+    leaves_sql = select(
+        "v.value",
+        field_sql["obs_status"],
+        "CASE WHEN prm.rounding IS NOT NULL AND v.action <> 'suppressed' AND v.value <> 0 "
+        "THEN CAST(prm.rounding AS INTEGER) END",
+        detail_sql,
+        "",
+        "l.cell_role = 'value' AND v.action <> 'missing'",
+    )
+    parts = [leaves_sql]
+    controls_view = None
+    if has_totals:
+        controls_view = temp_name("controls")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {controls_view} AS {_controls_sql(view, vname, ex)}")
+        _reconcile(contract, con, controls_view, problems)
+        if contract.remainder is not None:
+            parts.append(
+                select(
+                    "ctl.remainder",
+                    "'E'",
+                    "CAST(NULL AS INTEGER)",
+                    f"CASE WHEN {detail_sql} = '' THEN 'remainder' ELSE {detail_sql} || '; remainder' END",
+                    f"JOIN {controls_view} ctl ON ctl.source_row = l.source_row AND ctl.source_col = l.source_col",
+                    "l.cell_role IN ('total', 'total_row') AND ctl.remainder > 0",
+                )
+            )
+    everything = temp_name("canon_all")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {everything} AS {' UNION ALL '.join(parts)}")
+    # Materialized once (DuckDB spills past its memory limit): every later check and the load scan it.
+    canon, out_of_scope = temp_name("canon"), 0
+    member_codes = {m["iso3"] for m in codelists.members()}
+    fixed_reporter = field_sql["reporter"].strip("'") if field_sql["reporter"].startswith("'") else None
+    source = f"SELECT * FROM {everything}"
+    if contract.reporter_scope == "members" and fixed_reporter not in member_codes:
+        members = register_frame(con, pd.DataFrame({"iso3": sorted(member_codes)}), "members")
+        source += f" WHERE reporter_iso3 IN (SELECT iso3 FROM {members})"
+    if ex is not None:
+        # A compressed Parquet file: bounded memory however many observations the file holds.
+        path = ex.temp_file("canon")
+        con.execute(f"COPY ({source}) TO '{_sql_text(path.as_posix())}' (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {canon} AS SELECT * FROM read_parquet('{_sql_text(path.as_posix())}')"
+        )
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {canon} AS {source}")
+    if source != f"SELECT * FROM {everything}":
+        total = fetch_value(con, f"SELECT count(*) FROM {everything}")
+        out_of_scope = int(total - fetch_value(con, f"SELECT count(*) FROM {canon}"))
+    _check_keys(con, canon, problems)
+    _check_jumps(con, canon, problems)
+    return Harmonized(con, canon, problems, controls_view, out_of_scope)
 
 
-def _reconcile(
-    contract: Contract,
-    frame: pd.DataFrame,
-    totals: pd.DataFrame,
-    controls: pd.DataFrame,
-    problems: list[Problem],
-    sheet: str | None,
-) -> pd.DataFrame:
-    """Compare the source's own totals with its cells; keep a declared remainder as an observation.
+def _concat_lists(lists) -> list:
+    return [x for item in lists for x in item]
+
+
+def _default_role(flow_type) -> str | None:
+    """The reporter's role a flow type implies (a sub-type inherits its root's)."""
+    roles = {r["code"]: r.get("reporter_role") for r in codelists.load("flow_types")}
+    return roles.get(flow_type) or roles.get(str(flow_type).split(".")[0])
+
+
+def _sql_text(text: str) -> str:
+    return str(text).replace("'", "''")
+
+
+_EMPTY_CANONICAL = (
+    ", ".join(
+        f"CAST(NULL AS {t}) AS {c}"
+        for c, t in (
+            ("source_id", "VARCHAR"),
+            ("reporter_iso3", "VARCHAR"),
+            ("flow_type", "VARCHAR"),
+            ("citizenship_iso3", "VARCHAR"),
+            ("counterpart_iso3", "VARCHAR"),
+            ("period_start", "DATE"),
+            ("period_end", "DATE"),
+            ("sex", "VARCHAR"),
+            ("age_band", "VARCHAR"),
+            ("unit", "VARCHAR"),
+            ("detail", "VARCHAR"),
+            ("reporter_role", "VARCHAR"),
+            ("period_type", "VARCHAR"),
+            ("value", "DOUBLE"),
+            ("obs_status", "VARCHAR"),
+            ("conf_status", "VARCHAR"),
+            ("rounding_base", "INTEGER"),
+            ("source_sheet", "VARCHAR"),
+            ("source_row", "BIGINT"),
+            ("source_column", "VARCHAR"),
+            ("year", "BIGINT"),
+            ("month", "BIGINT"),
+        )
+    )
+    + " WHERE FALSE"
+)
+
+
+_CONTROL_COLUMNS = "source_row, source_col, source_column, scope, total, parts, cells, suppressed, remainder"
+
+
+def _controls_sql(view: str, vname: str, ex) -> str:
+    """The source's own totals beside the sum of the leaves each covers.
+
+    A total column covers the leaves of its row: with the file's rows at hand (``ex``), that sum is
+    taken across the row's value columns, with no grouping over millions of rows. A total row
+    covers the leaves of its column: few groups, taken from the long table.
+    """
+    parts = []
+    measures = ex.measures if ex is not None and ex.rows_view is not None else None
+    if measures is not None:
+        leaves = measures[measures["role"] == "value"]
+        for t in measures[measures["role"] == "total"].itertuples():
+            vals = [f"v{i}" for i in range(len(leaves))]
+            joins = " ".join(
+                f"LEFT JOIN {vname} {a} ON {a}.value_raw = trim(coalesce(r.c{c}, ''))"
+                for a, c in zip(vals, leaves["col_index"], strict=True)
+            )
+            present = [f"coalesce({a}.action, 'missing') <> 'missing'" for a in vals]
+            parts.append(
+                f"""SELECT r.source_row, '{t.source_col}' AS source_col, '{_sql_text(t.measure)}' AS source_column,
+                       'row' AS scope, coalesce(tv.value, 0) AS total,
+                       {" + ".join(f"coalesce({a}.value, 0)" for a in vals) or "0"} AS parts,
+                       {" + ".join(f"CAST({p} AS INTEGER)" for p in present) or "0"} AS cells,
+                       {" + ".join(f"CAST({a}.action = 'suppressed' AS INTEGER)" for a in vals) or "0"} AS suppressed,
+                       coalesce(tv.value, 0) - ({" + ".join(f"coalesce({a}.value, 0)" for a in vals) or "0"}) AS remainder
+                FROM {ex.rows_view} r JOIN {vname} tv ON tv.value_raw = trim(coalesce(r.c{t.col_index}, ''))
+                {joins}
+                WHERE NOT r._skip AND NOT r._is_total AND tv.action <> 'missing'"""
+            )
+        row_scope = ""
+    else:
+        row_scope = f"""SELECT t.source_row, t.source_col, t.source_column, 'row' AS scope, coalesce(v.value, 0) AS total,
+                   coalesce(r.parts, 0) AS parts, coalesce(r.cells, 0) AS cells, coalesce(r.suppressed, 0) AS suppressed,
+                   coalesce(v.value, 0) - coalesce(r.parts, 0) AS remainder
+            FROM {view} t JOIN {vname} v ON v.value_raw = t.value_raw
+            LEFT JOIN (SELECT l.source_row, sum(coalesce(w.value, 0)) AS parts, count(*) AS cells,
+                              sum(CAST(w.action = 'suppressed' AS INTEGER)) AS suppressed
+                       FROM {view} l JOIN {vname} w ON w.value_raw = l.value_raw
+                       WHERE l.cell_role = 'value' AND w.action <> 'missing' GROUP BY 1) r
+                   ON r.source_row = t.source_row
+            WHERE t.cell_role = 'total' AND v.action <> 'missing'"""
+    column_scope = f"""SELECT t.source_row, t.source_col, t.source_column, 'column' AS scope, coalesce(v.value, 0) AS total,
+               coalesce(c.parts, 0) AS parts, coalesce(c.cells, 0) AS cells, coalesce(c.suppressed, 0) AS suppressed,
+               coalesce(v.value, 0) - coalesce(c.parts, 0) AS remainder
+        FROM {view} t JOIN {vname} v ON v.value_raw = t.value_raw
+        LEFT JOIN (SELECT l.source_col, sum(coalesce(w.value, 0)) AS parts, count(*) AS cells,
+                          sum(CAST(w.action = 'suppressed' AS INTEGER)) AS suppressed
+                   FROM {view} l JOIN {vname} w ON w.value_raw = l.value_raw
+                   WHERE l.cell_role = 'value' AND w.action <> 'missing' GROUP BY 1) c
+               ON c.source_col = t.source_col
+        WHERE t.cell_role = 'total_row' AND v.action <> 'missing'"""
+    pieces = [*parts, row_scope, column_scope] if row_scope else [*parts, column_scope]
+    return " UNION ALL ".join(f"SELECT {_CONTROL_COLUMNS} FROM ({p})" for p in pieces)
+
+
+def _reconcile(contract: Contract, con, controls: str, problems: list[Problem]) -> None:
+    """Compare the source's own totals with its cells.
 
     Rounded cells may each be off by half the rounding base, and a suppressed cell hides up to
-    one rounding base: within that, a disagreement is a warning; beyond it, an error.
+    one rounding base: within that, a disagreement is a warning; beyond it, an error. With a
+    declared ``remainder``, a positive difference becomes an observation instead.
     """
-    base = contract.rounding or 0
-    rest = controls[controls["remainder"] != 0]
-    low = -(base / 2) * rest["cells"]
-    high = (base / 2) * rest["cells"] + base * rest["suppressed"]
-    keep_remainder = contract.remainder is not None
-    for row, lo, hi in zip(rest.itertuples(), low, high, strict=True):
-        if row.remainder < lo or (row.remainder > hi and not keep_remainder):
-            problems.append(
-                Problem(
-                    "error",
-                    "total_matches",
-                    f"the source's own total {row.total:g} but its cells sum to {row.parts:g} "
-                    f"(difference {row.remainder:+g}, beyond the rounding the contract declares)",
-                    column=row.source_column,
-                    label=f"{row.total:g}",
-                    rows=[row.source_row],
-                )
-            )
-        elif not keep_remainder or row.remainder < 0:
-            problems.append(
-                Problem(
-                    "warning",
-                    "total_within_rounding",
-                    f"the source's own total {row.total:g} differs from its cells' sum {row.parts:g} "
-                    f"by {row.remainder:+g}, within rounding",
-                    column=row.source_column,
-                    rows=[row.source_row],
-                )
-            )
-    if not keep_remainder:
-        return frame
-    positive = rest[rest["remainder"] > 0]
-    cells = totals.loc[positive["total_index"]]
-    if cells.empty:
-        return frame
-    cells = cells.assign(value=positive["remainder"].to_numpy())
-    extra = _canonical(contract, cells, problems, remainder=True, sheet=sheet)
-    extra["obs_status"] = "E"
-    extra["rounding_base"] = pd.NA
-    # The part of a total that no published cell carries (unstated, suppressed, rounding).
-    extra["detail"] = np.where(extra["detail"] == "", "remainder", extra["detail"] + "; remainder")
-    return pd.concat([frame, extra], ignore_index=True)
-
-
-def _canonical(
-    contract: Contract, table: pd.DataFrame, problems: list[Problem], remainder: bool, sheet: str | None
-) -> pd.DataFrame:
-    fields = _fields_for(contract, table, problems, remainder)
-    per = periods(contract, table, problems)
-    role = fields["reporter_role"]
-    if role.isna().any():
-        roles = {r["code"]: r.get("reporter_role") for r in codelists.load("flow_types")}
-        role = role.fillna(fields["flow_type"].map(lambda c: roles.get(c) or roles.get(str(c).split(".")[0])))
-    detail = pd.Series("", index=table.index, dtype=object)
-    for attr in contract.detail:
-        part = attr + "=" + table[attr].astype(str)
-        detail = detail.where(detail == "", detail + "; ") + part
-    suppressed = table["action"] == "suppressed"
-    conf = np.where(suppressed, "S", "F")
-    rounding = contract.rounding
-    rounded = (~suppressed) & (table["value"] != 0) if rounding else pd.Series(False, index=table.index)
-    frame = pd.DataFrame(
-        {
-            "source_id": contract.source_id,
-            "reporter_iso3": fields["reporter"],
-            "flow_type": fields["flow_type"],
-            "citizenship_iso3": fields["citizenship"],
-            "counterpart_iso3": fields["counterpart"],
-            "period_start": per["period_start"],
-            "period_end": per["period_end"],
-            "sex": fields["sex"],
-            "age_band": fields["age_band"],
-            "unit": fields["unit"],
-            "detail": detail,
-            "reporter_role": role,
-            "period_type": per["period_type"],
-            "value": table["value"],
-            "obs_status": fields["obs_status"],
-            "conf_status": conf,
-            "rounding_base": pd.array(np.where(rounded, rounding or 0, 0), dtype="Int64"),
-            "source_sheet": sheet,
-            "source_row": table["source_row"].astype("int64"),
-            "source_column": table["source_column"],
-            "year": per["year"],
-            "month": per["month"],
-        },
-        index=table.index,
+    base = float(contract.rounding or 0)
+    keep = contract.remainder is not None
+    rows = fetch_df(
+        con,
+        f"""SELECT source_row, source_column, total, parts, remainder,
+                   remainder < -($base / 2) * cells AS too_low,
+                   remainder > ($base / 2) * cells + $base * suppressed AS too_high
+            FROM {controls} WHERE remainder <> 0 ORDER BY source_row, source_col""",
+        {"base": base},
     )
-    frame.loc[frame["rounding_base"] == 0, "rounding_base"] = pd.NA
-    return frame
-
-
-def _controls(leaves: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
-    """The source's own totals beside the sum of the leaves they cover."""
-    if totals.empty:
-        return pd.DataFrame()
-    cells = pd.DataFrame(
-        {
-            "sum": leaves["value"].fillna(0),
-            "count": 1,
-            "suppressed": (leaves["action"] == "suppressed").astype(int),
-        }
-    )
-    by_row = cells.groupby(leaves["source_row"]).sum()
-    by_col = cells.groupby(leaves["source_col"]).sum()
-    rows = []
-    for idx, t in totals.iterrows():
-        agg = by_row if t["cell_role"] == "total" else by_col
-        key = t["source_row"] if t["cell_role"] == "total" else t["source_col"]
-        parts, count, hidden = agg.loc[key].tolist() if key in agg.index else (0.0, 0, 0)
-        total = 0.0 if pd.isna(t["value"]) else float(t["value"])
-        rows.append(
-            {
-                "total_index": idx,
-                "scope": "row" if t["cell_role"] == "total" else "column",
-                "source_row": int(t["source_row"]),
-                "source_column": t["source_column"],
-                "total": total,
-                "parts": float(parts),
-                "cells": int(count),
-                "suppressed": int(hidden),
-                "remainder": total - float(parts),
-            }
+    if rows.empty:
+        return
+    errors = rows[rows["too_low"] | (rows["too_high"] & (not keep))]
+    for row in errors.head(5).itertuples():
+        problems.append(
+            Problem(
+                "error",
+                "total_matches",
+                f"the source's own total {row.total:g} but its cells sum to {row.parts:g} "
+                f"(difference {row.remainder:+g}, beyond the rounding the contract declares)",
+                column=row.source_column,
+                label=f"{row.total:g}",
+                count=len(errors),
+                rows=[int(row.source_row)],
+            )
         )
-    return pd.DataFrame(rows)
+    within = rows[~rows.index.isin(errors.index) & ((not keep) | (rows["remainder"] < 0))]
+    for row in within.head(5).itertuples():
+        problems.append(
+            Problem(
+                "warning",
+                "total_within_rounding",
+                f"the source's own total {row.total:g} differs from its cells' sum {row.parts:g} "
+                f"by {row.remainder:+g}, within rounding",
+                column=row.source_column,
+                count=len(within),
+                rows=[int(row.source_row)],
+            )
+        )
 
 
-def _scope(contract: Contract, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Keep observations whose reporter is a member state (when the contract says so)."""
-    if contract.reporter_scope != "members" or frame.empty:
-        return frame, 0
-    member = {m["iso3"] for m in codelists.members()}
-    inside = frame["reporter_iso3"].isin(member)
-    return frame[inside], int((~inside).sum())
+def _check_keys(con, canon: str, problems: list[Problem]) -> None:
+    from transforms.engine import ident
 
-
-def _check_keys(frame: pd.DataFrame, problems: list[Problem]) -> None:
-    dup = frame.duplicated(KEY_COLUMNS, keep=False)
-    if dup.any():
-        rows = frame.loc[dup, "source_row"].head(5).tolist()
+    keys = ", ".join(ident(k) for k in KEY_COLUMNS)
+    dup = fetch_all(
+        con,
+        f"""WITH h AS (SELECT hash({keys}) AS _h FROM {canon} GROUP BY 1 HAVING count(*) > 1)
+            SELECT count(*) AS groups, coalesce(sum(n), 0) AS n,
+                   coalesce(list_sort(flatten(list(firsts)))[1:5], []) AS first_rows FROM (
+                SELECT count(*) AS n, min(source_row, 5) AS firsts FROM {canon}
+                WHERE hash({keys}) IN (SELECT _h FROM h)
+                GROUP BY {keys} HAVING count(*) > 1)""",
+    )[0]
+    if dup[0]:
         problems.append(
             Problem(
                 "error",
                 "key_unique",
-                f"{int(dup.sum())} observations share their key (exact duplicate rows, or a breakdown "
+                f"{int(dup[1])} observations share their key (exact duplicate rows, or a breakdown "
                 "the contract does not keep in 'detail')",
-                count=int(dup.sum()),
-                rows=rows,
+                count=int(dup[1]),
+                rows=sorted(int(r) for r in dup[2]),
             )
         )
 
@@ -573,36 +867,35 @@ JUMP_FACTOR = 10
 JUMP_MIN_DIFFERENCE = 1000
 
 
-def _check_jumps(frame: pd.DataFrame, problems: list[Problem]) -> None:
+def _check_jumps(con, canon: str, problems: list[Problem]) -> None:
     """Warn about a period far outside the rest of its series (a typo, a unit change, a lost row)."""
-    if frame.empty:
-        return
-    series = frame.groupby(["reporter_iso3", "flow_type", "unit", "period_type", "period_start"])["value"].sum()
-    for key, values in series.groupby(level=[0, 1, 2, 3]):
+    series = fetch_df(
+        con,
+        f"""SELECT reporter_iso3, flow_type, unit, period_type, period_start, sum(value) AS value,
+                   min(source_row) AS first_row
+            FROM {canon} GROUP BY ALL ORDER BY ALL""",
+    )
+    for key, values in series.groupby(["reporter_iso3", "flow_type", "unit", "period_type"], sort=False):
         if len(values) < 4:
             continue
-        median = float(values.median())
-        far = [
-            (start, v)
-            for (*_, start), v in values.items()
-            if abs(v - median) >= JUMP_MIN_DIFFERENCE and (v > JUMP_FACTOR * max(median, 1) or v * JUMP_FACTOR < median)
+        median = float(values["value"].median())
+        v = values["value"]
+        far = values[
+            ((v - median).abs() >= JUMP_MIN_DIFFERENCE)
+            & ((v > JUMP_FACTOR * max(median, 1)) | (v * JUMP_FACTOR < median))
         ]
-        if not far:
+        if far.empty:
             continue
-        start, v = far[0]
-        rows = frame.loc[
-            (frame["reporter_iso3"] == key[0]) & (frame["flow_type"] == key[1]) & (frame["period_start"] == start),
-            "source_row",
-        ]
-        listed = ", ".join(f"{s}: {x:g}" for s, x in far[:4]) + (" ..." if len(far) > 4 else "")
+        listed = ", ".join(f"{r.period_start}: {r.value:g}" for r in far.head(4).itertuples())
+        listed += " ..." if len(far) > 4 else ""
         problems.append(
             Problem(
                 "warning",
                 "jump",
                 f"{key[0]} {key[1]}: {len(far)} period(s) more than {JUMP_FACTOR}x away from the series "
                 f"median {median:g} {key[2]} ({listed})",
-                label=f"{v:g}",
+                label=f"{far['value'].iloc[0]:g}",
                 count=len(far),
-                rows=rows.head(3).tolist(),
+                rows=[int(far["first_row"].iloc[0])],
             )
         )

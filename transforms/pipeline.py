@@ -22,7 +22,12 @@ from transforms.contracts import Contract, get_contract, load_contracts
 
 log = logging.getLogger("omh.pipeline")
 
-STATUS_LOADED, STATUS_SKIPPED, STATUS_REFUSED, STATUS_UNREADABLE = "loaded", "skipped", "refused", "unreadable"
+STATUS_LOADED, STATUS_SKIPPED, STATUS_REFUSED, STATUS_UNREADABLE = (
+    "loaded",
+    "skipped",
+    "refused",
+    "unreadable",
+)
 
 
 @dataclass
@@ -91,8 +96,10 @@ def source_files(contract: Contract, cfg: Settings) -> list[Path]:
         return []
     out = []
     for path in sorted(folder.iterdir()):
-        if path.is_file() and not path.name.startswith(".") and any(
-            fnmatch.fnmatch(path.name.lower(), pat.lower()) for pat in contract.landing.patterns
+        if (
+            path.is_file()
+            and not path.name.startswith(".")
+            and any(fnmatch.fnmatch(path.name.lower(), pat.lower()) for pat in contract.landing.patterns)
         ):
             out.append(path)
     return out
@@ -126,53 +133,77 @@ def discover(source_id: str, home=None) -> list[dict]:
 # ---------------------------------------------------------------------------- one file
 
 
-def _stage_check(path: Path, contract: Contract):
-    """Extract, validate and harmonize one file; raises Refused. Returns (facts, outcomes, warnings)."""
+@dataclass
+class Checked:
+    """A file that passed extract, both suites and harmonization (its observations are a view)."""
+
+    extracted: object
+    harmonized: object
+    outcomes: list
+    warnings: list[str]
+    rows: int
+    reporters: list[str]
+
+    def facts(self):
+        """The observations as a DataFrame (what the warehouse load takes)."""
+        return self.harmonized.frame
+
+    def close(self) -> None:
+        self.extracted.cleanup()
+
+
+def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
+    """Extract, validate and harmonize one file in DuckDB; raises Refused."""
+    from transforms.engine import fetch_all
     from transforms.extract import ExtractError, extract
     from transforms.harmonize import harmonize
     from transforms.readers import ReadError
-    from transforms.validate import build_canonical_suite, build_raw_suite, load_suite, run_suite
+    from transforms.validate import build_canonical_suite, build_raw_suite, load_suite, run_suite_sql
 
     name = path.name
     try:
-        ex = extract(path, contract)
+        ex = extract(path, contract, work_dir=work_dir)
     except ReadError as exc:
         raise Refused(str(exc), unreadable=True) from exc
     except ExtractError as exc:
         raise Refused(str(exc)) from exc
-    warnings = [f"{name}: {d}" for d in ex.drift]
-
-    raw_suite = load_suite(f"raw_{contract.source_id}", lambda: build_raw_suite(contract))
-    raw = run_suite(raw_suite, ex.table, ex.table[["source_row", "source_column"]], contract.severity)
-    for o in raw.outcomes:
-        o.column = ex.headers.get(o.column, o.column)
-    outcomes = list(raw.outcomes)
-    if raw.errors:
-        problems = [f"{name}: {o.message()}" for o in raw.errors]
-        raise Refused(problems[0], problems, outcomes=outcomes)
-
     try:
-        hz = harmonize(contract, ex.table, ex.sheet, ex.headers)
-    except KeyError as exc:
-        raise Refused(f"{name}: contract {contract.source_id}: {exc.args[0]}", outcomes=outcomes) from exc
-    if hz.errors:
-        problems = [p.one_line(name) for p in hz.errors]
-        raise Refused(problems[0], problems, outcomes=outcomes + _problem_outcomes(hz.problems))
-    warnings += [p.one_line(name) for p in hz.problems if p.severity == "warning"]
-    outcomes += _problem_outcomes(hz.problems)
+        warnings = [f"{name}: {d}" for d in ex.drift]
+        raw_suite = load_suite(f"raw_{contract.source_id}", lambda: build_raw_suite(contract))
+        raw = run_suite_sql(raw_suite, ex.con, ex.view, contract.severity)
+        for o in raw.outcomes:
+            o.column = ex.headers.get(o.column, o.column)
+        outcomes = list(raw.outcomes)
+        if raw.errors:
+            problems = [f"{name}: {o.message()}" for o in raw.errors]
+            raise Refused(problems[0], problems, outcomes=outcomes)
 
-    canonical = run_suite(
-        load_suite("canonical", build_canonical_suite),
-        hz.frame,
-        hz.frame[["source_row", "source_column"]],
-        contract.severity,
-    )
-    outcomes += canonical.outcomes
-    if canonical.errors:
-        problems = [f"{name}: {o.message()}" for o in canonical.errors]
-        raise Refused(problems[0], problems, outcomes=outcomes)
-    warnings += [f"{name}: {o.message()}" for o in canonical.failed if o.severity == "warning"]
-    return hz.frame, outcomes, warnings
+        try:
+            hz = harmonize(contract, ex)
+        except KeyError as exc:
+            raise Refused(f"{name}: contract {contract.source_id}: {exc.args[0]}", outcomes=outcomes) from exc
+        if hz.errors:
+            problems = [p.one_line(name) for p in hz.errors]
+            raise Refused(problems[0], problems, outcomes=outcomes + _problem_outcomes(hz.problems))
+        warnings += [p.one_line(name) for p in hz.problems if p.severity == "warning"]
+        outcomes += _problem_outcomes(hz.problems)
+
+        canonical = run_suite_sql(
+            load_suite("canonical", build_canonical_suite), hz.con, hz.view, contract.severity
+        )
+        outcomes += canonical.outcomes
+        if canonical.errors:
+            problems = [f"{name}: {o.message()}" for o in canonical.errors]
+            raise Refused(problems[0], problems, outcomes=outcomes)
+        warnings += [f"{name}: {o.message()}" for o in canonical.failed if o.severity == "warning"]
+        summary = fetch_all(
+            hz.con, f"SELECT count(*), list(DISTINCT reporter_iso3 ORDER BY reporter_iso3) FROM {hz.view}"
+        )
+        rows, reporters = summary[0]
+    except BaseException:
+        ex.cleanup()
+        raise
+    return Checked(ex, hz, outcomes, warnings, int(rows), list(reporters or []))
 
 
 def _problem_outcomes(problems) -> list:
@@ -193,15 +224,20 @@ def _problem_outcomes(problems) -> list:
     ]
 
 
-def _check_units(facts, wh) -> None:
+def _check_units(checked: Checked, wh) -> None:
     """A (reporter, flow type) keeps one unit across every source and file."""
     import pandas as pd
 
-    new = facts[["reporter_iso3", "flow_type", "unit"]].drop_duplicates()
+    from transforms.engine import fetch_df
+
+    hz = checked.harmonized
+    new = fetch_df(hz.con, f"SELECT DISTINCT reporter_iso3, flow_type, unit FROM {hz.view}")
     mixed = new[new.duplicated(["reporter_iso3", "flow_type"], keep=False)]
     if not mixed.empty:
         r = mixed.iloc[0]
-        raise Refused(f"units mixed within the file for {r.reporter_iso3} {r.flow_type}: {sorted(mixed.unit)}")
+        raise Refused(
+            f"units mixed within the file for {r.reporter_iso3} {r.flow_type}: {sorted(mixed.unit)}"
+        )
     old = wh.units_in_use()
     if old.empty:
         return
@@ -237,11 +273,13 @@ def check_file(path, source_id: str, report: str | None = None) -> IngestResult:
     try:
         if not path.is_file():
             raise Refused(f"{path.name}: no such file", unreadable=True)
-        facts, outcomes, warnings = _stage_check(path, contract)
-        result.rows = len(facts)
-        result.warnings = warnings
-        result.reporters = sorted(facts["reporter_iso3"].unique())
-        result.reason = f"{path.name}: would load {len(facts)} observations"
+        checked = _stage_check(path, contract)
+        checked.close()
+        outcomes = checked.outcomes
+        result.rows = checked.rows
+        result.warnings = checked.warnings
+        result.reporters = checked.reporters
+        result.reason = f"{path.name}: would load {checked.rows} observations"
     except Refused as exc:
         result.status = STATUS_UNREADABLE if exc.unreadable else STATUS_REFUSED
         result.reason = exc.reason
@@ -283,8 +321,13 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         wh.ensure_schema(load_contracts())
         outcomes = []
         try:
-            facts, outcomes, warnings = _stage_check(path, contract)
-            _check_units(facts, wh)
+            checked = _stage_check(path, contract, work_dir=cfg.home / "tmp")
+            outcomes, warnings = checked.outcomes, checked.warnings
+            try:
+                _check_units(checked, wh)
+            except Refused:
+                checked.close()
+                raise
         except Refused as exc:
             outcomes = exc.outcomes or outcomes
             result.status = STATUS_UNREADABLE if exc.unreadable else STATUS_REFUSED
@@ -293,8 +336,14 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             result.report = str(_report(cfg, result, outcomes, contract))
             _quarantine(path, sha, cfg, source_id, {"reason": exc.reason, "problems": exc.problems})
             wh.record_refusal(
-                {**entry, "status": "refused", "rows_loaded": 0, "warnings": 0, "reason": exc.reason,
-                 "report_path": result.report},
+                {
+                    **entry,
+                    "status": "refused",
+                    "rows_loaded": 0,
+                    "warnings": 0,
+                    "reason": exc.reason,
+                    "report_path": result.report,
+                },
                 outcomes,
             )
             log.error("refused %s: %s", path.name, exc.reason)
@@ -303,24 +352,36 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             return result
 
         now = dt.datetime.now()
-        facts = facts.assign(source_file=path.name, source_sha256=sha, vintage=entry["vintage"], loaded_at=now)
-        result.rows = len(facts)
+        try:
+            facts = checked.facts()
+        finally:
+            checked.close()
+        facts = facts.assign(
+            source_file=path.name, source_sha256=sha, vintage=entry["vintage"], loaded_at=now
+        )
+        result.rows = checked.rows
         result.warnings = warnings
-        result.reporters = sorted(facts["reporter_iso3"].unique())
-        result.reason = f"{path.name}: loaded {len(facts)} observations"
+        result.reporters = checked.reporters
+        result.reason = f"{path.name}: loaded {checked.rows} observations"
         result.report = str(_report(cfg, result, outcomes, contract))
-        wh.load(
-            {**entry, "status": "loaded", "rows_loaded": len(facts), "warnings": len(warnings), "reason": "",
-             "report_path": result.report},
+        loaded = wh.load(
+            {
+                **entry,
+                "status": "loaded",
+                "rows_loaded": len(facts),
+                "warnings": len(warnings),
+                "reason": "",
+                "report_path": result.report,
+            },
             facts,
             outcomes,
         )
-        partitions = sorted(
-            {(r, int(y), int(m)) for r, y, m in facts[["reporter_iso3", "year", "month"]].itertuples(index=False)}
-        )
+        # The leaves the load changed (revised, added or withdrawn figures), rewritten from the warehouse.
+        partitions = loaded.partitions
         from transforms.lake import write_partitions
 
         write_partitions(cfg.lake, source_id, wh.partition_facts(source_id, partitions), partitions)
+        wh.lake_written(source_id, sha)
     for w in warnings:
         log.warning(w)
     log.info("%s", result.reason)

@@ -53,5 +53,7 @@ sha256 <code>{esc(result.sha256[:16])}</code>, validated {dt.datetime.now():%Y-%
         **result.to_dict(),
         "outcomes": [o.__dict__ for o in outcomes],
     }
-    path.with_suffix(".json").write_text(json.dumps(twin, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    path.with_suffix(".json").write_text(
+        json.dumps(twin, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+    )
     return path

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from transforms import codelists
@@ -93,15 +94,24 @@ def build_raw_suite(contract: Contract) -> dict:
     exps = [_exp("expect_table_row_count_to_be_between", min_value=1)]
     for attr in contract.ids:
         exps.append(_exp("expect_column_to_exist", column=attr))
-    exps.append(_exp("expect_column_values_to_match_regex", column="value_raw", regex=_number_or_marker_regex(contract)))
+    exps.append(
+        _exp(
+            "expect_column_values_to_match_regex", column="value_raw", regex=_number_or_marker_regex(contract)
+        )
+    )
     if contract.values.melt is not None:
         for level in contract.values.melt.names:
             exps.append(_exp("expect_column_to_exist", column=level))
     exps.append(_exp("expect_column_values_to_not_be_null", column="source_row"))
     # A count has at most 15 characters with separators; longer cells are not statistics.
-    exps.append(_exp("expect_column_value_lengths_to_be_between", column="value_raw", min_value=0, max_value=20))
+    exps.append(
+        _exp("expect_column_value_lengths_to_be_between", column="value_raw", min_value=0, max_value=20)
+    )
     seen = set()
-    for name, spec in [*contract.fields.items(), *[(k, v) for m in contract.values.columns for k, v in m.fields.items()]]:
+    for name, spec in [
+        *contract.fields.items(),
+        *[(k, v) for m in contract.values.columns for k, v in m.fields.items()],
+    ]:
         codelist = spec.codelist or FIELD_CODELIST.get(name)
         if spec.column is None or not spec.map or codelist == "countries" or spec.pattern:
             continue
@@ -147,13 +157,25 @@ def build_canonical_suite() -> dict:
     exps = [
         _exp("expect_table_row_count_to_be_between", min_value=1),
         _exp("expect_column_values_to_be_in_set", column="reporter_iso3", value_set=members),
-        _exp("expect_column_values_to_be_in_set", column="flow_type", value_set=sorted(codelists.codes("flow_types"))),
+        _exp(
+            "expect_column_values_to_be_in_set",
+            column="flow_type",
+            value_set=sorted(codelists.codes("flow_types")),
+        ),
         _exp("expect_column_values_to_be_in_set", column="citizenship_iso3", value_set=countries),
         _exp("expect_column_values_to_be_in_set", column="counterpart_iso3", value_set=countries),
         _exp("expect_column_values_to_be_in_set", column="sex", value_set=sorted(codelists.codes("sex"))),
-        _exp("expect_column_values_to_be_in_set", column="age_band", value_set=sorted(codelists.codes("age_bands"))),
+        _exp(
+            "expect_column_values_to_be_in_set",
+            column="age_band",
+            value_set=sorted(codelists.codes("age_bands")),
+        ),
         _exp("expect_column_values_to_be_in_set", column="unit", value_set=sorted(codelists.codes("units"))),
-        _exp("expect_column_values_to_be_in_set", column="obs_status", value_set=sorted(codelists.codes("obs_status"))),
+        _exp(
+            "expect_column_values_to_be_in_set",
+            column="obs_status",
+            value_set=sorted(codelists.codes("obs_status")),
+        ),
         _exp("expect_column_values_to_be_in_set", column="conf_status", value_set=["F", "S"]),
         _exp(
             "expect_column_values_to_be_in_set",
@@ -185,7 +207,9 @@ def write_suites(contracts: dict[str, Contract]) -> list[Path]:
     written = []
     for suite in [build_canonical_suite(), *(build_raw_suite(c) for c in contracts.values())]:
         path = suite_path(suite["name"])
-        path.write_text(json.dumps(suite, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(suite, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8"
+        )
         written.append(path)
     return written
 
@@ -215,6 +239,15 @@ def _context():
     return gx, context, asset.add_batch_definition_whole_dataframe("whole")
 
 
+def _indexed(expectations: list[dict]) -> list[dict]:
+    """Copies tagged with their position: GX does not report results in the suite's order."""
+    return [{**e, "meta": {**(e.get("meta") or {}), "omh_index": i}} for i, e in enumerate(expectations)]
+
+
+def _in_suite_order(results) -> list:
+    return sorted(results, key=lambda r: (r.expectation_config.meta or {}).get("omh_index", 0))
+
+
 def run_suite(
     suite: dict, frame: pd.DataFrame, locate: pd.DataFrame | None = None, severity: dict | None = None
 ) -> SuiteResult:
@@ -226,13 +259,15 @@ def run_suite(
     """
     severity_map = severity
     gx, context, batch_def = _context()
-    gx_suite = gx.ExpectationSuite(name=suite["name"], expectations=suite["expectations"])
+    gx_suite = gx.ExpectationSuite(name=suite["name"], expectations=_indexed(suite["expectations"]))
     if len(gx_suite.expectations) != len(suite["expectations"]):
         raise ValueError(f"suite {suite['name']}: GX dropped invalid expectations; check the JSON")
     batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10})
+    result = batch.validate(
+        gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10}
+    )
     outcomes = []
-    for r in result.results:
+    for r in _in_suite_order(result.results):
         cfg = r.expectation_config
         kwargs = cfg.kwargs
         res = r.result or {}
@@ -264,6 +299,205 @@ def run_suite(
             )
         )
     return SuiteResult(suite["name"], outcomes)
+
+
+# ---------------------------------------------------------------------------- GX on projections
+
+_NULL_TYPES = {"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"}
+_UNIQUE_TYPES = {"expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique"}
+_SCHEMA_TYPES = {
+    "expect_column_to_exist",
+    "expect_table_columns_to_match_set",
+    "expect_table_column_count_to_equal",
+}
+
+
+def _condition_columns(cond) -> list[str]:
+    """Columns a serialized GX row condition refers to."""
+    if isinstance(cond, dict):
+        out = []
+        if isinstance(cond.get("column"), dict) and "name" in cond["column"]:
+            out.append(cond["column"]["name"])
+        for value in cond.values():
+            if isinstance(value, (dict, list)):
+                out.extend(_condition_columns(value))
+        return out
+    if isinstance(cond, list):
+        return [c for item in cond for c in _condition_columns(item)]
+    return []
+
+
+def _projection(exp: dict) -> tuple[str, tuple[str, ...]]:
+    """How an expectation can be evaluated on a small frame: (strategy, columns)."""
+    kind, kw = exp["type"], exp.get("kwargs", {})
+    cols = list(kw.get("column_list") or [])
+    for key in ("column", "column_A", "column_B"):
+        if kw.get(key):
+            cols.append(kw[key])
+    cols += [c for c in _condition_columns(kw.get("row_condition")) if c not in cols]
+    if kind in _SCHEMA_TYPES:
+        return "schema", ()
+    if kind == "expect_table_row_count_to_be_between":
+        return "limit", ()
+    if kind in _NULL_TYPES:
+        return "nulls", tuple(cols)
+    if kind in _UNIQUE_TYPES:
+        return "dups", tuple(cols)
+    if kind.startswith("expect_column") and cols:
+        return "distinct", tuple(cols)
+    return "full", ()
+
+
+def run_suite_sql(suite: dict, con, relation: str, severity: dict | None = None) -> SuiteResult:
+    """Validate a DuckDB relation with a suite, letting GX evaluate every expectation on a
+    projection that gives the same verdict as the whole table: distinct values (with their counts
+    and first rows) for value checks, nulls plus a sample for null checks, duplicated keys plus a
+    sample for uniqueness, a few rows for row counts. Work is proportional to distinct values,
+    not rows; unexpected counts are weighted back to cells.
+    """
+    from transforms.engine import columns_of, fetch_df, ident
+
+    available = set(columns_of(con, relation))
+    located = "source_row" in available
+    loc_sql = (
+        ", min(source_row) AS _row"
+        + (", any_value(source_column) AS _col" if "source_column" in available else "")
+        if located
+        else ""
+    )
+    groups: dict[tuple, list[tuple[int, dict]]] = {}
+    for i, exp in enumerate(suite["expectations"]):
+        groups.setdefault(_projection(exp), []).append((i, exp))
+
+    distinct_sets = sorted({cols for (kind, cols) in groups if kind == "distinct" and set(cols) <= available})
+    frames: dict[tuple, pd.DataFrame] = {}
+    if distinct_sets:
+        all_cols = sorted({c for cols in distinct_sets for c in cols})
+        sets = ", ".join("(" + ", ".join(ident(c) for c in cols) + ")" for cols in distinct_sets)
+        grouping = ", ".join(ident(c) for c in all_cols)
+        big = fetch_df(
+            con,
+            f"SELECT {grouping}, count(*) AS _n{loc_sql}, GROUPING({grouping}) AS _gid "
+            f"FROM {relation} GROUP BY GROUPING SETS ({sets})",
+        )
+        for cols in distinct_sets:
+            # GROUPING sets bit i (from the left) when column i is NOT in the set.
+            gid = sum(1 << (len(all_cols) - 1 - i) for i, c in enumerate(all_cols) if c not in cols)
+            frames[("distinct", cols)] = big[big["_gid"] == gid].drop(columns="_gid").reset_index(drop=True)
+
+    placed: dict[int, Outcome] = {}
+    for (kind, cols), numbered in groups.items():
+        exps = [e for _, e in numbered]
+        missing = [c for c in cols if c not in available]
+        if kind == "distinct" and not missing:
+            frame = frames[(kind, cols)]
+        elif kind == "nulls" and not missing:
+            col = ident(cols[0])
+            frame = fetch_df(
+                con,
+                f"(SELECT {', '.join(ident(c) for c in cols)}, count(*) AS _n{loc_sql} FROM {relation} "
+                f"WHERE {col} IS NULL GROUP BY ALL) UNION ALL "
+                f"(SELECT {', '.join(ident(c) for c in cols)}, 1 AS _n{', source_row AS _row' if located else ''}"
+                f"{', source_column AS _col' if 'source_column' in available and located else ''} "
+                f"FROM {relation} WHERE {col} IS NOT NULL LIMIT 1)",
+            )
+        elif kind == "dups" and not missing:
+            keys = ", ".join(ident(c) for c in cols)
+            dups = fetch_df(
+                con,
+                # Hashing the key first keeps the grouping to one integer per row.
+                f"(SELECT {keys}, count(*) AS _n{loc_sql} FROM {relation} WHERE hash({keys}) IN "
+                f"(SELECT hash({keys}) FROM {relation} GROUP BY 1 HAVING count(*) > 1) "
+                f"GROUP BY {keys} HAVING count(*) > 1) "
+                f"UNION ALL (SELECT {keys}, 1 AS _n{', source_row AS _row' if located else ''}"
+                f"{', source_column AS _col' if 'source_column' in available and located else ''} "
+                f"FROM {relation} LIMIT 1)",
+            )
+            # A duplicated key appears twice in the projection: GX sees it as not unique.
+            frame = pd.concat([dups, dups[dups["_n"] > 1]], ignore_index=True)
+        elif kind == "limit":
+            limits = [int(e["kwargs"].get("max_value") or 0) + 1 for e in exps] + [
+                int(e["kwargs"].get("min_value") or 1) for e in exps
+            ]
+            frame = fetch_df(con, f"SELECT 1 AS _one FROM {relation} LIMIT {max(limits)}")
+            frame["_n"] = 1
+        elif kind == "schema":
+            frame = fetch_df(con, f"SELECT * FROM {relation} LIMIT 1")
+        else:  # an expectation with no faithful projection (or a missing column): the whole table
+            frame = fetch_df(con, f"SELECT * FROM {relation}")
+            frame["_n"] = 1
+            if located:
+                frame["_row"] = frame["source_row"]
+        sub = {"name": suite["name"], "expectations": exps}
+        # GX reports results in the order of the suite's expectations.
+        for (i, _), outcome in zip(numbered, _validate_projection(sub, frame, severity), strict=True):
+            placed[i] = outcome
+    return SuiteResult(suite["name"], [placed[i] for i in sorted(placed)])
+
+
+def _validate_projection(suite: dict, frame: pd.DataFrame, severity: dict | None) -> list[Outcome]:
+    gx, context, batch_def = _context()
+    gx_suite = gx.ExpectationSuite(name=suite["name"], expectations=_indexed(suite["expectations"]))
+    if len(gx_suite.expectations) != len(suite["expectations"]):
+        raise ValueError(f"suite {suite['name']}: GX dropped invalid expectations; check the JSON")
+    frame = frame.reset_index(drop=True)
+    batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(gx_suite, result_format={"result_format": "COMPLETE"})
+    out = []
+    for r in _in_suite_order(result.results):
+        cfg = r.expectation_config
+        kwargs = cfg.kwargs
+        res = r.result or {}
+        indexes = res.get("unexpected_index_list") or []
+        indexes = [i for i in indexes if isinstance(i, (int, np.integer))]
+        weights = frame["_n"] if "_n" in frame else pd.Series(1, index=frame.index)
+        if indexes:
+            unexpected = int(weights.iloc[list(dict.fromkeys(indexes))].sum())
+        else:
+            unexpected = int(res.get("unexpected_count") or (0 if r.success else 1))
+        examples = []
+        for idx in list(dict.fromkeys(indexes))[:10]:
+            value = (
+                frame.at[idx, kwargs["column"]]
+                if kwargs.get("column") in frame
+                else {
+                    c: frame.at[idx, c]
+                    for c in (kwargs.get("column_list") or [kwargs.get("column_A"), kwargs.get("column_B")])
+                    if c in frame
+                }
+            )
+            example = {
+                "value": _plain(value),
+                "row": int(frame.at[idx, "_row"])
+                if "_row" in frame and pd.notna(frame.at[idx, "_row"])
+                else None,
+            }
+            if "_col" in frame and kwargs.get("column") in ("value", "value_raw"):
+                example["column"] = str(frame.at[idx, "_col"])
+            examples.append(example)
+        if not indexes and not r.success:
+            for value in (res.get("partial_unexpected_list") or [])[:10]:
+                examples.append({"value": _plain(value), "row": None})
+        examples.sort(key=lambda e: (e["row"] is None, e["row"] or 0))
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            examples.append({"value": r.exception_info.get("exception_message"), "row": None})
+        level = str(
+            getattr(getattr(cfg, "severity", None), "value", getattr(cfg, "severity", None)) or "critical"
+        )
+        level = "error" if level == "critical" else "warning"
+        level = (severity or {}).get(cfg.type, level)
+        out.append(
+            Outcome(
+                suite=suite["name"],
+                expectation=cfg.type,
+                column=kwargs.get("column") or ",".join(kwargs.get("column_list", []) or []) or None,
+                severity=level,
+                success=bool(r.success),
+                unexpected_count=0 if r.success else unexpected,
+                examples=examples if not r.success else [],
+            )
+        )
+    return out
 
 
 def _plain(value):

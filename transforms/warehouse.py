@@ -1,13 +1,33 @@
-"""The warehouse: star schema, manifest and validation results, one transaction per file.
+"""The warehouse: star schema, vintages, manifest and validation results, one transaction per file.
 
-DuckDB through its native API (the embedded default). Storage knows nothing of countries:
-it takes canonical frames and code lists and keeps them.
+Two engines, one schema (docs/decisions/0003-warehouse.md):
+
+* DuckDB through its native API, the embedded default (``duckdb:///path/warehouse.duckdb``);
+* PostgreSQL through psycopg 3 when ``OMH_WAREHOUSE_URL`` is ``postgresql://user@host:port/db``
+  (libpq options such as ``?options=-csearch_path%3Dmy_schema`` pick the schema). Loads use
+  ``COPY ... FROM STDIN``, never row inserts.
+
+The DDL lives in ``sql/``: ``sql/migrations/NNNN_*.sql`` are applied once each, in order, and
+recorded in ``schema_version`` (an existing warehouse upgrades on its next run); ``sql/views.sql``
+is recreated whenever it changes; ``sql/grants.sql`` sets the PostgreSQL roles. A statement marked
+``-- @postgres`` or ``-- @duckdb`` runs on that engine only; everything else is the same text.
+The SQL in this module is written once with ``?`` placeholders and runs on both engines.
+
+Storage knows nothing of countries: it takes canonical frames and code lists and keeps them.
 """
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import datetime as dt
+import hashlib
+import io
 import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +36,12 @@ from transforms import codelists
 from transforms.config import SQL_DIR, Settings
 from transforms.harmonize import KEY_COLUMNS
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("omh.warehouse")
+
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+VIEWS_SQL = SQL_DIR / "views.sql"
+GRANTS_SQL = SQL_DIR / "grants.sql"
+
 FACT_COLUMNS = [
     "source_id",
     "reporter_iso3",
@@ -45,35 +70,241 @@ FACT_COLUMNS = [
     "year",
     "month",
 ]
+# What makes a figure different from the one already published (the key being equal).
+STATE_COLUMNS = ["value", "obs_status", "conf_status", "rounding_base"]
+MANIFEST_COLUMNS = [
+    "source_id",
+    "sha256",
+    "file_name",
+    "landing_path",
+    "size_bytes",
+    "received_at",
+    "vintage",
+    "status",
+    "rows_loaded",
+    "warnings",
+    "reason",
+    "report_path",
+    "processed_at",
+    "rows_new",
+    "rows_revised",
+    "rows_withdrawn",
+    "rows_unchanged",
+    "lake_written_at",
+]
+_STAGE_TABLES = ("_new", "_scope", "_gone", "_fresh")
+
+
+def fact_schema():
+    """The Arrow schema of a fact row, the same whichever engine produced it (and in the lake)."""
+    import pyarrow as pa
+
+    types = {
+        "period_start": pa.date32(),
+        "period_end": pa.date32(),
+        "vintage": pa.date32(),
+        "value": pa.float64(),
+        "rounding_base": pa.int32(),
+        "source_row": pa.int64(),
+        "loaded_at": pa.timestamp("us"),
+        "year": pa.int32(),
+        "month": pa.int32(),
+    }
+    return pa.schema([(c, types.get(c, pa.string())) for c in FACT_COLUMNS])
 
 
 class WarehouseError(RuntimeError):
     pass
 
 
-def _statements(path: Path) -> list[str]:
-    text = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if not line.strip().startswith("--"))
-    return [s.strip() for s in text.split(";") if s.strip()]
+@dataclass
+class LoadResult:
+    """What one file's load changed in the warehouse."""
+
+    rows: int
+    new: int = 0
+    added: int = 0
+    revised: int = 0
+    withdrawn: int = 0
+    unchanged: int = 0
+    partitions: list[tuple[str, int, int]] = field(default_factory=list)
+    already_loaded: bool = False
+
+    def __int__(self) -> int:
+        return self.rows
+
+
+# ---------------------------------------------------------------------------- SQL files
+
+
+def engine_of(url: str) -> str:
+    """``postgres`` for a PostgreSQL URL, else ``duckdb``."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme.startswith(("postgresql", "postgres")):
+        return "postgres"
+    if scheme in ("", "duckdb"):
+        return "duckdb"
+    raise WarehouseError(f"unsupported warehouse URL scheme {scheme!r}: use duckdb:/// or postgresql://")
+
+
+def with_schema(url: str, schema: str) -> str:
+    """A PostgreSQL URL whose sessions work in ``schema`` (libpq ``options=-csearch_path=...``)."""
+    from urllib.parse import quote
+
+    return f"{url}{'&' if '?' in url else '?'}options={quote('-csearch_path=' + schema)}"
+
+
+_ENGINE_TAG = re.compile(r"^\s*--\s*@(duckdb|postgres)\b", re.MULTILINE)
+
+
+def split_statements(text: str, engine: str) -> list[str]:
+    """Statements of a SQL file for ``engine``: split on ``;`` outside quotes, dollar quotes and
+    comments; a statement tagged ``-- @postgres`` / ``-- @duckdb`` is kept for that engine only."""
+    chunks, buf, i, n = [], [], 0, len(text)
+    while i < n:
+        ch = text[i]
+        if text.startswith("--", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j + 1
+            buf.append(text[i:j])
+            i = j
+        elif ch == "'":
+            j = i + 1
+            while j < n:
+                if text[j] == "'" and text.startswith("''", j):
+                    j += 2
+                    continue
+                if text[j] == "'":
+                    break
+                j += 1
+            buf.append(text[i : j + 1])
+            i = j + 1
+        elif ch == "$" and (m := re.match(r"\$[A-Za-z_]*\$", text[i:])):
+            tag = m.group(0)
+            j = text.find(tag, i + len(tag))
+            j = n if j < 0 else j + len(tag)
+            buf.append(text[i:j])
+            i = j
+        elif ch == ";":
+            chunks.append("".join(buf))
+            buf = []
+            i += 1
+        else:
+            buf.append(ch)
+            i += 1
+    chunks.append("".join(buf))
+    out = []
+    for chunk in chunks:
+        tags = set(_ENGINE_TAG.findall(chunk))
+        body = "\n".join(line for line in chunk.splitlines() if not line.strip().startswith("--")).strip()
+        if not body or (tags and engine not in tags):
+            continue
+        out.append(body)
+    return out
+
+
+def migrations() -> list[tuple[int, Path]]:
+    """(version, file) of every migration, in order."""
+    out = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        m = re.match(r"(\d+)_", path.name)
+        if m:
+            out.append((int(m.group(1)), path))
+    versions = [v for v, _ in out]
+    if len(set(versions)) != len(versions):
+        raise WarehouseError(f"two migrations share a version number in {MIGRATIONS_DIR}")
+    return out
+
+
+SCHEMA_VERSION = max(v for v, _ in migrations())
+
+
+def view_names(text: str) -> list[str]:
+    return re.findall(
+        r"^\s*CREATE\s+VIEW\s+([A-Za-z_][A-Za-z0-9_]*)", text, flags=re.MULTILINE | re.IGNORECASE
+    )
+
+
+def _key_eq(a: str, b: str) -> str:
+    return " AND ".join(f"{a}.{k} = {b}.{k}" for k in KEY_COLUMNS)
+
+
+def _state_eq(a: str, b: str) -> str:
+    return " AND ".join(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in STATE_COLUMNS)
+
+
+def _add_months(d: dt.date, months: int) -> dt.date:
+    idx = d.year * 12 + d.month - 1 + months
+    return dt.date(idx // 12, idx % 12 + 1, 1)
+
+
+def _month_end(d: dt.date) -> dt.date:
+    return dt.date(d.year, d.month, calendar.monthrange(d.year, d.month)[1])
+
+
+def delivery_slots(sources: list[dict], today: dt.date, months_back: int) -> tuple[list[dict], list[dict]]:
+    """The delivery calendar of each source from ``months_back`` months ago to the current period,
+    and the calendar months of that span.
+
+    A period's file is due on ``due_day`` (or the month's last day) of the month ``lag_months``
+    after the period ends (contracts' ``delivery``). Monthly, quarterly (calendar quarters) and
+    yearly (calendar years) periods.
+    """
+    this_month = today.replace(day=1)
+    start = _add_months(this_month, -max(0, months_back))
+    months = []
+    m = start
+    while m <= this_month:
+        months.append({"month_start": m, "month_end": _month_end(m), "year": m.year, "month": m.month})
+        m = _add_months(m, 1)
+    slots = []
+    for s in sources:
+        step = {"monthly": 1, "quarterly": 3, "yearly": 12}.get(s.get("delivery_frequency") or "monthly", 1)
+        lag = int(s.get("lag_months") if s.get("lag_months") is not None else 1)
+        due_day = int(s.get("due_day") or 15)
+        first = dt.date(start.year, ((start.month - 1) // step) * step + 1, 1)
+        periods = []
+        p = first
+        while p <= this_month:
+            end = _month_end(_add_months(p, step - 1))
+            due_month = _add_months(end.replace(day=1), lag)
+            due = due_month.replace(day=min(due_day, calendar.monthrange(due_month.year, due_month.month)[1]))
+            periods.append((p, end, due))
+            p = _add_months(p, step)
+        for i, (p, end, due) in enumerate(periods):
+            window_end = (
+                periods[i + 1][1] if i + 1 < len(periods) else _month_end(_add_months(p, 2 * step - 1))
+            )
+            slots.append(
+                {
+                    "source_id": s["source_id"],
+                    "period_start": p,
+                    "period_end": end,
+                    "due_date": due,
+                    "window_end": window_end,
+                }
+            )
+    return slots, months
+
+
+# ---------------------------------------------------------------------------- the warehouse
 
 
 class Warehouse:
-    """A connection to the DuckDB warehouse of one OMH_HOME."""
+    """A connection to the warehouse of one installation: ``Warehouse(settings)`` opens the
+    DuckDB or the PostgreSQL backend as ``settings.warehouse_url`` says."""
+
+    engine = "?"
+    ANALYZE_AFTER_ROWS = 10_000
+
+    def __new__(cls, settings: Settings, read_only: bool = False):
+        if cls is Warehouse:
+            cls = PostgresWarehouse if engine_of(settings.warehouse_url) == "postgres" else DuckDBWarehouse
+        return super().__new__(cls)
 
     def __init__(self, settings: Settings, read_only: bool = False):
-        import duckdb
-
         self.settings = settings
-        path = settings.duckdb_path
-        if path is None:
-            raise WarehouseError(f"unsupported warehouse URL {settings.warehouse_url!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if read_only and not path.exists():
-            raise WarehouseError(f"no warehouse at {path}; run `make demo` or `omh ingest` first")
-        self.con = duckdb.connect(str(path), read_only=read_only)
         self.read_only = read_only
-
-    def close(self) -> None:
-        self.con.close()
 
     def __enter__(self) -> Warehouse:
         return self
@@ -81,40 +312,182 @@ class Warehouse:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # -- backend primitives ------------------------------------------------------------------
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def execute(self, sql: str, params=None) -> None:
+        raise NotImplementedError
+
+    def fetchall(self, sql: str, params=None) -> list[tuple]:
+        return self.query(sql, params)[1]
+
+    def query(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield
+
+    def copy_into(self, table: str, data) -> int:
+        """Append an Arrow table (or pandas frame) to ``table`` (columns by name)."""
+        raise NotImplementedError
+
+    def to_arrow(self, sql: str, schema):
+        """The result of a parameterless query as an Arrow table of ``schema``."""
+        raise NotImplementedError
+
+    def _lock(self, name: str) -> None:
+        """Serialize writers on ``name`` until the end of the transaction."""
+
+    def _analyze(self, table: str, columns: tuple[str, ...] = ()) -> None:
+        """Give the planner statistics of a freshly staged or much changed table."""
+
+    def _view_names_installed(self) -> set[str]:
+        rows = self.fetchall(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_type = 'VIEW'"
+        )
+        return {r[0] for r in rows}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _stage(self, name: str, data, like: str = "fact_flow") -> None:
+        self.execute(f"DROP TABLE IF EXISTS {name}")
+        self.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {like} WHERE 1 = 0")
+        self.copy_into(name, data)
+        self._analyze(name, ("source_id", "reporter_iso3", "period_start", "period_end", "year", "month"))
+
+    def _drop_stages(self) -> None:
+        for name in _STAGE_TABLES:
+            self.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def _scalar(self, sql: str, params=None):
+        rows = self.fetchall(sql, params)
+        return rows[0][0] if rows else None
+
+    @staticmethod
+    def _arrow(frame: pd.DataFrame, schema=None):
+        import pyarrow as pa
+
+        if isinstance(frame, pa.Table):
+            return frame if schema is None else frame.select(schema.names).cast(schema)
+        if schema is not None:
+            return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
     # ------------------------------------------------------------------ schema
 
+    def schema_version(self) -> int:
+        try:
+            v = self._scalar("SELECT max(version) FROM schema_version")
+        except Exception:
+            return 0
+        return int(v or 0)
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations this warehouse has not had, each in its own transaction."""
+        with self.transaction():
+            self._lock("omh:migrate")
+            self.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+        applied = []
+        for version, path in migrations():
+            if version <= self.schema_version():
+                continue
+            with self.transaction():
+                self._lock("omh:migrate")
+                if version <= self.schema_version():  # another process did it meanwhile
+                    continue
+                for stmt in split_statements(path.read_text(encoding="utf-8"), self.engine):
+                    self.execute(stmt)
+                self.execute("INSERT INTO schema_version VALUES (?, ?)", [version, dt.datetime.now()])
+            log.info("warehouse schema migrated to version %d (%s)", version, path.name)
+            applied.append(version)
+        return applied
+
     def ensure_schema(self, contracts=None) -> None:
-        """Create tables and views, seed the dimensions from the code lists and contracts."""
-        for stmt in _statements(SQL_DIR / "schema.sql"):
-            self.con.execute(stmt)
-        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
-        if row[0] is None or row[0] < SCHEMA_VERSION:
-            self.con.execute("INSERT INTO schema_version VALUES (?, ?)", [SCHEMA_VERSION, dt.datetime.now()])
+        """Migrate the schema, seed the dimensions and the delivery calendar, install the views."""
+        self.migrate()
         self._seed_dimensions(contracts)
-        for stmt in _statements(SQL_DIR / "views.sql"):
-            self.con.execute(stmt)
+        self.install_views()
+
+    def install_views(self, force: bool = False) -> bool:
+        """(Re)create every view of sql/views.sql when the file changed or a view is missing."""
+        text = VIEWS_SQL.read_text(encoding="utf-8")
+        grants = GRANTS_SQL.read_text(encoding="utf-8") if GRANTS_SQL.exists() else ""
+        digest = hashlib.sha256((self.engine + "\0" + text + "\0" + grants).encode()).hexdigest()
+        names = view_names(text)
+
+        def up_to_date() -> bool:
+            current = self._scalar("SELECT value FROM schema_meta WHERE key = 'views_sha256'")
+            return not force and current == digest and set(names) <= self._view_names_installed()
+
+        if up_to_date():
+            return False
+        with self.transaction():
+            self._lock("omh:views")
+            if up_to_date():  # another process installed them meanwhile
+                return False
+            installed = self._view_names_installed()
+            old = self._scalar("SELECT value FROM schema_meta WHERE key = 'views'")
+            old_names = [n for n in (old or "").split(",") if n]
+            for name in reversed([*names, *(n for n in old_names if n not in names)]):
+                if name in installed or name in old_names:
+                    self.execute(f"DROP VIEW IF EXISTS {name} CASCADE")
+            for stmt in split_statements(text, self.engine):
+                self.execute(stmt)
+            for stmt in split_statements(grants, self.engine):
+                self.execute(stmt)
+            self.execute("DELETE FROM schema_meta WHERE key IN ('views_sha256', 'views')")
+            self.execute(
+                "INSERT INTO schema_meta VALUES ('views_sha256', ?), ('views', ?)", [digest, ",".join(names)]
+            )
+        log.info("warehouse views installed: %s", ", ".join(names))
+        return True
 
     def _replace(self, table: str, frame: pd.DataFrame) -> None:
-        self.con.register("_seed", frame)
-        try:
-            cols = ", ".join(frame.columns)
-            self.con.execute(f"DELETE FROM {table}")
-            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _seed")
-        finally:
-            self.con.unregister("_seed")
+        self.execute(f"DELETE FROM {table}")
+        if len(frame):
+            self.copy_into(table, frame)
 
     def _seed_dimensions(self, contracts) -> None:
         labels = ["code", "label_es", "label_en", "label_pt", "label_fr"]
-        self.con.execute("BEGIN")
-        try:
-            countries = pd.DataFrame(codelists.load("countries"))
-            countries["is_member"] = countries["member"].astype(str).str.lower().isin(["true", "1", "yes"])
-            countries["conference"] = countries["conference"].replace("", None)
-            self._replace(
-                "dim_country",
-                countries[["iso3", "iso2", "m49", "name_es", "name_en", "name_pt", "name_fr", "is_member", "conference"]],
-            )
-            flows = pd.DataFrame(codelists.load("flow_types"))
+        countries = pd.DataFrame(codelists.load("countries"))
+        countries["is_member"] = countries["member"].astype(str).str.lower().isin(["true", "1", "yes"])
+        countries["conference"] = countries["conference"].replace("", None)
+        countries = countries[
+            ["iso3", "iso2", "m49", "name_es", "name_en", "name_pt", "name_fr", "is_member", "conference"]
+        ]
+        if "_T" not in set(countries["iso3"]):  # SDMX total: the source gives no citizenship breakdown
+            total = {
+                "iso3": "_T",
+                "iso2": None,
+                "m49": None,
+                "name_es": "Todas las nacionalidades",
+                "name_en": "All citizenships",
+                "name_pt": "Todas as nacionalidades",
+                "name_fr": "Toutes nationalités",
+                "is_member": False,
+                "conference": None,
+            }
+            countries = pd.concat([countries, pd.DataFrame([total])], ignore_index=True)
+        flows = pd.DataFrame(codelists.load("flow_types"))
+        conferences = pd.DataFrame(codelists.load("conferences"))[labels]
+        everyone = {
+            "code": "ALL",
+            "label_es": "Todos los Estados miembros",
+            "label_en": "All member states",
+            "label_pt": "Todos os Estados membros",
+            "label_fr": "Tous les États membres",
+        }
+        conferences = pd.concat([conferences, pd.DataFrame([everyone])], ignore_index=True)
+        with self.transaction():
+            self._lock("omh:dimensions")
+            self._replace("dim_country", countries)
             self._replace(
                 "dim_flow_type",
                 flows[[*labels[:1], "parent", "reporter_role", "default_unit", *labels[1:], "definition_en"]],
@@ -126,6 +499,7 @@ class Warehouse:
                 ("obs_status", "dim_obs_status"),
             ):
                 self._replace(table, pd.DataFrame(codelists.load(name))[labels])
+            self._replace("dim_conference", conferences)
             if contracts:
                 rows = [
                     {
@@ -145,51 +519,69 @@ class Warehouse:
                     for c in contracts.values()
                 ]
                 self._replace("dim_source", pd.DataFrame(rows))
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
+            cols, rows = self.query(
+                "SELECT source_id, delivery_frequency, due_day, lag_months FROM dim_source"
+            )
+            months_back = self._scalar("SELECT value FROM config WHERE key = 'completeness_months'")
+            slots, months = delivery_slots(
+                [dict(zip(cols, r, strict=True)) for r in rows], dt.date.today(), int(months_back or 24)
+            )
+            self._replace(
+                "delivery_slot",
+                pd.DataFrame(
+                    slots, columns=["source_id", "period_start", "period_end", "due_date", "window_end"]
+                ),
+            )
+            self._replace(
+                "dim_month", pd.DataFrame(months, columns=["month_start", "month_end", "year", "month"])
+            )
+
+    # ------------------------------------------------------------------ configuration
+
+    def get_config(self, key: str) -> str | None:
+        return self._scalar("SELECT value FROM config WHERE key = ?", [key])
+
+    def set_config(self, key: str, value) -> None:
+        with self.transaction():
+            self.execute("DELETE FROM config WHERE key = ?", [key])
+            self.execute("INSERT INTO config (key, value) VALUES (?, ?)", [key, str(value)])
 
     # ------------------------------------------------------------------ manifest
 
     def is_loaded(self, source_id: str, sha256: str) -> bool:
+        """The file's figures are committed and its lake leaves written (a load interrupted between
+        the warehouse commit and the lake write is finished by the next run)."""
         try:
-            row = self.con.execute(
-                "SELECT 1 FROM file_manifest WHERE source_id = ? AND sha256 = ? AND status = 'loaded'",
+            row = self.fetchall(
+                "SELECT 1 FROM file_manifest WHERE source_id = ? AND sha256 = ? AND status = 'loaded' "
+                "AND lake_written_at IS NOT NULL",
                 [source_id, sha256],
-            ).fetchone()
-        except Exception:  # no schema yet: nothing is loaded
+            )
+        except Exception:  # no schema yet (or a version-1 schema): let the run migrate and decide
             return False
-        return row is not None
+        return bool(row)
+
+    def lake_written(self, source_id: str, sha256: str) -> None:
+        """Record that the lake leaves of a loaded file are written."""
+        self.execute(
+            "UPDATE file_manifest SET lake_written_at = ? WHERE source_id = ? AND sha256 = ?",
+            [dt.datetime.now(), source_id, sha256],
+        )
 
     def _manifest(self, entry: dict) -> None:
-        self.con.execute(
-            "DELETE FROM file_manifest WHERE source_id = ? AND sha256 = ?", [entry["source_id"], entry["sha256"]]
+        self.execute(
+            "DELETE FROM file_manifest WHERE source_id = ? AND sha256 = ?",
+            [entry["source_id"], entry["sha256"]],
         )
-        cols = [
-            "source_id",
-            "sha256",
-            "file_name",
-            "landing_path",
-            "size_bytes",
-            "received_at",
-            "vintage",
-            "status",
-            "rows_loaded",
-            "warnings",
-            "reason",
-            "report_path",
-            "processed_at",
-        ]
-        self.con.execute(
-            f"INSERT INTO file_manifest ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [entry.get(c) for c in cols],
+        self.execute(
+            f"INSERT INTO file_manifest ({', '.join(MANIFEST_COLUMNS)}) VALUES ({', '.join('?' * len(MANIFEST_COLUMNS))})",
+            [entry.get(c) for c in MANIFEST_COLUMNS],
         )
 
     def _dq(self, entry: dict, outcomes: list) -> None:
         if not outcomes:
             return
-        self.con.execute(
+        self.execute(
             "DELETE FROM dq_result WHERE source_id = ? AND sha256 = ?", [entry["source_id"], entry["sha256"]]
         )
         now = dt.datetime.now()
@@ -203,7 +595,7 @@ class Warehouse:
                     "expectation": o.expectation,
                     "column_name": o.column,
                     "severity": o.severity,
-                    "success": o.success,
+                    "success": bool(o.success),
                     "unexpected_count": o.unexpected_count,
                     "examples": json.dumps(o.examples[:5], ensure_ascii=False, default=str),
                     "run_at": now,
@@ -211,66 +603,376 @@ class Warehouse:
                 for o in outcomes
             ]
         )
-        self.con.register("_dq", frame)
-        try:
-            self.con.execute(f"INSERT INTO dq_result ({', '.join(frame.columns)}) SELECT * FROM _dq")
-        finally:
-            self.con.unregister("_dq")
+        frame["unexpected_count"] = frame["unexpected_count"].astype("Int64")
+        self.copy_into("dq_result", frame)
 
     def record_refusal(self, entry: dict, outcomes: list) -> None:
-        self.con.execute("BEGIN")
-        try:
+        with self.transaction():
+            self._lock(f"omh:source:{entry['source_id']}")
+            loaded = self.fetchall(
+                "SELECT 1 FROM file_manifest WHERE source_id = ? AND sha256 = ? AND status = 'loaded'",
+                [entry["source_id"], entry["sha256"]],
+            )
+            if loaded:  # its figures are published: a later refusal must not hide that
+                log.warning("%s was loaded before; its refusal now is not recorded", entry["file_name"])
+                return
             self._manifest(entry)
             self._dq(entry, outcomes)
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
 
     # ------------------------------------------------------------------ facts
 
     def units_in_use(self) -> pd.DataFrame:
-        return self.con.execute(
-            "SELECT DISTINCT reporter_iso3, flow_type, unit, source_id FROM fact_flow"
-        ).df()
+        cols, rows = self.query("SELECT DISTINCT reporter_iso3, flow_type, unit, source_id FROM fact_flow")
+        return pd.DataFrame(rows, columns=cols)
 
-    def load(self, entry: dict, facts: pd.DataFrame, outcomes: list) -> int:
-        """Supersede earlier figures of the same observations and insert these, in one transaction."""
-        facts = facts[FACT_COLUMNS]
-        keys = " AND ".join(f"f.{k} = n.{k}" for k in KEY_COLUMNS)
-        self.con.register("_new", facts)
-        self.con.execute("BEGIN")
-        try:
-            self.con.execute(f"DELETE FROM fact_flow f USING _new n WHERE {keys}")
-            self.con.execute(f"INSERT INTO fact_flow ({', '.join(FACT_COLUMNS)}) SELECT * FROM _new")
-            self._manifest(entry)
+    def load(self, entry: dict, facts: pd.DataFrame, outcomes: list) -> LoadResult:
+        """Publish one file's observations, in one transaction.
+
+        The file replaces its source's figures for the periods it covers: an observation whose
+        figure changed is revised, one absent from the file is withdrawn, a new one is added, an
+        unchanged one stays as it is (with the lineage of the file that first published it).
+        ``fact_flow_history`` keeps every state with ``valid_from`` / ``valid_to``; the manifest
+        row and the validation results are written in the same transaction. A file already loaded
+        changes nothing (its partitions are returned so that the lake can be rewritten).
+        """
+        stamp = dt.datetime.now()
+        facts = facts.assign(loaded_at=stamp)
+        schema = fact_schema()
+        table = self._arrow(facts, schema)
+        source_id, sha = entry["source_id"], entry["sha256"]
+        own = sorted(
+            {
+                (r, int(y), int(m))
+                for r, y, m in facts[["reporter_iso3", "year", "month"]].itertuples(index=False)
+            }
+        )
+        with self.transaction():
+            self._lock(f"omh:source:{source_id}")
+            done = self.fetchall(
+                "SELECT 1 FROM file_manifest WHERE source_id = ? AND sha256 = ? AND status = 'loaded'",
+                [source_id, sha],
+            )
+            if done:
+                gone = self.fetchall(
+                    "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_history WHERE closed_by_sha256 = ?",
+                    [sha],
+                )
+                parts = sorted(set(own) | {(r, int(y), int(m)) for r, y, m in gone})
+                return LoadResult(
+                    rows=len(facts), unchanged=len(facts), partitions=parts, already_loaded=True
+                )
+            result = self._merge(table, sha, stamp)
+            self.execute(
+                "INSERT INTO file_coverage (source_id, sha256, reporter_iso3, period_start, period_end, observations) "
+                "SELECT source_id, source_sha256, reporter_iso3, period_start, period_end, count(*) FROM _new "
+                "GROUP BY source_id, source_sha256, reporter_iso3, period_start, period_end"
+            )
+            self._drop_stages()
+            self._manifest(
+                {
+                    **entry,
+                    "rows_new": result.new + result.added,
+                    "rows_revised": result.revised,
+                    "rows_withdrawn": result.withdrawn,
+                    "rows_unchanged": result.unchanged,
+                    "lake_written_at": None,
+                }
+            )
             self._dq(entry, outcomes)
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
-        finally:
-            self.con.unregister("_new")
-        return len(facts)
+        if result.new + result.added + result.revised + result.withdrawn >= self.ANALYZE_AFTER_ROWS:
+            # Fresh statistics, or the planner takes a big table for an empty one (nested loops).
+            self._analyze(
+                "fact_flow", ("source_id", "reporter_iso3", "period_start", "period_end", "year", "month")
+            )
+            self._analyze("fact_flow_history", ("source_id", "period_start", "period_end", "valid_to"))
+        log.info(
+            "%s: %d new, %d added, %d revised, %d withdrawn, %d unchanged",
+            entry.get("file_name"),
+            result.new,
+            result.added,
+            result.revised,
+            result.withdrawn,
+            result.unchanged,
+        )
+        return result
+
+    def _merge(self, table, sha: str, stamp: dt.datetime) -> LoadResult:
+        """Inside the load's transaction: diff the staged file against the current figures."""
+        cols = ", ".join(FACT_COLUMNS)
+        self._drop_stages()
+        self._stage("_new", table)
+        # The (source, period) pairs the file covers; "seen": an earlier file covered them too.
+        self.execute(
+            "CREATE TEMP TABLE _scope AS "
+            "SELECT s.source_id, s.period_start, s.period_end, (c.source_id IS NOT NULL) AS seen "
+            "FROM (SELECT DISTINCT source_id, period_start, period_end FROM _new) s "
+            "LEFT JOIN (SELECT DISTINCT source_id, period_start, period_end FROM file_coverage) c "
+            "ON c.source_id = s.source_id AND c.period_start = s.period_start AND c.period_end = s.period_end"
+        )
+        # Plain (hash) joins, no correlated subqueries: PostgreSQL would run those once per row.
+        # Current figures of the covered periods that the file does not restate unchanged:
+        # revised (the file has the key with another figure) or withdrawn (the file lacks the key).
+        keys = ", ".join(f"c.{k}" for k in KEY_COLUMNS)
+        self.execute(
+            f"CREATE TEMP TABLE _gone AS SELECT {keys}, c.year, c.month, (n.source_id IS NOT NULL) AS revised "
+            "FROM fact_flow c JOIN _scope s ON s.source_id = c.source_id "
+            "AND s.period_start = c.period_start AND s.period_end = c.period_end "
+            f"LEFT JOIN _new n ON {_key_eq('n', 'c')} "
+            f"WHERE n.source_id IS NULL OR NOT ({_state_eq('n', 'c')})"
+        )
+        # The file's observations that are not already published as they are.
+        self.execute(
+            "CREATE TEMP TABLE _fresh AS SELECT n.*, (c.source_id IS NOT NULL) AS revised "
+            f"FROM _new n LEFT JOIN fact_flow c ON {_key_eq('c', 'n')} "
+            f"WHERE c.source_id IS NULL OR NOT ({_state_eq('c', 'n')})"
+        )
+        self.execute(
+            "UPDATE fact_flow_history SET valid_to = ?, "
+            "closed_as = CASE WHEN g.revised THEN 'revised' ELSE 'withdrawn' END, closed_by_sha256 = ? "
+            f"FROM _gone g WHERE fact_flow_history.valid_to IS NULL AND {_key_eq('fact_flow_history', 'g')}",
+            [stamp, sha],
+        )
+        self.execute(
+            f"INSERT INTO fact_flow_history ({cols}, valid_from, valid_to, change, closed_as, closed_by_sha256) "
+            f"SELECT {', '.join('f.' + c for c in FACT_COLUMNS)}, f.loaded_at, NULL, "
+            "CASE WHEN f.revised THEN 'revised' WHEN s.seen THEN 'added' ELSE 'new' END, NULL, NULL "
+            "FROM _fresh f JOIN _scope s ON s.source_id = f.source_id "
+            "AND s.period_start = f.period_start AND s.period_end = f.period_end"
+        )
+        self.execute(f"DELETE FROM fact_flow USING _gone g WHERE {_key_eq('fact_flow', 'g')}")
+        self.execute(f"INSERT INTO fact_flow ({cols}) SELECT {cols} FROM _fresh")
+        counts = self.fetchall(
+            "SELECT "
+            "(SELECT count(*) FROM _new), "
+            "(SELECT count(*) FROM _fresh f JOIN _scope s ON s.source_id = f.source_id "
+            " AND s.period_start = f.period_start AND s.period_end = f.period_end WHERE NOT f.revised AND NOT s.seen), "
+            "(SELECT count(*) FROM _fresh WHERE NOT revised), "
+            "(SELECT count(*) FROM _fresh WHERE revised), "
+            "(SELECT count(*) FROM _gone WHERE NOT revised)"
+        )[0]
+        total, new, fresh_plain, revised, withdrawn = (int(x) for x in counts)
+        parts = self.fetchall(
+            "SELECT DISTINCT reporter_iso3, year, month FROM _fresh "
+            "UNION SELECT DISTINCT reporter_iso3, year, month FROM _gone"
+        )
+        return LoadResult(
+            rows=total,
+            new=new,
+            added=fresh_plain - new,
+            revised=revised,
+            withdrawn=withdrawn,
+            unchanged=total - fresh_plain - revised,
+            partitions=sorted((r, int(y), int(m)) for r, y, m in parts),
+        )
 
     def partition_facts(self, source_id: str, partitions: list[tuple[str, int, int]]):
-        """Current facts of ``source_id`` in the given (reporter, year, month) partitions, as Arrow."""
-        frame = pd.DataFrame(partitions, columns=["reporter_iso3", "year", "month"])
-        self.con.register("_parts", frame)
-        try:
-            return self.con.sql(
-                """
-                SELECT f.* FROM fact_flow f
-                JOIN _parts p USING (reporter_iso3, year, month)
-                WHERE f.source_id = ?
-                ORDER BY reporter_iso3, year, month, flow_type, citizenship_iso3, period_start, source_row
-                """,
-                params=[source_id],
-            ).to_arrow_table()
-        finally:
-            self.con.unregister("_parts")
+        """Current facts of ``source_id`` in the given (reporter, year, month) partitions, as Arrow
+        (schema ``fact_schema()`` whichever the engine)."""
+        import pyarrow as pa
+
+        parts = pa.table(
+            {
+                "source_id": pa.array([source_id] * len(partitions), pa.string()),
+                "reporter_iso3": pa.array([p[0] for p in partitions], pa.string()),
+                "year": pa.array([int(p[1]) for p in partitions], pa.int32()),
+                "month": pa.array([int(p[2]) for p in partitions], pa.int32()),
+            }
+        )
+        with self.transaction():
+            self.execute("DROP TABLE IF EXISTS _parts")
+            self.execute(
+                "CREATE TEMP TABLE _parts (source_id VARCHAR, reporter_iso3 VARCHAR, year INTEGER, month INTEGER)"
+            )
+            self.copy_into("_parts", parts)
+            self._analyze("_parts")
+            table = self.to_arrow(
+                f"SELECT {', '.join('f.' + c for c in FACT_COLUMNS)} FROM fact_flow f "
+                "JOIN _parts p ON p.source_id = f.source_id AND p.reporter_iso3 = f.reporter_iso3 "
+                "AND p.year = f.year AND p.month = f.month",
+                fact_schema(),
+            )
+            self.execute("DROP TABLE IF EXISTS _parts")
+        # Sorted by Arrow (byte order), not by the database (whose collation differs by engine and
+        # is slow on PostgreSQL): the same rows give the same lake file on either engine.
+        order = [
+            "reporter_iso3",
+            "year",
+            "month",
+            "flow_type",
+            "citizenship_iso3",
+            "period_start",
+            "source_row",
+            "detail",
+        ]
+        return table.sort_by([(c, "ascending") for c in order])
+
+    def partition_totals(self) -> list[tuple]:
+        """(source_id, reporter_iso3, year, month, rows, values, sum of value) of the current facts."""
+        return self.fetchall(
+            "SELECT source_id, reporter_iso3, year, month, count(*), count(value), sum(value) "
+            "FROM fact_flow GROUP BY source_id, reporter_iso3, year, month"
+        )
+
+
+# ---------------------------------------------------------------------------- DuckDB
+
+
+class DuckDBWarehouse(Warehouse):
+    """The embedded warehouse: one DuckDB file, one writer process at a time."""
+
+    engine = "duckdb"
+
+    def __init__(self, settings: Settings, read_only: bool = False):
+        import duckdb
+
+        super().__init__(settings, read_only)
+        path = settings.duckdb_path
+        if path is None:
+            raise WarehouseError(f"unsupported warehouse URL {settings.warehouse_url!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not path.exists():
+            raise WarehouseError(f"no warehouse at {path}; run `make demo` or `omh ingest` first")
+        self.con = duckdb.connect(str(path), read_only=read_only)
+        self._depth = 0
+
+    def close(self) -> None:
+        self.con.close()
+
+    def execute(self, sql: str, params=None) -> None:
+        self.con.execute(sql, params or [])
 
     def query(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
         cur = self.con.execute(sql, params or [])
         cols = [d[0] for d in cur.description] if cur.description else []
-        return cols, cur.fetchall()
+        return cols, (cur.fetchall() if cur.description else [])
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:  # already inside one: join it
+            yield
+            return
+        self.con.execute("BEGIN")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            self.con.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        self.con.execute("COMMIT")
+
+    def copy_into(self, table: str, data) -> int:
+        arrow = self._arrow(data)
+        self.con.register("_omh_in", arrow)
+        try:
+            cols = ", ".join(arrow.column_names)
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _omh_in")
+        finally:
+            self.con.unregister("_omh_in")
+        return arrow.num_rows
+
+    def to_arrow(self, sql: str, schema):
+        return self.con.sql(sql).to_arrow_table().cast(schema)
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+
+class PostgresWarehouse(Warehouse):
+    """The production warehouse: PostgreSQL through psycopg 3, loads with COPY."""
+
+    engine = "postgres"
+    COPY_BATCH_ROWS = 100_000
+    WORK_MEM = "128MB"
+
+    def __init__(self, settings: Settings, read_only: bool = False):
+        import psycopg
+
+        super().__init__(settings, read_only)
+        url = re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", settings.warehouse_url)
+        try:
+            self.con = psycopg.connect(url, autocommit=True, application_name="omh")
+        except psycopg.OperationalError as exc:
+            raise WarehouseError(
+                f"cannot connect to the PostgreSQL warehouse: {str(exc).strip().splitlines()[0]}"
+            ) from exc
+        if read_only:
+            self.con.execute("SET default_transaction_read_only = on")
+        else:  # the loads' joins and the lake's sorts stay in memory
+            self.con.execute(f"SET work_mem = '{self.WORK_MEM}'")
+        self._depth = 0
+
+    def close(self) -> None:
+        self.con.close()
+
+    @staticmethod
+    def _sql(sql: str, params) -> str:
+        # The module's SQL uses "?" placeholders; psycopg wants "%s" (and "%" doubled).
+        return sql.replace("%", "%%").replace("?", "%s") if params else sql
+
+    def execute(self, sql: str, params=None) -> None:
+        with self.con.cursor() as cur:
+            cur.execute(self._sql(sql, params), params or None)
+
+    def query(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
+        with self.con.cursor() as cur:
+            cur.execute(self._sql(sql, params), params or None)
+            if cur.description is None:
+                return [], []
+            return [d.name for d in cur.description], cur.fetchall()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            yield
+            return
+        self._depth += 1
+        try:
+            with self.con.transaction():
+                yield
+        finally:
+            self._depth -= 1
+
+    def _lock(self, name: str) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [name])
+
+    def _analyze(self, table: str, columns: tuple[str, ...] = ()) -> None:
+        self.execute(f"ANALYZE {table}" + (f" ({', '.join(columns)})" if columns else ""))
+
+    def copy_into(self, table: str, data) -> int:
+        """COPY ... FROM STDIN in CSV, written by Arrow in batches (no row inserts)."""
+        import pyarrow.csv as pacsv
+
+        arrow = self._arrow(data)
+        cols = ", ".join(arrow.column_names)
+        options = pacsv.WriteOptions(include_header=False)
+        with self.con.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+            for batch in arrow.to_batches(max_chunksize=self.COPY_BATCH_ROWS):
+                buf = io.BytesIO()
+                pacsv.write_csv(batch, buf, options)
+                copy.write(buf.getbuffer())
+        return arrow.num_rows
+
+    def to_arrow(self, sql: str, schema):
+        """COPY (query) TO STDOUT as CSV, read by Arrow with the types of ``schema``."""
+        import pyarrow.csv as pacsv
+
+        buf = io.BytesIO()
+        with self.con.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+            for chunk in copy:
+                buf.write(chunk)
+        if buf.tell() == 0:
+            return schema.empty_table()
+        buf.seek(0)
+        return pacsv.read_csv(
+            buf,
+            read_options=pacsv.ReadOptions(column_names=schema.names),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f.name: f.type for f in schema},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                true_values=["t"],
+                false_values=["f"],
+            ),
+        ).cast(schema)

@@ -20,15 +20,38 @@ _BOMS = (
 )
 
 
+def resolve_encoding(head: bytes, encoding: str) -> str:
+    """The encoding to decode with: a BOM says more than the contract."""
+    for bom, enc in _BOMS:
+        if head.startswith(bom):
+            return enc
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        return "utf-8-sig"
+    return encoding
+
+
+def decode_prefix(head: bytes, encoding: str, name: str) -> tuple[str, bool]:
+    """Decode the first bytes of a file; returns (text, whether the prefix is the whole file)."""
+    from transforms.readers.staging import PREFIX_BYTES
+
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)()
+    except LookupError as exc:
+        raise ReadError(f"{name}: unknown encoding '{encoding}' in the contract") from exc
+    complete = len(head) < PREFIX_BYTES
+    try:
+        return decoder.decode(head, final=complete), complete
+    except UnicodeDecodeError as exc:
+        line = head[: exc.start].count(b"\n") + 1
+        raise ReadError(
+            f"{name}: line {line}: byte {head[exc.start : exc.start + 1]!r} is not valid {encoding}; "
+            "fix 'reader.encoding' in the contract or the file's encoding"
+        ) from exc
+
+
 def decode(raw: bytes, encoding: str, name: str) -> str:
     """Bytes -> text with the contract's encoding; a BOM says more than the contract."""
-    for bom, enc in _BOMS:
-        if raw.startswith(bom):
-            encoding = enc
-            break
-    else:
-        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-            encoding = "utf-8-sig"
+    encoding = resolve_encoding(raw[:4], encoding)
     if b"\x00" in raw and not encoding.startswith("utf-16"):
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise ReadError(f"{name}: line {line}: NUL byte; this is not a text file in {encoding}")

@@ -83,7 +83,9 @@ def _xls_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
 def _pick_sheet(names: list[str], sheet, file_name: str, get):
     if isinstance(sheet, int):
         if sheet >= len(names):
-            raise ReadError(f"{file_name}: the workbook has {len(names)} sheet(s); contract asks for #{sheet}")
+            raise ReadError(
+                f"{file_name}: the workbook has {len(names)} sheet(s); contract asks for #{sheet}"
+            )
         return get(names[sheet])
     if sheet not in names:
         raise ReadError(f"{file_name}: no sheet named {sheet!r}; sheets are {names}")

@@ -59,6 +59,32 @@ def find_header(rows: list[list[str]], pattern: str, name: str) -> int:
     raise ReadError(f"{name}: no header row matching /{pattern}/ in the first {len(rows)} rows")
 
 
+def fill_header_levels(raw_levels: list[list[str]]) -> list[list[str]]:
+    """Header rows with merged cells (a year above its months) filled to the right.
+
+    A level is filled only within the span of the level above: where the level above starts a new
+    cell, the fill stops, so a "2015 Total" column does not inherit the last month of 2015.
+    """
+    levels = [[str(c).strip() for c in level] for level in raw_levels]
+    if len(levels) < 2:
+        return levels
+    filled_levels = []
+    starts_above = None  # positions where the level above has its own (non-filled) cell
+    for level in levels:
+        filled, last = [], ""
+        for i, cell in enumerate(level):
+            if starts_above is not None and starts_above[i] and not cell:
+                last = ""
+            last = cell or last
+            filled.append(last)
+        starts = [bool(cell) for cell in level]
+        if starts_above is not None:
+            starts = [a or b for a, b in zip(starts, starts_above, strict=True)]
+        starts_above = starts
+        filled_levels.append(filled)
+    return filled_levels
+
+
 def build_grid(
     rows: list[list[str]],
     header_idx: list[int],
@@ -75,17 +101,7 @@ def build_grid(
     if not rows or max(header_idx) >= len(rows):
         raise ReadError(f"{name}: the file has no header row where the contract expects one")
     width = max(len(r) for r in rows)
-    levels = []
-    for idx in header_idx:
-        level = [c.strip() for c in rows[idx]] + [""] * (width - len(rows[idx]))
-        if len(header_idx) > 1:
-            # Merged header cells (a year above its months) are filled to the right.
-            filled, last = [], ""
-            for cell in level:
-                last = cell or last
-                filled.append(last)
-            level = filled
-        levels.append(level)
+    levels = fill_header_levels([rows[idx] + [""] * (width - len(rows[idx])) for idx in header_idx])
     body, numbers = [], []
     for offset, row in enumerate(rows[max(header_idx) + 1 :]):
         blank = not any(c.strip() for c in row)
@@ -95,7 +111,9 @@ def build_grid(
             continue
         body.append(row + [""] * (width - len(row)))
         numbers.append(first_row_number + max(header_idx) + 1 + offset)
-    data = pd.DataFrame(body, columns=range(width), dtype=object) if body else pd.DataFrame(columns=range(width))
+    data = (
+        pd.DataFrame(body, columns=range(width), dtype=object) if body else pd.DataFrame(columns=range(width))
+    )
     return Grid(data=data, row_numbers=numbers, header_levels=levels, sheet=sheet)
 
 

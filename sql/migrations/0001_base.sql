@@ -1,10 +1,6 @@
--- Warehouse schema: one star, the same on DuckDB and PostgreSQL (portable types only).
--- Applied by transforms/warehouse.py; each statement is idempotent.
-
-CREATE TABLE IF NOT EXISTS schema_version (
-    version     INTEGER NOT NULL,
-    applied_at  TIMESTAMP NOT NULL
-);
+-- Schema version 1: the star as the backbone issue created it (fact_flow, dim_*, file_manifest,
+-- dq_result). Kept verbatim so that a warehouse created before migrations existed is exactly a
+-- version-1 warehouse. Portable types only: the same text runs on DuckDB and PostgreSQL.
 
 CREATE TABLE IF NOT EXISTS dim_country (
     iso3        VARCHAR PRIMARY KEY,

@@ -1,0 +1,36 @@
+"""Shared test setup: no test writes to ``~/airflow``, the demo's ``var/`` or the user's homes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_AIRFLOW_TMP: str | None = None
+
+
+def pytest_configure(config):
+    # Airflow reads its configuration on first import: point it at a throwaway home before any
+    # test imports it (`make test` exports AIRFLOW_HOME=var/airflow, the demo's).
+    global _AIRFLOW_TMP
+    from transforms.airflow_env import airflow_env
+
+    _AIRFLOW_TMP = tempfile.mkdtemp(prefix="omh-tests-")
+    env = airflow_env(_AIRFLOW_TMP)
+    os.environ.update({k: v for k, v in env.items() if k.startswith("AIRFLOW")})
+
+
+def pytest_unconfigure(config):
+    if _AIRFLOW_TMP:
+        shutil.rmtree(_AIRFLOW_TMP, ignore_errors=True)
+
+
+@pytest.fixture()
+def omh_home(tmp_path, monkeypatch) -> Path:
+    """An empty OMH_HOME for one test (landing, lake, warehouse, reports all under it)."""
+    home = tmp_path / "omh_home"
+    monkeypatch.setenv("OMH_HOME", str(home))
+    return home

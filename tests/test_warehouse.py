@@ -1,0 +1,445 @@
+"""The warehouse on both engines, with the real files: DuckDB (embedded) and PostgreSQL (COPY).
+
+Real CBP and Darién files go through the whole pipeline (``ingest_file``) into a DuckDB file and
+into a PostgreSQL schema of their own; the totals must be the sources' own and the same on both.
+Reloading changes nothing; a revised file supersedes the earlier figures and the history keeps
+both; ``omh verify`` agrees after loads and names the partition after a lake file is tampered with.
+
+PostgreSQL: ``OMH_TEST_POSTGRES_URL`` (default postgresql://postgres@127.0.0.1:5432/test); each
+test module works in a schema it creates and drops. An unreachable server skips these tests,
+unless ``OMH_REQUIRE_POSTGRES=1`` (CI), where it fails them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from transforms.config import settings
+from transforms.pipeline import ingest_file
+from transforms.warehouse import Warehouse, split_statements, with_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+RAW = ROOT / "data" / "realdata" / "raw"
+CBP = RAW / "usa_cbp_sbo-encounters-fy22-fy25-aug.csv"
+DARIEN = RAW / "panama_darien_2019-2022_by_nationality_derived.csv"
+PG_URL = os.environ.get("OMH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+CBP_ROWS, CBP_TOTAL = 1936, 7_421_677
+DARIEN_ROWS, DARIEN_TOTAL = 28, 404_516
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def require_postgres() -> None:
+    """Skip when the server is unreachable, or fail when CI requires it (OMH_REQUIRE_POSTGRES=1)."""
+    import psycopg
+
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except Exception as exc:
+        reason = f"PostgreSQL not reachable at {PG_URL}: {str(exc).strip().splitlines()[0]}"
+        if os.environ.get("OMH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (OMH_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def postgres_schema():
+    """A fresh schema of the test database, dropped afterwards; yields its warehouse URL."""
+    import psycopg
+    from psycopg import sql
+
+    require_postgres()
+    name = f"omh_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_URL, autocommit=True) as con:
+        con.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    try:
+        yield with_schema(PG_URL, name)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as con:
+            con.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+class Env:
+    """One installation: OMH_HOME and warehouse URL, activated around pipeline calls."""
+
+    def __init__(self, engine: str, home: Path, url: str | None):
+        self.engine, self.home, self.url = engine, home, url
+
+    @contextlib.contextmanager
+    def active(self):
+        mp = pytest.MonkeyPatch()
+        mp.setenv("OMH_HOME", str(self.home))
+        if self.url:
+            mp.setenv("OMH_WAREHOUSE_URL", self.url)
+        else:
+            mp.delenv("OMH_WAREHOUSE_URL", raising=False)
+        try:
+            yield
+        finally:
+            mp.undo()
+
+    def environ(self) -> dict:
+        env = {**os.environ, "OMH_HOME": str(self.home)}
+        env.pop("OMH_WAREHOUSE_URL", None)
+        if self.url:
+            env["OMH_WAREHOUSE_URL"] = self.url
+        return env
+
+    def ingest(self, path: Path, source_id: str):
+        with self.active():
+            return ingest_file(path, source_id)
+
+    def sql(self, query: str, params=None) -> list[tuple]:
+        with self.active(), Warehouse(settings(), read_only=True) as wh:
+            return wh.query(query, params)[1]
+
+    def omh(self, *args) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "transforms.cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.environ(),
+            timeout=300,
+        )
+
+
+@contextlib.contextmanager
+def installation(engine: str, home: Path):
+    if engine == "postgres":
+        with postgres_schema() as url:
+            yield Env(engine, home, url)
+    else:
+        yield Env(engine, home, None)
+
+
+def revised_darien(
+    folder: Path, name: str = "panama_darien_revised.csv", old="Brasil,2022,3047", new="Brasil,2022,3050"
+) -> Path:
+    text = DARIEN.read_text(encoding="utf-8")
+    assert old in text
+    path = folder / name
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+LOAD_SECONDS: dict[str, float] = {}
+
+
+def _loaded(engine: str, tmp_path_factory):
+    home = tmp_path_factory.mktemp(f"wh_{engine}")
+    with installation(engine, home) as env:
+        started = time.perf_counter()
+        cbp = env.ingest(CBP, "usa_cbp_swb_encounters")
+        LOAD_SECONDS[engine] = time.perf_counter() - started
+        darien = env.ingest(DARIEN, "pan_darien_yearly")
+        assert cbp.status == "loaded", cbp.reason
+        assert darien.status == "loaded", darien.reason
+        yield env
+
+
+@pytest.fixture(scope="module")
+def duck(tmp_path_factory):
+    yield from _loaded("duckdb", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory):
+    require_postgres()
+    yield from _loaded("postgres", tmp_path_factory)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def loaded(request):
+    return request.getfixturevalue("duck" if request.param == "duckdb" else "pg")
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh(request, tmp_path):
+    """An empty installation of each engine."""
+    with installation(request.param, tmp_path / "home") as env:
+        yield env
+
+
+# ---------------------------------------------------------------------------- loads
+
+
+def test_real_files_load_with_the_sources_own_totals(loaded):
+    rows = dict(
+        (s, (n, v))
+        for s, n, v in loaded.sql("SELECT source_id, count(*), sum(value) FROM fact_flow GROUP BY source_id")
+    )
+    assert rows["usa_cbp_swb_encounters"] == (CBP_ROWS, CBP_TOTAL)
+    assert rows["pan_darien_yearly"] == (DARIEN_ROWS, DARIEN_TOTAL)
+    fy22 = loaded.sql(
+        "SELECT sum(value) FROM fact_flow WHERE source_id = 'usa_cbp_swb_encounters' "
+        "AND period_start BETWEEN DATE '2021-10-01' AND DATE '2022-09-30'"
+    )
+    assert fy22[0][0] == 2_378_944
+    assert (
+        loaded.sql("SELECT sum(value) FROM fact_flow WHERE source_id = 'pan_darien_yearly' AND year = 2022")[
+            0
+        ][0]
+        == 248_284
+    )
+    # Every figure is also the first vintage in the history, open.
+    hist = loaded.sql(
+        "SELECT count(*), sum(value), min(change), max(change) FROM fact_flow_history WHERE valid_to IS NULL"
+    )
+    assert hist[0] == (CBP_ROWS + DARIEN_ROWS, CBP_TOTAL + DARIEN_TOTAL, "new", "new")
+    assert loaded.sql("SELECT max(version) FROM schema_version")[0][0] == 2
+
+
+@pytest.mark.postgres
+def test_duckdb_and_postgres_hold_the_same_figures(duck, pg):
+    query = (
+        "SELECT source_id, reporter_iso3, flow_type, unit, period_start, count(*), sum(value) FROM fact_flow "
+        "GROUP BY source_id, reporter_iso3, flow_type, unit, period_start "
+        "ORDER BY source_id, reporter_iso3, flow_type, unit, period_start"
+    )
+    a, b = duck.sql(query), pg.sql(query)
+    assert len(a) > 100
+    assert a == b
+    view = "SELECT region, flow_type, unit, period_start, value FROM pub_regional_totals ORDER BY 1, 2, 3, 4"
+    assert duck.sql(view) == pg.sql(view)
+    print(
+        f"\nCBP ingest (whole pipeline): duckdb {LOAD_SECONDS.get('duckdb', 0):.2f}s, "
+        f"postgres {LOAD_SECONDS.get('postgres', 0):.2f}s"
+    )
+
+
+def test_loading_the_same_file_again_changes_nothing(loaded):
+    counts = (
+        "SELECT (SELECT count(*) FROM fact_flow), (SELECT count(*) FROM fact_flow_history), "
+        "(SELECT count(*) FROM file_manifest), (SELECT count(*) FROM file_coverage)"
+    )
+    before = loaded.sql(counts)
+    leaves = {p: p.stat().st_mtime_ns for p in (loaded.home / "lake").rglob("*.parquet")}
+    again = loaded.ingest(CBP, "usa_cbp_swb_encounters")
+    assert again.status == "skipped", again.reason
+    # The same bytes under another name are the same file.
+    copy = loaded.home / "cbp_copy_under_another_name.csv"
+    shutil.copy(CBP, copy)
+    assert loaded.ingest(copy, "usa_cbp_swb_encounters").status == "skipped"
+    assert loaded.sql(counts) == before
+    assert {p: p.stat().st_mtime_ns for p in (loaded.home / "lake").rglob("*.parquet")} == leaves
+
+
+def test_every_pub_view_hides_counts_from_1_to_4(loaded):
+    views = [
+        r[0]
+        for r in loaded.sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_type = 'VIEW' AND table_name LIKE 'pub%' ORDER BY 1"
+        )
+    ]
+    assert views == [
+        "pub_corridor",
+        "pub_flow_by_period",
+        "pub_flow_monthly",
+        "pub_flow_yoy",
+        "pub_regional_totals",
+    ]
+    for view in views:
+        assert loaded.sql(f"SELECT count(*) FROM {view}")[0][0] > 0, view
+        small = loaded.sql(f"SELECT count(*) FROM {view} WHERE value >= 1 AND value <= 4")
+        assert small[0][0] == 0, view
+    # The real Darién corridor has small cells (e.g. 2019): they are suppressed, with a partner.
+    suppressed = loaded.sql(
+        "SELECT count(*) FILTER (WHERE suppression = 'primary'), count(*) FILTER (WHERE suppression = 'secondary') "
+        "FROM pub_corridor WHERE reporter_iso3 = 'PAN'"
+    )[0]
+    true_small = loaded.sql(
+        "SELECT count(*) FROM v_corridor WHERE reporter_iso3 = 'PAN' AND value > 0 AND value < 5"
+    )[0][0]
+    assert suppressed[0] == true_small
+    if true_small == 1:
+        assert suppressed[1] >= 1
+
+
+def test_disclosure_holds_on_the_real_files_at_any_threshold(loaded):
+    from test_views import check_disclosure
+
+    with loaded.active(), Warehouse(settings()) as wh:
+        try:
+            for k in (5, 100, 5000):
+                wh.set_config("disclosure_threshold", k)
+                check_disclosure(wh, k)
+            assert wh.query("SELECT count(*) FROM pub_corridor WHERE suppression = 'secondary'")[1][0][0] > 0
+        finally:
+            wh.set_config("disclosure_threshold", 5)
+
+
+def test_omh_verify_passes_then_names_a_tampered_partition(loaded):
+    ok = loaded.omh("verify")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "agree" in ok.stdout
+    leaf = sorted((loaded.home / "lake" / "reporter_iso3=USA").rglob("usa_cbp_swb_encounters.parquet"))[0]
+    table = pq.read_table(leaf)
+    values = table.column("value").to_pylist()
+    values[0] = (values[0] or 0) + 1
+    pq.write_table(
+        table.set_column(table.column_names.index("value"), "value", pa.array(values, pa.float64())), leaf
+    )
+    bad = loaded.omh("verify")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    part = leaf.relative_to(loaded.home / "lake").as_posix()
+    assert f"MISMATCH {part}" in bad.stdout
+    assert "Traceback" not in bad.stdout + bad.stderr
+    # A deleted leaf is named too; --repair rewrites both from the warehouse.
+    other = sorted((loaded.home / "lake" / "reporter_iso3=PAN").rglob("*.parquet"))[0]
+    other.unlink()
+    bad = loaded.omh("verify")
+    assert bad.returncode == 1 and other.relative_to(loaded.home / "lake").as_posix() in bad.stdout
+    fixed = loaded.omh("verify", "--repair")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "repaired" in fixed.stdout
+    assert loaded.omh("verify").returncode == 0
+
+
+# ---------------------------------------------------------------------------- vintages
+
+
+def test_a_revised_file_supersedes_and_the_history_keeps_both(fresh, tmp_path):
+    assert fresh.ingest(DARIEN, "pan_darien_yearly").status == "loaded"
+    first_loaded = fresh.sql("SELECT max(valid_from) FROM fact_flow_history")[0][0]
+    time.sleep(0.01)
+    revised = fresh.ingest(revised_darien(tmp_path), "pan_darien_yearly")
+    assert revised.status == "loaded", revised.reason
+
+    assert fresh.sql("SELECT sum(value) FROM fact_flow WHERE year = 2022")[0][0] == 248_284 + 3
+    assert fresh.sql("SELECT count(*), sum(value) FROM fact_flow")[0] == (DARIEN_ROWS, DARIEN_TOTAL + 3)
+    brazil = fresh.sql(
+        "SELECT value, valid_to IS NULL, change, closed_as, source_file FROM fact_flow_history "
+        "WHERE citizenship_iso3 = 'BRA' AND year = 2022 ORDER BY valid_from"
+    )
+    assert [(r[0], r[1], r[2], r[3]) for r in brazil] == [
+        (3047, False, "new", "revised"),
+        (3050, True, "revised", None),
+    ]
+    assert brazil[0][4] == DARIEN.name and brazil[1][4] == "panama_darien_revised.csv"
+    # Unchanged observations keep their first vintage: one history row each.
+    assert fresh.sql("SELECT count(*) FROM fact_flow_history")[0][0] == DARIEN_ROWS + 1
+
+    revisions = fresh.sql(
+        "SELECT citizenship_iso3, change, previous_value, value, difference, file FROM v_revisions"
+    )
+    assert revisions == [("BRA", "revised", 3047, 3050, 3, "panama_darien_revised.csv")]
+    manifest = fresh.sql(
+        "SELECT rows_new, rows_revised, rows_withdrawn, rows_unchanged FROM file_manifest "
+        "WHERE file_name = 'panama_darien_revised.csv'"
+    )
+    assert manifest == [(0, 1, 0, DARIEN_ROWS - 1)]
+
+    # "As published on date X" is a plain query on the history.
+    as_of = (
+        "SELECT sum(value) FROM fact_flow_history WHERE year = 2022 "
+        "AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+    )
+    assert fresh.sql(as_of, [first_loaded, first_loaded])[0][0] == 248_284
+    now = dt.datetime.now()
+    assert fresh.sql(as_of, [now, now])[0][0] == 248_287
+    # The lake follows the warehouse.
+    verify = fresh.omh("verify")
+    assert verify.returncode == 0, verify.stdout
+    lake = duckdb.sql(
+        f"SELECT sum(value) FROM read_parquet('{fresh.home.as_posix()}/lake/**/*.parquet', hive_partitioning = true) "
+        "WHERE year = 2022"
+    ).fetchall()
+    assert lake[0][0] == 248_287
+
+
+def test_a_resent_file_replaces_its_periods_only(fresh, tmp_path):
+    """Figures of the covered periods missing from the resent file are withdrawn; other periods stay."""
+    assert fresh.ingest(DARIEN, "pan_darien_yearly").status == "loaded"
+    lines = DARIEN.read_text(encoding="utf-8").splitlines()
+    only_2022 = [lines[0]] + [x for x in lines[1:] if ",2022," in x and not x.startswith("Cuba,")]
+    resent = tmp_path / "panama_darien_2022_only.csv"
+    resent.write_text("\n".join(only_2022) + "\n", encoding="utf-8")
+    cuba = fresh.sql("SELECT value FROM fact_flow WHERE citizenship_iso3 = 'CUB' AND year = 2022")[0][0]
+    result = fresh.ingest(resent, "pan_darien_yearly")
+    assert result.status == "loaded", result.reason
+    assert (
+        fresh.sql("SELECT count(*) FROM fact_flow WHERE citizenship_iso3 = 'CUB' AND year = 2022")[0][0] == 0
+    )
+    assert fresh.sql("SELECT sum(value) FROM fact_flow WHERE year < 2022")[0][0] == DARIEN_TOTAL - 248_284
+    assert fresh.sql("SELECT sum(value) FROM fact_flow WHERE year = 2022")[0][0] == 248_284 - cuba
+    withdrawn = fresh.sql(
+        "SELECT citizenship_iso3, previous_value, difference FROM v_revisions WHERE change = 'withdrawn'"
+    )
+    assert withdrawn == [("CUB", cuba, -cuba)]
+    assert fresh.omh("verify").returncode == 0
+
+
+def test_an_interrupted_lake_write_is_finished_by_the_next_run(fresh):
+    """A crash after the warehouse commit but before the lake write: the rerun completes it."""
+    assert fresh.ingest(DARIEN, "pan_darien_yearly").status == "loaded"
+    with fresh.active(), Warehouse(settings()) as wh:
+        wh.execute("UPDATE file_manifest SET lake_written_at = NULL")
+    shutil.rmtree(fresh.home / "lake")
+    assert fresh.omh("verify").returncode == 1
+    again = fresh.ingest(DARIEN, "pan_darien_yearly")
+    assert again.status == "loaded", again.reason
+    assert fresh.sql("SELECT count(*), sum(value) FROM fact_flow")[0] == (DARIEN_ROWS, DARIEN_TOTAL)
+    assert fresh.sql("SELECT count(*) FROM fact_flow_history")[0][0] == DARIEN_ROWS
+    assert fresh.omh("verify").returncode == 0
+    assert fresh.ingest(DARIEN, "pan_darien_yearly").status == "skipped"
+
+
+# ---------------------------------------------------------------------------- schema versions
+
+
+def test_a_version_1_warehouse_upgrades_in_place(duck, tmp_path):
+    """A warehouse made before migrations existed (schema version 1) upgrades on the next run."""
+    home = tmp_path / "old"
+    home.mkdir()
+    old = duckdb.connect(str(home / "warehouse.duckdb"))
+    for stmt in split_statements((ROOT / "sql" / "migrations" / "0001_base.sql").read_text(), "duckdb"):
+        old.execute(stmt)
+    old.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    old.execute("INSERT INTO schema_version VALUES (1, now())")
+    old.execute(f"ATTACH '{duck.home / 'warehouse.duckdb'}' AS cur (READ_ONLY)")
+    old.execute("INSERT INTO fact_flow SELECT * FROM cur.fact_flow WHERE source_id = 'pan_darien_yearly'")
+    old.execute(
+        "INSERT INTO file_manifest SELECT source_id, sha256, file_name, landing_path, size_bytes, received_at, vintage, "
+        "status, rows_loaded, warnings, reason, report_path, processed_at FROM cur.file_manifest "
+        "WHERE source_id = 'pan_darien_yearly'"
+    )
+    old.execute("CREATE VIEW v_reporter_summary AS SELECT 1 AS x")  # an old view, replaced
+    old.close()
+
+    env = Env("duckdb", home, None)
+    with env.active(), Warehouse(settings()) as wh:
+        assert wh.schema_version() == 1
+        wh.ensure_schema()
+        assert wh.schema_version() == 2
+        sha = wh.fetchall("SELECT sha256 FROM file_manifest")[0][0]
+        assert wh.is_loaded("pan_darien_yearly", sha)
+    assert env.sql("SELECT count(*), sum(value) FROM fact_flow_history WHERE valid_to IS NULL")[0] == (
+        DARIEN_ROWS,
+        DARIEN_TOTAL,
+    )
+    assert env.sql("SELECT count(*) FROM file_coverage")[0][0] == 4
+    assert env.sql("SELECT files FROM v_reporter_summary WHERE reporter_iso3 = 'PAN'")[0][0] == 1
+    # Running it again is a no-op.
+    with env.active(), Warehouse(settings()) as wh:
+        assert wh.migrate() == []
+        assert wh.install_views() is False

@@ -1,0 +1,76 @@
+"""The working engine: a DuckDB connection where a file's cells are extracted and harmonized.
+
+Heavy work runs in DuckDB (vectorized, multi-threaded, spilling to disk past its memory limit);
+Python only sees distinct labels and small aggregates. Identifiers come from contracts and are
+quoted; values from files or users only ever travel as bound parameters or registered tables.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Bounded memory whatever the file: DuckDB spills to its temp directory beyond this.
+MEMORY_LIMIT = os.environ.get("OMH_DUCKDB_MEMORY", "600MB")
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier (contract attribute names may hold any character)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def connect(path: str | Path | None = None, temp_dir: str | Path | None = None):
+    """A DuckDB connection (in memory by default) with bounded memory and a spill directory."""
+    import duckdb
+
+    con = duckdb.connect(str(path) if path else ":memory:")
+    configure(con, temp_dir)
+    return con
+
+
+def configure(con, temp_dir: str | Path | None = None) -> None:
+    spill = Path(temp_dir or tempfile.gettempdir()) / "omh-duckdb-spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
+
+
+_counter = [0]
+
+
+def temp_name(prefix: str) -> str:
+    """A unique name for a temporary view or table in this process."""
+    _counter[0] += 1
+    return f"_omh_{prefix}_{os.getpid()}_{_counter[0]}"
+
+
+def register_frame(con, frame, prefix: str) -> str:
+    """Register a pandas/Arrow frame under a fresh name and return the name."""
+    name = temp_name(prefix)
+    con.register(name, frame)
+    return name
+
+
+def fetch_all(con, sql: str, params=None) -> list[tuple]:
+    """Run a query and fetch every row (DuckDB 2 wants each result consumed)."""
+    return con.execute(sql, params or []).fetchall()
+
+
+def fetch_value(con, sql: str, params=None):
+    """The first column of the first row, or None."""
+    rows = fetch_all(con, sql, params)
+    return rows[0][0] if rows else None
+
+
+def fetch_df(con, sql: str, params=None):
+    return con.execute(sql, params or []).df()
+
+
+def columns_of(con, relation: str) -> list[str]:
+    cur = con.execute(f"SELECT * FROM {relation} LIMIT 0")
+    names = [d[0] for d in cur.description]
+    cur.fetchall()
+    return names

@@ -1,0 +1,198 @@
+"""``omh verify``: do the lake and the warehouse hold the same figures, partition by partition?
+
+For every (source, reporter, year, month) the lake's leaf and the warehouse's current facts must
+have the same number of rows, of non-null values and the same sum of ``value``. The warehouse is
+also checked against itself: ``fact_flow`` equals the open rows of ``fact_flow_history``, no
+observation key appears twice, and every loaded file had its lake leaves written.
+
+The warehouse is the source of truth: ``--repair`` rewrites the differing leaves from it (and
+removes leftovers of interrupted writes), then verifies again.
+Exit status: 0 when everything agrees, 1 otherwise (each differing partition is named).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+
+from transforms.config import Settings
+from transforms.config import settings as get_settings
+from transforms.harmonize import KEY_COLUMNS
+
+
+@dataclass
+class Mismatch:
+    partition: str
+    source_id: str
+    reporter_iso3: str
+    year: int
+    month: int
+    lake: tuple | None  # (rows, values, sum) or None when the leaf is missing
+    warehouse: tuple | None
+    error: str | None = None
+
+    def message(self) -> str:
+        def side(name, t):
+            if t is None:
+                return f"{name}: no data"
+            return f"{name}: {t[0]} rows, {t[1]} values, sum {_num(t[2])}"
+
+        if self.error:
+            return f"MISMATCH {self.partition}: lake file unreadable ({self.error}); {side('warehouse', self.warehouse)}"
+        return f"MISMATCH {self.partition}: {side('lake', self.lake)}; {side('warehouse', self.warehouse)}"
+
+
+@dataclass
+class VerifyReport:
+    partitions: int = 0
+    rows: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    strays: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and not self.problems
+
+
+def _num(v) -> str:
+    if v is None:
+        return "NULL"
+    return f"{int(v)}" if float(v).is_integer() else f"{v:.6g}"
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = float(a), float(b)
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def _partition(source_id: str, reporter: str, year: int, month: int) -> str:
+    return f"reporter_iso3={reporter}/year={year}/month={month}/{source_id}.parquet"
+
+
+def _compare(cfg: Settings, wh) -> VerifyReport:
+    from transforms.lake import scan
+
+    report = VerifyReport()
+    ware = {}
+    for source_id, reporter, year, month, rows, values, total in wh.partition_totals():
+        ware[(source_id, reporter, int(year), int(month))] = (int(rows), int(values), total)
+    leaves, strays = scan(cfg.lake)
+    lake = {leaf.key: leaf for leaf in leaves}
+    report.strays = [str(p.relative_to(cfg.lake)) for p in strays]
+    report.partitions = len(set(ware) | set(lake))
+    report.rows = sum(t[0] for t in ware.values())
+    for key in sorted(set(ware) | set(lake)):
+        w = ware.get(key)
+        leaf = lake.get(key)
+        name = _partition(*key)
+        if leaf is not None and leaf.error:
+            report.mismatches.append(Mismatch(name, *key, None, w, leaf.error))
+            continue
+        lk = (leaf.rows, leaf.values, leaf.total) if leaf is not None else None
+        if lk is None or w is None or lk[0] != w[0] or lk[1] != w[1] or not _same(lk[2], w[2]):
+            report.mismatches.append(Mismatch(name, *key, lk, w))
+
+    # The warehouse against itself.
+    cur = dict(
+        ((s,), (int(n), t))
+        for s, n, t in wh.fetchall("SELECT source_id, count(*), sum(value) FROM fact_flow GROUP BY source_id")
+    )
+    hist = dict(
+        ((s,), (int(n), t))
+        for s, n, t in wh.fetchall(
+            "SELECT source_id, count(*), sum(value) FROM fact_flow_history WHERE valid_to IS NULL GROUP BY source_id"
+        )
+    )
+    for key in sorted(set(cur) | set(hist)):
+        a, b = cur.get(key, (0, None)), hist.get(key, (0, None))
+        if a[0] != b[0] or not _same(a[1], b[1]):
+            report.problems.append(
+                f"WAREHOUSE {key[0]}: fact_flow has {a[0]} rows (sum {_num(a[1])}) but fact_flow_history has "
+                f"{b[0]} current rows (sum {_num(b[1])})"
+            )
+    keys = ", ".join(KEY_COLUMNS)
+    dupes = wh.fetchall(
+        f"SELECT source_id, count(*) FROM (SELECT {keys} FROM fact_flow GROUP BY {keys} HAVING count(*) > 1) d "
+        "GROUP BY source_id"
+    )
+    for source_id, n in dupes:
+        report.problems.append(
+            f"WAREHOUSE {source_id}: {n} observation keys appear more than once in fact_flow"
+        )
+    for source_id, file_name in wh.fetchall(
+        "SELECT source_id, file_name FROM file_manifest WHERE status = 'loaded' AND lake_written_at IS NULL"
+    ):
+        report.notes.append(f"{source_id}: {file_name} is loaded but its lake write did not finish")
+    overlaps = wh.fetchall(
+        "SELECT reporter_iso3, flow_type, unit, count(DISTINCT source_id) FROM fact_flow "
+        "GROUP BY reporter_iso3, flow_type, unit, period_start, period_end HAVING count(DISTINCT source_id) > 1"
+    )
+    for reporter, flow_type, unit, n in sorted(set(overlaps))[:20]:
+        report.notes.append(f"{reporter} {flow_type} ({unit}) is reported by {n} sources for the same period")
+    return report
+
+
+def verify(home=None, repair: bool = False) -> VerifyReport:
+    """Compare lake and warehouse; with ``repair``, rewrite what differs from the warehouse first."""
+    from transforms.warehouse import Warehouse
+
+    cfg = get_settings(home)
+    with Warehouse(cfg, read_only=not repair) as wh:
+        report = _compare(cfg, wh)
+        if not repair or (report.ok and not report.strays and not report.notes):
+            return report
+        from transforms.lake import write_partitions
+
+        by_source: dict[str, list[tuple[str, int, int]]] = {}
+        for m in report.mismatches:
+            by_source.setdefault(m.source_id, []).append((m.reporter_iso3, m.year, m.month))
+        for source_id, parts in sorted(by_source.items()):
+            write_partitions(cfg.lake, source_id, wh.partition_facts(source_id, parts), parts)
+        for rel in report.strays:
+            path = cfg.lake / rel
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+        repaired = [m.partition for m in report.mismatches]
+        again = _compare(cfg, wh)
+        if again.ok:
+            for source_id, sha in wh.fetchall(
+                "SELECT source_id, sha256 FROM file_manifest WHERE status = 'loaded' AND lake_written_at IS NULL"
+            ):
+                wh.lake_written(source_id, sha)
+            again.notes = [n for n in again.notes if "lake write did not finish" not in n]
+        again.repaired = repaired
+        return again
+
+
+def main(repair: bool = False, home=None, out=None) -> int:
+    out = out or sys.stdout
+    report = verify(home, repair=repair)
+    for name in report.repaired:
+        print(f"repaired {name}", file=out)
+    for m in report.mismatches:
+        print(m.message(), file=out)
+    for p in report.problems:
+        print(p, file=out)
+    for s in report.strays:
+        print(f"note: not a lake leaf: {s}", file=out)
+    for n in report.notes:
+        print(f"note: {n}", file=out)
+    if report.ok:
+        print(
+            f"omh verify: {report.partitions} partitions, {report.rows} rows: lake and warehouse agree",
+            file=out,
+        )
+        return 0
+    print(
+        f"omh verify: {len(report.mismatches)} of {report.partitions} partitions differ, "
+        f"{len(report.problems)} warehouse problem(s)"
+        + ("" if repair else "; `omh verify --repair` rewrites the lake from the warehouse"),
+        file=out,
+    )
+    return 1
