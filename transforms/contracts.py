@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from transforms.config import CONTRACTS_DIR
 
+# The C loader when libyaml is there: contracts are parsed at every DAG file parse.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 CANONICAL_FIELDS = (
     "reporter",
     "reporter_role",
@@ -387,7 +390,7 @@ def load_contract(path: str | Path) -> Contract:
     """Parse and check one contract file; errors name the file and the offending key."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise ContractError(f"{path.name}: cannot read contract: {exc}") from exc
     if not isinstance(data, dict):
