@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CONTRACTS_DIR = REPO_ROOT / "contracts"
+# OMH_CONTRACTS_DIR lets an operator try a contract change without touching the deployed tree.
+CONTRACTS_DIR = Path(os.environ.get("OMH_CONTRACTS_DIR") or REPO_ROOT / "contracts")
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 SQL_DIR = REPO_ROOT / "sql"
 DATA_DIR = REPO_ROOT / "data"

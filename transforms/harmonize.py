@@ -886,7 +886,7 @@ def _check_jumps(con, canon: str, problems: list[Problem]) -> None:
         ]
         if far.empty:
             continue
-        listed = ", ".join(f"{r.period_start}: {r.value:g}" for r in far.head(4).itertuples())
+        listed = ", ".join(f"{pd.Timestamp(r.period_start).date()}: {r.value:g}" for r in far.head(4).itertuples())
         listed += " ..." if len(far) > 4 else ""
         problems.append(
             Problem(

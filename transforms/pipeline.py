@@ -106,27 +106,33 @@ def source_files(contract: Contract, cfg: Settings) -> list[Path]:
 
 
 def discover(source_id: str, home=None) -> list[dict]:
-    """Landing files of a source with sha256 and whether each is already loaded."""
+    """Landing files of a source with sha256 and whether each is already loaded.
+
+    Reads only: the files are hashed first, then the warehouse is opened read-only just long
+    enough to look their sha256 up (a warehouse not created yet has loaded nothing). Migrating the
+    schema is left to the loads (``ingest_file``), so listing stays cheap and never writes.
+    """
     from transforms.warehouse import Warehouse
 
-    cfg = get_settings(home).ensure()
+    cfg = get_settings(home)
     contract = get_contract(source_id)
-    files = source_files(contract, cfg)
     out = []
-    with Warehouse(cfg) as wh:
-        wh.ensure_schema(load_contracts())
-        for path in files:
-            sha = sha256_of(path)
-            out.append(
-                {
-                    "source_id": source_id,
-                    "path": str(path),
-                    "file": path.name,
-                    "sha256": sha,
-                    "size": path.stat().st_size,
-                    "loaded": wh.is_loaded(source_id, sha),
-                }
-            )
+    for path in source_files(contract, cfg):
+        out.append(
+            {
+                "source_id": source_id,
+                "path": str(path),
+                "file": path.name,
+                "sha256": sha256_of(path),
+                "size": path.stat().st_size,
+                "loaded": False,
+            }
+        )
+    if not out or (cfg.duckdb_path is not None and not cfg.duckdb_path.exists()):
+        return out
+    with Warehouse(cfg, read_only=True) as wh:
+        for entry in out:
+            entry["loaded"] = wh.is_loaded(source_id, entry["sha256"])
     return out
 
 
@@ -158,7 +164,7 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
     from transforms.extract import ExtractError, extract
     from transforms.harmonize import harmonize
     from transforms.readers import ReadError
-    from transforms.validate import build_canonical_suite, build_raw_suite, load_suite, run_suite_sql
+    from transforms.validate import build_canonical_suite, load_suite, raw_suite_for, run_suite_sql
 
     name = path.name
     try:
@@ -169,7 +175,7 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
         raise Refused(str(exc)) from exc
     try:
         warnings = [f"{name}: {d}" for d in ex.drift]
-        raw_suite = load_suite(f"raw_{contract.source_id}", lambda: build_raw_suite(contract))
+        raw_suite = raw_suite_for(contract)
         raw = run_suite_sql(raw_suite, ex.con, ex.view, contract.severity)
         for o in raw.outcomes:
             o.column = ex.headers.get(o.column, o.column)
