@@ -78,6 +78,9 @@ def test_unhcr_member_states_as_country_of_asylum():
     # Returned refugees are reported by the country of origin; counterpart is the former asylum country.
     assert (returned["reporter_iso3"] == returned["citizenship_iso3"]).all()
     assert (returned["counterpart_iso3"] != "_Z").all()
+    # The reporter's role follows the flow type: origin for returns, destination for the others.
+    assert set(returned["reporter_role"]) == {"origin"}
+    assert set(f.loc[f["flow_type"] != "RET_REF", "reporter_role"]) == {"destination"}
 
 
 def test_darien_2022_total():

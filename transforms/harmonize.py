@@ -9,6 +9,7 @@ the number of labels. Knows nothing of file formats or storage.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -502,6 +503,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     joins: list[str] = []
     field_sql: dict[str, str] = {}
     map_names: dict[tuple, str] = {}
+    role_cases: list[tuple[str, str]] = []
     for name in (*COUNTRY_FIELDS, "flow_type", "sex", "age_band", "unit", "obs_status", "reporter_role"):
         by_spec: dict[str, tuple[FieldSpec, list[tuple[int, str]]]] = {}
         for m_idx, role in ctx_list:
@@ -543,16 +545,24 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
                     )
                     distinct[spec.column] = distinct[spec.column].astype(str)
                     codes = map_field(name, spec, distinct, problems, contract)
-                    mname = register_frame(
-                        con,
-                        pd.DataFrame({"label": distinct[spec.column], "code": codes.astype(object)}),
-                        "map",
-                    )
+                    frame = pd.DataFrame({"label": distinct[spec.column], "code": codes.astype(object)})
+                    # The reporter's role a flow type implies travels with the flow type's code.
+                    frame["role"] = frame["code"].map(_default_role).astype(object)
+                    mname = register_frame(con, frame, "map")
                     alias = f"m{len(map_names)}"
                     map_names[mkey] = alias
                     joins.append(f"LEFT JOIN {mname} {alias} ON {alias}.label = l.{ident(spec.column)}")
                 expr = f"{map_names[mkey]}.code"
             cases.append((cond, expr))
+            if name == "flow_type":
+                role_cases.append(
+                    (
+                        cond,
+                        f"'{_sql_text(_default_role(spec.value) or '')}'"
+                        if spec.value is not None
+                        else f"{map_names[mkey]}.role",
+                    )
+                )
         if not cases:
             field_sql[name] = "NULL"
         elif len(cases) == 1:
@@ -588,14 +598,12 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         if period_cols
         else f"CROSS JOIN {pname} p"
     )
-    roles_name = register_frame(
-        con,
-        pd.DataFrame(
-            [(r["code"], _default_role(r["code"])) for r in codelists.load("flow_types")],
-            columns=["code", "role"],
-        ),
-        "roles",
-    )
+    if not role_cases:
+        implied_role = "NULL"
+    elif len(role_cases) == 1:
+        implied_role = role_cases[0][1]
+    else:
+        implied_role = "CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e in role_cases) + " END"
     params = register_frame(
         con,
         pd.DataFrame({"source_id": [contract.source_id], "sheet": [sheet], "rounding": [contract.rounding]}),
@@ -617,7 +625,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
                    {field_sql["citizenship"]} AS citizenship_iso3, {field_sql["counterpart"]} AS counterpart_iso3,
                    p.p_period_start AS period_start, p.p_period_end AS period_end, {field_sql["sex"]} AS sex,
                    {field_sql["age_band"]} AS age_band, {field_sql["unit"]} AS unit, {detail_expr} AS detail,
-                   coalesce({field_sql["reporter_role"]}, rl.role) AS reporter_role, p.p_period_type AS period_type,
+                   coalesce({field_sql["reporter_role"]}, nullif({implied_role}, '')) AS reporter_role, p.p_period_type AS period_type,
                    {value_sql} AS value, {status_sql} AS obs_status,
                    CASE WHEN v.action = 'suppressed' THEN 'S' ELSE 'F' END AS conf_status,
                    {rounding_sql} AS rounding_base, prm.sheet AS source_sheet, l.source_row,
@@ -626,7 +634,6 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
             JOIN {vname} v ON v.value_raw = l.value_raw
             {pjoin}
             {join_sql}
-            LEFT JOIN {roles_name} rl ON rl.code = {field_sql["flow_type"]}
             {extra_from}
             CROSS JOIN {params} prm
             WHERE p.p_ok AND {required} AND {where}"""
@@ -667,7 +674,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     if contract.reporter_scope == "members" and fixed_reporter not in member_codes:
         members = register_frame(con, pd.DataFrame({"iso3": sorted(member_codes)}), "members")
         source += f" WHERE reporter_iso3 IN (SELECT iso3 FROM {members})"
-    if ex is not None:
+    if ex is not None and os.environ.get("OMH_CANON_PARQUET", "0") == "1":
         # A compressed Parquet file: bounded memory however many observations the file holds.
         path = ex.temp_file("canon")
         con.execute(f"COPY ({source}) TO '{_sql_text(path.as_posix())}' (FORMAT parquet, COMPRESSION zstd)")
@@ -886,7 +893,9 @@ def _check_jumps(con, canon: str, problems: list[Problem]) -> None:
         ]
         if far.empty:
             continue
-        listed = ", ".join(f"{pd.Timestamp(r.period_start).date()}: {r.value:g}" for r in far.head(4).itertuples())
+        listed = ", ".join(
+            f"{pd.Timestamp(r.period_start).date()}: {r.value:g}" for r in far.head(4).itertuples()
+        )
         listed += " ..." if len(far) > 4 else ""
         problems.append(
             Problem(
