@@ -44,6 +44,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,8 @@ PG_ADMIN_URL = os.environ.get("OMH_BENCH_PG_URL", "postgresql://postgres@127.0.0
 PG_FLOOR_DB = "omh_bench"
 PG_PIPELINE_DB = "omh_bench_pipeline"
 SMALL_ROWS = 5_000
+# Set per measurement; any other OMH_* variable (e.g. OMH_DUCKDB_MEMORY) passes through and is recorded.
+_HOME_VARS = ("OMH_HOME", "OMH_WAREHOUSE_URL")
 FULL_SIZES = (2_000_000, 10_000_000)
 QUICK_SIZES = (40_000, 200_000)
 
@@ -113,6 +116,16 @@ with open(spec['stdout'], 'wb') as out, open(spec['stderr'], 'wb') as err:
     started = time.perf_counter()
     proc = subprocess.Popen(spec['cmd'], env=spec['env'], cwd=spec['cwd'], stdout=out, stderr=err,
                             start_new_session=True)
+
+    def stop(signum, frame):  # the benchmark is interrupted: take the measured command down with us
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     killed, group_peak = None, 0
     while True:
         try:
@@ -237,16 +250,21 @@ class Bench:
         self.files: dict[int, Path] = {}
         self.meta: dict[int, dict] = {}
         self.large_home: Path | None = None
+        self.large_error: str | None = None
         self.omh = self._omh_command()
         self.results: dict = {
             "started_at": dt.datetime.now().isoformat(timespec="seconds"),
             "quick": self.quick,
             "sizes": {"2m": self.small_size, "10m": self.large_size, "small": SMALL_ROWS},
             "runs": {"repeated": self.runs, "pipeline": args.pipeline_runs, "usual": args.usual_runs},
+            "mem_limit_gb": args.mem_limit_gb,
             "seed": args.seed,
             "git": git_commit(),
             "machine": machine(),
             "versions": versions(),
+            "env": {
+                k: v for k, v in sorted(os.environ.items()) if k.startswith("OMH_") and k not in _HOME_VARS
+            },
             "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
             "errors": {},
             "details": {},
@@ -259,12 +277,8 @@ class Bench:
         return [str(exe)] if exe.exists() else [sys.executable, "-m", "transforms.cli"]
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("OMH_HOME", "OMH_WAREHOUSE_URL") and not k.startswith("AIRFLOW")
-        }
-        env.update(GX_ANALYTICS_ENABLED="False", PYTHONDONTWRITEBYTECODE="1")
+        env = {k: v for k, v in os.environ.items() if k not in _HOME_VARS and not k.startswith("AIRFLOW")}
+        env["GX_ANALYTICS_ENABLED"] = "False"  # as the pipeline's own processes run
         env.update(extra)
         return env
 
@@ -290,15 +304,27 @@ class Bench:
             "stdout": str(stdout),
             "stderr": str(stderr),
             "timeout_s": timeout_s if timeout_s is not None else self.args.timeout,
-            "mem_limit_kb": int((mem_limit_mb or 0) * 1024),
+            "mem_limit_kb": int(
+                (mem_limit_mb if mem_limit_mb is not None else self.args.mem_limit_gb * 1024) * 1024
+            ),
             "poll_s": 0.5,
         }
-        proc = subprocess.run(
-            [sys.executable, "-c", _WRAPPER, json.dumps(spec)], capture_output=True, text=True, cwd=REPO_ROOT
+        wrapper = subprocess.Popen(
+            [sys.executable, "-c", _WRAPPER, json.dumps(spec)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
         )
-        if proc.returncode != 0 or not proc.stdout.strip():
-            raise StepError(f"{label}: the measuring wrapper failed: {proc.stderr.strip()[-400:]}")
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        try:
+            out, err = wrapper.communicate()
+        except BaseException:  # interrupted: the wrapper kills the measured command's process group
+            wrapper.terminate()
+            wrapper.wait()
+            raise
+        if wrapper.returncode != 0 or not out.strip():
+            raise StepError(f"{label}: the measuring wrapper failed: {err.strip()[-400:]}")
+        res = json.loads(out.strip().splitlines()[-1])
         res["stdout"] = stdout.read_text(encoding="utf-8", errors="replace")
         res["stderr_tail"] = tail(stderr)
         if res["killed"]:
@@ -492,45 +518,107 @@ class Bench:
         expected = self.meta[rows].get("observations_expected")
         if expected is not None and res["observations"] != expected:
             raise StepError(f"{label}: loaded {res['observations']} observations, expected {expected}")
+        res["published"] = self.verify_published(rows, label, duckdb_path=home / "warehouse.duckdb")
         return res, home
 
-    def step_pipeline(self) -> None:
-        for rows in sorted(self.sizes):
-            large = rows == self.large_size
-            walls, rss, runs = [], [], []
-            home = None
-            for _ in range(self.args.pipeline_runs):
-                res, home = self._pipeline_once(rows, f"pipeline_{rows}")
-                walls.append(res["wall_s"])
-                rss.append(res["maxrss_mb"])
-                runs.append(
-                    {
-                        k: round(res[k], 3) if isinstance(res[k], float) else res[k]
-                        for k in (
-                            "wall_s",
-                            "maxrss_mb",
-                            "group_rss_peak_mb",
-                            "user_s",
-                            "sys_s",
-                            "observations",
-                        )
-                    }
-                )
-            self.detail(f"pipeline_{rows}", runs)
-            suffix = "10m" if large else "2m"
-            self.record(**{f"peak_rss_mb_{suffix}": round(max(rss), 1)})
-            if large:
-                self.large_home = home
-                self.record(pipeline_s=median(walls), observations_10m=runs[-1]["observations"])
+    def verify_published(
+        self, rows: int, label: str, duckdb_path: Path | None = None, pg_url: str | None = None
+    ):
+        """What the warehouse holds after the ingest: fact_flow rows and sum of values against the
+        generator's figures. A mismatch is recorded as an error of its own (the timing stays)."""
+        sql = f"SELECT count(*), sum(value) FROM fact_flow WHERE source_id = '{SOURCE_ID}'"
+        try:
+            if pg_url:
+                import psycopg
+
+                with psycopg.connect(pg_url) as con:
+                    count, total = con.execute(sql).fetchone()
             else:
-                self.record(pipeline_s_2m=median(walls))
-                shutil.rmtree(home, ignore_errors=True)
+                import duckdb
+
+                con = duckdb.connect(str(duckdb_path), read_only=True)
+                try:
+                    count, total = con.execute(sql).fetchone()
+                finally:
+                    con.close()
+        except Exception as exc:
+            message = f"error: {label}: cannot read fact_flow: {exc.__class__.__name__}: {str(exc)[:300]}"
+            self.results["errors"][f"{label}_published"] = message
+            return {"error": message}
+        want_rows = self.meta[rows].get("observations_expected")
+        want_sum = self.meta[rows].get("value_sum")
+        out = {
+            "fact_rows": int(count),
+            "value_sum": float(total or 0),
+            "expected_rows": want_rows,
+            "expected_value_sum": want_sum,
+        }
+        out["ok"] = out["fact_rows"] == want_rows and round(out["value_sum"]) == want_sum
+        if not out["ok"]:
+            message = (
+                f"error: {label}: `omh ingest` reported success but fact_flow holds {count} rows "
+                f"(sum {out['value_sum']:.0f}); the file makes {want_rows} observations (sum {want_sum})"
+            )
+            self.results["errors"][f"{label}_published"] = message
+            print(f"  ! {message}", flush=True)
+        self.save()
+        return out
+
+    def step_pipeline(self) -> None:
+        failed = []
+        for rows in sorted(self.sizes):  # each size on its own: a failure at one still measures the other
+            large = rows == self.large_size
+            suffix = "10m" if large else "2m"
+            keys = [f"peak_rss_mb_{suffix}", "pipeline_s" if large else "pipeline_s_2m"]
+            try:
+                self._pipeline_size(rows, large, suffix)
+            except Exception as exc:
+                self.fail(keys, f"pipeline_{rows}", exc)
+                if large:
+                    self.large_error = self.results["errors"][f"pipeline_{rows}"]
+                failed.append(rows)
         self._ratios()
+        if failed:
+            raise StepError(f"omh ingest failed at {', '.join(f'{r:,}' for r in failed)} rows (see errors)")
+
+    def _pipeline_size(self, rows: int, large: bool, suffix: str) -> None:
+        walls, rss, runs = [], [], []
+        home = None
+        for _ in range(self.args.pipeline_runs):
+            res, home = self._pipeline_once(rows, f"pipeline_{rows}")
+            walls.append(res["wall_s"])
+            rss.append(res["maxrss_mb"])
+            keep = (
+                "wall_s",
+                "maxrss_mb",
+                "group_rss_peak_mb",
+                "user_s",
+                "sys_s",
+                "observations",
+                "published",
+            )
+            runs.append({k: round(res[k], 3) if isinstance(res[k], float) else res[k] for k in keep})
+        self.detail(f"pipeline_{rows}", runs)
+        self.record(**{f"peak_rss_mb_{suffix}": round(max(rss), 1)})
+        if large:
+            self.large_home = home
+            self.record(pipeline_s=median(walls), observations_10m=runs[-1]["observations"])
+        else:
+            self.record(pipeline_s_2m=median(walls))
+            shutil.rmtree(home, ignore_errors=True)
 
     def _need_large_home(self) -> Path:
         if self.large_home is None or not (self.large_home / "warehouse.duckdb").is_file():
+            if self.large_error:  # no second attempt: it failed once in this run
+                raise StepError(f"needs the large file ingested, which failed: {self.large_error}")
             print("    (building the large warehouse first)", flush=True)
-            _, self.large_home = self._pipeline_once(self.large_size, f"pipeline_{self.large_size}_for_views")
+            try:
+                _, self.large_home = self._pipeline_once(
+                    self.large_size, f"pipeline_{self.large_size}_for_views"
+                )
+            except Exception as exc:
+                self.large_error = str(exc)
+                raise
         return self.large_home
 
     def step_skip(self) -> None:
@@ -564,6 +652,12 @@ class Bench:
         timed = {v: t for v, t in probe["views"].items() if isinstance(t, (int, float))}
         failed = {v: t for v, t in probe["views"].items() if not isinstance(t, (int, float))}
         self.record(fact_rows=probe["fact_rows"])
+        expected = self.meta[self.large_size].get("observations_expected")
+        if probe["fact_rows"] != expected:
+            raise StepError(
+                f"views timed on a warehouse of {probe['fact_rows']} fact rows, not the {expected} the large "
+                "file makes (the pipeline did not publish them): figures not meaningful"
+            )
         if failed:
             raise StepError(f"views failed: {failed}")
         slowest = max(timed, key=timed.get)
@@ -579,16 +673,17 @@ class Bench:
                     [sys.executable, str(BENCH_DIR / "usual.py"), str(self.files[rows]), "--out", str(out)],
                     self.env(),
                     f"usual_{rows}",
-                    mem_limit_mb=self.args.usual_mem_limit_gb * 1024,
                     timeout_s=self.args.usual_timeout,
                 )
             finally:
                 shutil.rmtree(out, ignore_errors=True)
             summary = json.loads(res["stdout"].strip().splitlines()[-1])
             expected = self.meta[rows].get("observations_expected")
-            if summary.get("observations") != expected:
+            want_sum = self.meta[rows].get("value_sum")
+            if summary.get("observations") != expected or round(summary.get("value_sum") or 0) != want_sum:
                 raise StepError(
-                    f"usual: {summary.get('observations')} observations, the pipeline's {expected}"
+                    f"usual: {summary.get('observations')} observations (sum {summary.get('value_sum')}), "
+                    f"the file makes {expected} (sum {want_sum}): {summary.get('reason', '')}"
                 )
             walls.append(res["wall_s"])
             details.append(
@@ -628,6 +723,7 @@ class Bench:
 
     def step_pg_floor(self, admin, base: str) -> None:
         import psycopg
+        import psycopg.sql
 
         path = self.files[self.large_size].resolve()
         options = "(FORMAT csv, HEADER true, ENCODING 'UTF8')"
@@ -642,7 +738,11 @@ class Bench:
                     started = time.perf_counter()
                     if method == "server":
                         try:
-                            con.execute(f"COPY raw_col FROM %s WITH {options}", [str(path)])
+                            con.execute(
+                                psycopg.sql.SQL("COPY raw_col FROM {} WITH " + options).format(
+                                    psycopg.sql.Literal(str(path))
+                                )
+                            )
                         except psycopg.Error as exc:  # the server cannot read the file: stream it
                             if times:
                                 raise
@@ -691,6 +791,9 @@ class Bench:
                 },
             )
             self.record(pg_pipeline_s=round(res["wall_s"], 3), pg_peak_rss_mb=round(res["maxrss_mb"], 1))
+            self.results["details"]["pg_pipeline"]["published"] = self.verify_published(
+                self.large_size, "pg_pipeline", pg_url=f"{base}/{PG_PIPELINE_DB}"
+            )
         finally:
             shutil.rmtree(home, ignore_errors=True)
             admin.execute(f"DROP DATABASE IF EXISTS {PG_PIPELINE_DB} WITH (FORCE)")
@@ -790,6 +893,7 @@ def verdict(key: str, value) -> str:
 
 
 def table(results: dict) -> str:
+    sizes = results.get("sizes", {})
     lines = [f"{'key':22} {'value':>12}  {'target':14} what", "-" * 100]
     for key, unit, what in ROWS:
         value = results.get(key)
@@ -799,8 +903,14 @@ def table(results: dict) -> str:
             shown = "-"
         else:
             shown = "ERROR"
+        unpublished = {
+            "pipeline_s": f"pipeline_{sizes.get('10m')}_published",
+            "pipeline_s_2m": f"pipeline_{sizes.get('2m')}_published",
+            "pg_pipeline_s": "pg_pipeline_published",
+        }
+        if key in unpublished and unpublished[key] in results.get("errors", {}):
+            what += "  [fact_flow NOT as expected: see errors]"
         lines.append(f"{key:22} {shown:>12}  {verdict(key, value):14} {what}")
-    sizes = results.get("sizes", {})
     lines.append("-" * 100)
     lines.append(
         f"sizes: small {sizes.get('2m', '?'):,} / large {sizes.get('10m', '?'):,} rows; "
@@ -937,10 +1047,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pipeline-runs", type=int, default=1, help="runs of omh ingest at each size (default 1)")
     p.add_argument("--usual-runs", type=int, default=1, help="runs of the usual approach (default 1)")
     p.add_argument(
-        "--usual-mem-limit-gb",
+        "--mem-limit-gb",
         type=float,
         default=None,
-        help="kill the usual approach past this RSS (default 75%% of RAM)",
+        help="kill any measured command whose processes pass this RSS, so that a run cannot starve a shared "
+        "machine; recorded as an error (default: 60%% of RAM or 80%% of the memory available at start, "
+        "the lower)",
     )
     p.add_argument("--usual-timeout", type=float, default=3600, help="seconds (default 3600)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per command (default 3600)")
@@ -964,18 +1076,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.out = args.out or (RESULTS_DIR / "quick.json" if args.quick else RESULTS_JSON)
     args.work = args.work or RESULTS_DIR
     args.work.mkdir(parents=True, exist_ok=True)
-    if args.usual_mem_limit_gb is None:
-        args.usual_mem_limit_gb = round(0.75 * (meminfo_mb().get("MemTotal") or 8192) / 1024, 1)
+    if args.mem_limit_gb is None:
+        mem = meminfo_mb()
+        total = mem.get("MemTotal") or 8192
+        args.mem_limit_gb = round(min(0.6 * total, 0.8 * mem.get("MemAvailable", total)) / 1024, 1)
     return args
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)  # save what was measured, stop the measured command
     if args._probe:
         name, *rest = args._probe
         print(json.dumps(PROBES[name](*rest)))
         return 0
-    results = Bench(args).run()
+    try:
+        results = Bench(args).run()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: what was measured is in {args.out}", file=sys.stderr)
+        return 130
     print()
     print(table(results))
     print(f"\nwritten {args.out}")

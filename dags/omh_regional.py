@@ -106,6 +106,10 @@ with DAG(
         tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
         tmp.replace(target)
         log.info("summary of %d member states written to %s", len(rows), target)
+        # The Observatory page's data, for when the warehouse is busy with a load.
+        from transforms.observatory import write_snapshot
+
+        log.info("observatory snapshot written to %s", write_snapshot())
         return json.loads(json.dumps(rows, default=str))
 
     refresh_views() >> country_summary()

@@ -1,13 +1,20 @@
-"""One DAG per source contract: land -> discover -> ingest each new file -> publish the source's Asset.
+"""One DAG per source contract, one run per delivery period: wait for the period's file, ingest
+every new landing file, publish the source's Asset, check the period is loaded.
 
 Generated from `contracts/*.yaml`: onboarding a source is a contract file, not a DAG file. Every
 DAG is `omh_<source_id>`, tagged `country:<ISO3>`, `conference:<CRM|CSM>` and `source:<id>`
 (sources reporting for many countries: `country:multi`, `scope:regional` and both conferences),
 so the grid filtered by tag shows which country is late or failing.
 
-This file is parsed by the scheduler every few seconds: at module level it imports only
-`airflow.sdk` and the light contract loader (yaml + pydantic). The pipeline (pandas, DuckDB,
-Great Expectations) is imported inside the tasks.
+Scheduling follows the contract's delivery calendar: a `CronDataIntervalTimetable` on the delivery
+frequency, so a run's data interval is the period it processes (a month, a quarter, a year), and
+a `DeadlineAlert` whose reference is that period's due date (`DeliveryDueDate`, registered by the
+project's plugin) alerts when the run has not succeeded by then.
+
+This file is parsed by the DAG processor every few seconds: at module level it imports only
+`airflow.sdk`, the light contract loader (yaml + pydantic), the plugin's deadline reference and
+standard-library helpers. The pipeline (pandas, DuckDB, Great Expectations) is imported inside the
+tasks.
 """
 
 from __future__ import annotations
@@ -15,16 +22,33 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from airflow.sdk import DAG, Asset, TriggerRule, get_parsing_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AsyncCallback,
+    BaseOperator,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    PokeReturnValue,
+    TriggerRule,
+    get_parsing_context,
+    task,
+)
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from omh_observatory.deadlines import DeliveryDueDate
 
 from transforms import airflow_env as afe
+from transforms import delivery
 from transforms.contracts import Contract, load_contracts
 
 log = logging.getLogger("omh.dags")
 
-SCHEDULES = {"monthly": "@monthly", "quarterly": "@quarterly", "yearly": "@yearly"}
-START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+# Calendar periods: the run of a period starts when the period ends.
+CRONS = {"monthly": "@monthly", "quarterly": "@quarterly", "yearly": "@yearly"}
+# The earliest period a backfill may ask for (Airflow creates no task for a run dated before its
+# DAG's start date); with catchup=False the scheduler itself only creates the latest period's run.
+START_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+ALERT_CALLBACK = "transforms.alerts.delivery_missed"
 
 DEFAULT_ARGS = {
     "owner": afe.OWNER,
@@ -38,22 +62,28 @@ FIXING = """
 ### When it fails
 - **`ingest` failed on a file (refused)**: the task is named by the file. Its log gives the
   one-line reason, every problem found and the path of the rendered validation report
-  (`$OMH_HOME/reports/<source>/*.html`); the file is copied with its reason to
-  `$OMH_HOME/quarantine/<source>/`, and nothing already published changed. A refusal does not
-  retry: the same file would fail the same way. If the file is wrong, ask the agency for a
-  corrected release and land it beside the old one. If the agency changed its format or labels,
-  change the contract (`contracts/<source>.yaml`; try it with `omh check <file> --source <source>`),
-  then **clear the failed `ingest` task with its downstream tasks**: it reruns on the same file,
-  with no cleanup. (The next scheduled run would also pick the file up: a refused file is not
-  loaded.)
+  (`$OMH_HOME/reports/<source>/*.html`, linked from the **Observatory** page); the file is copied
+  with its reason to `$OMH_HOME/quarantine/<source>/`, and nothing already published changed.
+  A refusal does not retry: the same file would fail the same way. If the file is wrong, ask the
+  agency for a corrected release and land it beside the old one. If the agency changed its format
+  or labels (unknown labels are listed on the Observatory page), change the contract
+  (`contracts/<source>.yaml`; try it with `omh check <file> --source <source>`), then **clear the
+  failed `ingest` task with its downstream tasks**: it reruns on the same file, with no cleanup.
 - **`ingest` failed as unreadable**: encoding, sheet, header or delimiter do not match the
   contract's `reader` section; same fix.
+- **`discover` failed, "NOT LOADED ... was due on"**: no new file landed for the period and its due
+  date (plus grace) has passed; the Deadline Alert reports it (Observatory page,
+  `$OMH_HOME/alerts.jsonl`, the alert connection if configured). Land the file and **clear the
+  run**: the same period is looked at again.
+- **`discover` up for reschedule**: the period's file is not due yet and has not landed; it looks
+  again every hour until its due date. Nothing to do.
+- **`period_loaded` failed**: the files that loaded do not cover this run's period (the country
+  sent another period); its log says which files cover what.
 - **A task up for retry**: a transient fault, most often the DuckDB file held by another process
   (an open `omh sql` or notebook). Two retries with growing delays; if they fail too, close the
   other process and clear the task.
-- **`discover` failed**: the landing folder or the warehouse could not be read; see its log.
-- **Run green, `ingest` and `publish` skipped**: no new file (a file already loaded is skipped by
-  its sha256). A late country shows as runs with nothing loaded.
+- **Rerun or backfill a period**: clear its run, or `airflow backfill create --dag-id <dag> ...`;
+  a file already loaded is skipped by its sha256, so reruns change nothing that is published.
 """
 
 
@@ -75,9 +105,33 @@ def tags_of(contract: Contract) -> list[str]:
     return tags
 
 
-def schedule_of(contract: Contract) -> str:
+def cron_of(contract: Contract) -> str:
     """The contract's own cron if given, else the preset of its delivery frequency."""
-    return contract.delivery.schedule or SCHEDULES[contract.delivery.frequency]
+    return contract.delivery.schedule or CRONS[contract.delivery.frequency]
+
+
+def schedule_of(contract: Contract) -> CronDataIntervalTimetable:
+    """One run per delivery period, whose data interval is the period."""
+    return CronDataIntervalTimetable(cron_of(contract), timezone="UTC")
+
+
+def deadline_of(contract: Contract) -> DeadlineAlert:
+    d = contract.delivery
+    return DeadlineAlert(
+        reference=DeliveryDueDate(lag_months=d.lag_months, due_day=d.due_day),
+        interval=delivery.deadline_grace(),
+        callback=AsyncCallback(
+            ALERT_CALLBACK,
+            kwargs={
+                "source_id": contract.source_id,
+                "reporter_iso3": contract.reporter,
+                "lag_months": d.lag_months,
+                "due_day": d.due_day,
+                "frequency": d.frequency,
+            },
+        ),
+        name="delivery_due",
+    )
 
 
 def source_asset(source_id: str) -> Asset:
@@ -93,22 +147,97 @@ def doc_of(contract: Contract) -> str:
 (contract `contracts/{contract.source_id}.yaml`, version {contract.version}{", synthetic sample" if contract.synthetic else ""})
 
 **Landing**: `$OMH_HOME/landing/{contract.landing.folder}/`, files matching {patterns}.
-**Delivery**: {d.frequency}, due on day {d.due_day} of the month {d.lag_months} month(s) after the
-period ends; scheduled `{schedule_of(contract)}`.
+**Delivery**: {d.frequency}; a period's file is due on day {d.due_day} of the month {d.lag_months}
+month(s) after the period ends. One run per period (`{cron_of(contract)}`): the run's data interval
+is the period it processes. A Deadline Alert fires when the run of a period has not succeeded by
+its due date (plus {delivery.deadline_grace()} of grace).
 
 ### What it does
-1. `discover`: lists the landing files of the source that are not loaded yet (by sha256).
+1. `discover`: lists the landing files of the source not loaded yet (by sha256). With none, and
+   the period not loaded, it waits (reschedules itself hourly) until the period's due date.
 2. `ingest` (one mapped task per file, named by the file): extract with the contract's reader,
    validate (Great Expectations, raw and canonical suites), harmonize, load the warehouse and the
-   lake in one transaction per file.
+   lake in one transaction per file. Emits OpenLineage events: the landing file in, the lake
+   leaves and warehouse tables out.
 3. `publish`: updates the Asset `{afe.asset_name(contract.source_id)}` when at least one file of
    this run loaded; the regional DAG `{afe.REGIONAL_DAG_ID}` is scheduled on it.
 4. `all_files_loaded`: fails the run (marks it red) when any file was refused, after the files that
    did load were published.
+5. `period_loaded`: the run is green only when the warehouse holds figures of its period (a run
+   triggered by hand without a logical date has no period: it only ingests what landed).
 
 The tasks that open the DuckDB warehouse run in the `{afe.POOL}` pool: one at a time across all
 DAGs, since DuckDB admits one process per file.
 {FIXING}"""
+
+
+def _period(contract: Contract, context) -> delivery.Period | None:
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        return None
+    d = contract.delivery
+    return delivery.Period.of_interval(start, end, d.frequency, d.lag_months, d.due_day)
+
+
+class IngestFile(BaseOperator):
+    """The whole pipeline for one landing file; a refused file fails without retrying.
+
+    An operator rather than a ``@task`` for its OpenLineage methods: the provider's listener asks
+    them for the load's datasets (the landing file in; lake leaves and warehouse tables out).
+    """
+
+    template_fields = ()
+    ui_color = "#e3f2e1"
+
+    def __init__(self, *, source_id: str, landing: dict, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.source_id = source_id
+        self.landing = landing
+        self._datasets: dict | None = None
+
+    def execute(self, context) -> dict:
+        from transforms.lineage import load_datasets
+        from transforms.pipeline import ingest_file
+
+        # ingest_file logs the warnings, and for a refused file every problem found.
+        result = ingest_file(self.landing["path"], self.source_id)
+        try:
+            self._datasets = load_datasets(self.source_id, self.landing["path"], result)
+        except Exception:  # lineage must never fail a load
+            log.warning("no lineage for %s", self.landing["file"], exc_info=True)
+        if not result.ok:
+            log.error("validation report: %s", result.report)
+            # Data quality, not a fault: a retry would fail the same way (AirflowFailException
+            # skips the remaining retries). Any other exception, e.g. a locked DuckDB file,
+            # retries with backoff.
+            raise AirflowFailException(f"{result.status}: {result.reason} | report: {result.report}")
+        log.info("%s | report: %s", result.reason, result.report)
+        return {"file": result.file, "status": result.status, "rows": result.rows, "report": result.report}
+
+    def _lineage(self):
+        from airflow.providers.openlineage.extractors import OperatorLineage
+        from openlineage.client.event_v2 import Dataset
+        from openlineage.client.facet_v2 import output_statistics_output_dataset
+
+        datasets = self._datasets or {"inputs": [], "outputs": []}
+
+        def to_ol(d: dict) -> Dataset:
+            facets = {}
+            if "rows" in d:
+                facets["outputStatistics"] = (
+                    output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(rowCount=d["rows"])
+                )
+            return Dataset(namespace=d["namespace"], name=d["name"], facets=facets or None)
+
+        return OperatorLineage(
+            inputs=[to_ol(d) for d in datasets["inputs"]], outputs=[to_ol(d) for d in datasets["outputs"]]
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance):
+        return self._lineage()
+
+    def get_openlineage_facets_on_failure(self, task_instance):
+        return self._lineage()
 
 
 def build_dag(contract: Contract) -> DAG:
@@ -126,46 +255,25 @@ def build_dag(contract: Contract) -> DAG:
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=tags_of(contract),
+        deadline=deadline_of(contract),
     ) as dag:
         # Every task that opens the DuckDB file takes the pool's one slot: DuckDB lets one process
         # open a file for writing, and none other then, not even to read.
-        @task(pool=afe.POOL)
-        def discover() -> list[dict]:
-            """Landing files of the source not loaded yet; each becomes one `ingest` task."""
-            from transforms.pipeline import discover as discover_files
-
-            files = discover_files(source_id)
-            new = [f for f in files if not f["loaded"]]
-            for f in files:
-                log.info(
-                    "%s %s (sha256 %s)",
-                    "new   " if not f["loaded"] else "loaded",
-                    f["file"],
-                    f["sha256"][:12],
-                )
-            log.info("%d landing file(s), %d new", len(files), len(new))
-            return [{"path": f["path"], "file": f["file"], "sha256": f["sha256"]} for f in new]
-
-        @task(pool=afe.POOL, map_index_template="{{ task.op_kwargs['landing']['file'] }}")
-        def ingest(landing: dict) -> dict:
-            """The whole pipeline for one file; a refused file fails without retrying."""
-            from transforms.pipeline import ingest_file
-
-            # ingest_file logs the warnings, and for a refused file every problem found.
-            result = ingest_file(landing["path"], source_id)
-            if not result.ok:
-                log.error("validation report: %s", result.report)
-                # Data quality, not a fault: a retry would fail the same way (AirflowFailException
-                # skips the remaining retries). Any other exception, e.g. a locked DuckDB file,
-                # retries with backoff.
-                raise AirflowFailException(f"{result.status}: {result.reason} | report: {result.report}")
-            log.info("%s | report: %s", result.reason, result.report)
-            return {
-                "file": result.file,
-                "status": result.status,
-                "rows": result.rows,
-                "report": result.report,
-            }
+        @task.sensor(
+            pool=afe.POOL,
+            mode="reschedule",
+            poke_interval=delivery.discover_poke_seconds(),
+            timeout=dt.timedelta(days=400).total_seconds(),
+        )
+        def discover(**context) -> PokeReturnValue:
+            """Landing files not loaded yet (each becomes one `ingest`); waits for the period's file."""
+            decision = delivery.await_delivery(source_id, _period(contract, context))
+            log.info("%s", decision.message)
+            if decision.missing:
+                raise AirflowFailException(decision.message)
+            for f in decision.new:
+                log.info("new %s (sha256 %s)", f["file"], f["sha256"][:12])
+            return PokeReturnValue(is_done=decision.done, xcom_value=decision.new if decision.done else None)
 
         # Runs when discover succeeded, whatever became of each file: one refused file does not
         # hold back the files of the same run that loaded.
@@ -188,11 +296,30 @@ def build_dag(contract: Contract) -> DAG:
             """Runs only when every `ingest` succeeded; otherwise upstream_failed fails the run."""
             log.info("every new landing file of %s loaded", source_id)
 
+        @task(pool=afe.POOL, trigger_rule=TriggerRule.NONE_FAILED)
+        def period_loaded(**context) -> dict:
+            """Green only when the warehouse holds figures of this run's period."""
+            period = _period(contract, context)
+            if period is None:
+                raise AirflowSkipException("a run without a period (no logical date): nothing to check")
+            cov = delivery.coverage(source_id, period)
+            if not cov.loaded:
+                raise AirflowFailException(cov.message())
+            log.info("%s", cov.message())
+            return {"period": period.label, "files": cov.files_loaded, "observations": cov.observations}
+
         new_files = discover()
-        ingested = ingest.expand(landing=new_files)
+        ingested = IngestFile.partial(
+            task_id="ingest",
+            source_id=source_id,
+            pool=afe.POOL,
+            map_index_template="{{ task.landing['file'] }}",
+        ).expand(landing=new_files)
         published = publish(new_files)
         ingested >> published
-        [ingested, published] >> all_files_loaded()
+        checked = all_files_loaded()
+        [ingested, published] >> checked
+        checked >> period_loaded()
 
     return dag
 

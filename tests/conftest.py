@@ -34,3 +34,28 @@ def omh_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "omh_home"
     monkeypatch.setenv("OMH_HOME", str(home))
     return home
+
+
+# ---------------------------------------------------------------------------- one real Airflow
+
+
+@pytest.fixture(scope="session")
+def airflow_server(tmp_path_factory):
+    """``omh airflow`` (Airflow standalone) on a small OMH_HOME, shared by the slow tests that
+    need the real scheduler, API server and UI (tests/omh_airflow_server.py); stopped at the end."""
+    from omh_airflow_server import prepare_home, start
+
+    from transforms import airflow_env as afe
+    from transforms.contracts import load_contracts
+
+    home = tmp_path_factory.mktemp("airflow_server") / "omh_home"
+    prepare_home(home)
+    server = start(home, expected_dags=len(load_contracts()) + 1)
+    assert server.url == afe.base_url(server.port)
+    yield server
+    server.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    # The tests on the shared Airflow run last, so that it is started late and stopped at once.
+    items.sort(key=lambda item: "airflow_server" in getattr(item, "fixturenames", ()))

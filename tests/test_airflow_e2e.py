@@ -12,12 +12,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import duckdb
 import pytest
 
+from transforms import airflow_env as afe
+from transforms import codelists
 from transforms.config import DATA_DIR
-from transforms.contracts import get_contract
+from transforms.contracts import get_contract, load_contracts
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +40,11 @@ RUN_DAG = textwrap.dedent(
         afe.prepare_airflow(cfg.home)
         from airflow.dag_processing.dagbag import DagBag
 
-        from transforms.demo import _shorten_retries
+        from transforms.demo import for_dag_test
 
         bag = DagBag(dag_folder=str(afe.DAGS_DIR))
-        dag = bag.dags[afe.dag_id(sys.argv[1])]
-        _shorten_retries(dag)
-        run = dag.test()
+        dag = for_dag_test(bag.dags[afe.dag_id(sys.argv[1])])
+        run = dag.test(logical_date=None)  # a run by hand: no delivery period
         tis = [
             {"task_id": t.task_id, "file": t.rendered_map_index, "state": str(getattr(t.state, "value", t.state)),
              "try_number": t.try_number, "max_tries": t.max_tries}
@@ -106,3 +108,169 @@ def test_real_file_through_airflow_then_skipped_and_a_refused_file_fails_without
         ("darien_2023_bad.csv", "refused"),
         (REAL_FILE.name, "loaded"),
     ]
+
+
+# ---------------------------------------------------------------------------- under the real scheduler
+# The tests below share one `omh airflow` (Airflow standalone: scheduler, DAG processor, triggerer,
+# API server) started by the session fixture `airflow_server` (tests/omh_airflow_server.py).
+
+RUN_TIMEOUT = 420
+
+
+def _poll(what, check, timeout: float, pause: float = 3.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(pause)
+    raise AssertionError(f"{what}: not within {timeout}s (last: {last})")
+
+
+def test_rest_api_lists_every_source_dag_and_the_regional_one_with_no_import_error(airflow_server):
+    token = airflow_server.token()
+    status, body = airflow_server.request("GET", "/api/v2/dags?limit=200", token=token)
+    assert status == 200, body
+    expected = {afe.dag_id(s) for s in load_contracts()} | {afe.REGIONAL_DAG_ID}
+    assert {d["dag_id"] for d in body["dags"]} == expected
+    status, errors = airflow_server.request("GET", "/api/v2/importErrors", token=token)
+    assert status == 200 and errors["total_entries"] == 0, errors
+    # The REST API refuses a request without a token.
+    status, _ = airflow_server.request("GET", "/api/v2/dags")
+    assert status == 401
+
+
+def test_observatory_api_answers_only_to_airflow_users(airflow_server):
+    path = "/observatory/api/completeness"
+    assert airflow_server.request("GET", path)[0] == 401
+    assert airflow_server.request("GET", path, token="not-a-jwt")[0] == 403
+    status, body = airflow_server.request("GET", path, token=airflow_server.token())
+    assert status == 200, body
+    members = {m["iso3"] for m in codelists.members()}
+    assert len(members) == 23
+    assert {c["iso3"] for c in body["countries"]} == members
+    assert all(c["name_es"] and len(c["cells"]) == len(body["months"]) for c in body["countries"])
+    # The preloaded sample months of Costa Rica show as loaded (or loaded with warnings).
+    cri = next(c for c in body["countries"] if c["iso3"] == "CRI")
+    assert {cell["status"] for cell in cri["cells"]} & {"loaded", "warnings", "late"}
+    # The refused file's unknown label is listed as open.
+    status, unmapped = airflow_server.request(
+        "GET", "/observatory/api/unmapped", token=airflow_server.token()
+    )
+    assert status == 200
+    assert any(u["label"] == "Atlantis" and u["state"] == "open" for u in unmapped), unmapped
+
+
+def test_validation_reports_are_served_to_airflow_users_only(airflow_server):
+    token = airflow_server.token()
+    status, validations = airflow_server.request("GET", "/observatory/api/validations", token=token)
+    assert status == 200
+    report = next(v["report"] for v in validations if v.get("report"))
+    assert airflow_server.request("GET", f"/observatory/reports/{report}")[0] == 401
+    status, page = airflow_server.request("GET", f"/observatory/reports/{report}", token=token)
+    assert status == 200 and "<html" in page.lower()
+    assert (
+        airflow_server.request("GET", "/observatory/reports/../airflow/passwords.json", token=token)[0] == 404
+    )
+
+
+def test_pan_dag_triggered_through_the_rest_api_runs_under_the_scheduler_and_loads_its_file(airflow_server):
+    token = airflow_server.token()
+    status, body = airflow_server.request("GET", "/api/v2/dags?tags=country:PAN&limit=50", token=token)
+    assert status == 200
+    pan = {d["dag_id"] for d in body["dags"]}
+    dag_id = afe.dag_id(SOURCE)
+    assert dag_id in pan and all("country:PAN" in {t["name"] for t in d["tags"]} for d in body["dags"])
+
+    # The run of the period 2022 (the real file's last year): its data interval is the period.
+    # run_after in the past puts it ahead of the scheduled run that unpausing creates.
+    run = {
+        "dag_run_id": "e2e_2022",
+        "logical_date": "2022-01-01T00:00:00Z",
+        "data_interval_start": "2022-01-01T00:00:00Z",
+        "data_interval_end": "2023-01-01T00:00:00Z",
+        "run_after": "2023-01-01T00:00:00Z",
+        "note": "tests/test_airflow_e2e.py",
+    }
+    status, created = airflow_server.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", run, token=token)
+    assert status == 200, created
+    status, patched = airflow_server.request(
+        "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token=token
+    )
+    assert status == 200 and patched["is_paused"] is False, patched
+
+    def finished():
+        status, r = airflow_server.request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/e2e_2022", token=airflow_server.token()
+        )
+        return r if status == 200 and r["state"] in ("success", "failed") else None
+
+    try:
+        result = _poll("the e2e run", finished, RUN_TIMEOUT)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{airflow_server.log_tail()}") from exc
+    _, tis = airflow_server.request(
+        "GET", f"/api/v2/dags/{dag_id}/dagRuns/e2e_2022/taskInstances", token=token
+    )
+    states = {(t["task_id"], t["map_index"]): t["state"] for t in tis["task_instances"]}
+    assert result["state"] == "success", (states, tis)
+    assert states[("period_loaded", -1)] == "success", states
+
+    # The file was loaded by a run of this DAG under the scheduler (this run, or the scheduled run of
+    # the latest period if the scheduler started that one first), its mapped task named by the file.
+    _, runs = airflow_server.request("GET", f"/api/v2/dags/{dag_id}/dagRuns", token=token)
+    ingested = []
+    for r in runs["dag_runs"]:
+        _, tis = airflow_server.request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{r['dag_run_id']}/taskInstances", token=token
+        )
+        ingested += [
+            (t["rendered_map_index"], t["state"]) for t in tis["task_instances"] if t["task_id"] == "ingest"
+        ]
+    assert (REAL_FILE.name, "success") in ingested, ingested
+    _, validations = airflow_server.request("GET", "/observatory/api/validations", token=token)
+    last = next(v for v in validations if v["source_id"] == SOURCE)
+    assert (last["file_name"], last["status"]) in {(REAL_FILE.name, "loaded"), (REAL_FILE.name, "warnings")}
+    assert last["rows_loaded"] == 28
+
+    # Lineage: the load emitted OpenLineage events to the file transport: the landing file in,
+    # the lake leaves and the warehouse table out.
+    events = [json.loads(line) for line in afe.lineage_file(airflow_server.home).read_text().splitlines()]
+    complete = [
+        e
+        for e in events
+        if e["eventType"] == "COMPLETE" and e["job"]["name"].endswith(".ingest") and e.get("outputs")
+    ]
+    assert complete, [(e["eventType"], e["job"]["name"]) for e in events]
+    inputs = {d["name"] for e in complete for d in e["inputs"]}
+    outputs = {(d["namespace"].split(":")[0], d["name"]) for e in complete for d in e["outputs"]}
+    assert any(name.endswith(f"/landing/PAN/{REAL_FILE.name}") for name in inputs), inputs
+    assert ("duckdb", "main.fact_flow") in outputs, outputs
+    assert any(
+        ns == "file" and "/lake/reporter_iso3=PAN/year=2022/" in name and name.endswith(f"/{SOURCE}.parquet")
+        for ns, name in outputs
+    ), outputs
+
+
+def test_a_missed_delivery_fires_a_deadline_alert(airflow_server):
+    # Unpausing made the scheduler create the run of the latest period (2025), whose file never came:
+    # discover fails at once (its due date, 2026-01-31, has passed) and the run's Deadline Alert
+    # fires once its grace is over; the triggerer writes it where the Observatory reads it.
+    from transforms.alerts import read_alerts
+
+    def alert():
+        return [
+            a for a in read_alerts(airflow_server.home) if a["source_id"] == SOURCE and a["period"] == "2025"
+        ]
+
+    try:
+        (fired, *_) = _poll("the Deadline Alert of PAN 2025", alert, timeout=240, pause=5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{airflow_server.log_tail()}") from exc
+    assert fired["reporter_iso3"] == "PAN" and fired["due_date"] == "2026-01-31"
+    assert "was due on 2026-01-31 and is not loaded" in fired["message"]
+    status, alerts = airflow_server.request("GET", "/observatory/api/alerts", token=airflow_server.token())
+    assert status == 200
+    shown = [a for a in alerts if a["source_id"] == SOURCE and a["period"] == "2025"]
+    assert shown and shown[0]["resolved"] is False

@@ -6,10 +6,12 @@ The DagBag is built once from the repository's `dags/`, as the scheduler's DAG p
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
+import pendulum
 import pytest
 
 from transforms import airflow_env as afe
@@ -19,7 +21,10 @@ CONTRACTS = load_contracts()
 SOURCE_DAG_IDS = sorted(afe.dag_id(s) for s in CONTRACTS)
 ALL_DAG_IDS = [*SOURCE_DAG_IDS, afe.REGIONAL_DAG_ID]
 DAG_FILES = sorted(afe.DAGS_DIR.glob("*.py"))
-HEAVY = ("pandas", "duckdb", "great_expectations", "pyarrow", "numpy", "openpyxl")
+ARTIFACTS = afe.DAGS_DIR.parent / "test-artifacts"
+HEAVY = ("pandas", "duckdb", "great_expectations", "pyarrow", "numpy", "openpyxl", "fastapi")
+# The parse budget of one DAG file beyond Airflow's own import (DESIGN: well under a second).
+PARSE_BUDGET_SECONDS = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -62,20 +67,63 @@ def test_source_dag_follows_its_contract(dagbag, source_id):
         assert f"conference:{contract.conference}" in tags
     else:
         assert {"country:multi", "scope:regional", "conference:CRM", "conference:CSM"} <= tags
-    expected = contract.delivery.schedule or f"@{contract.delivery.frequency}"
-    assert dag.schedule == expected
+    # One run per delivery period: the data interval is the period, from the delivery calendar.
+    from airflow.sdk import CronDataIntervalTimetable
 
-    assert {t.task_id for t in dag.tasks} == {"discover", "ingest", "publish", "all_files_loaded"}
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    expected = (
+        contract.delivery.schedule
+        or {
+            "monthly": "0 0 1 * *",
+            "quarterly": "0 0 1 */3 *",
+            "yearly": "0 0 1 1 *",
+        }[contract.delivery.frequency]
+    )
+    assert dag.timetable.expression == expected
+    # The scheduler's timetable: a run's data interval is one whole period of the calendar.
+    from airflow.timetables.interval import CronDataIntervalTimetable as Scheduled
+
+    interval = Scheduled(expected, "UTC").infer_manual_data_interval(run_after=pendulum.datetime(2026, 5, 17))
+    assert (interval.start.date().isoformat(), interval.end.date().isoformat()) == {
+        "monthly": ("2026-04-01", "2026-05-01"),
+        "quarterly": ("2026-01-01", "2026-04-01"),
+        "yearly": ("2025-01-01", "2026-01-01"),
+    }[contract.delivery.frequency]
+
+    # The Deadline Alert: the period's due date from the contract, the callback that writes the alert.
+    from omh_observatory.deadlines import DeliveryDueDate  # the plugins folder: on sys.path by now
+
+    (alert,) = dag.deadline
+    assert isinstance(alert.reference, DeliveryDueDate)
+    assert (alert.reference.lag_months, alert.reference.due_day) == (
+        contract.delivery.lag_months,
+        contract.delivery.due_day,
+    )
+    assert alert.callback.path == "transforms.alerts.delivery_missed"
+    assert alert.callback.kwargs["source_id"] == source_id
+
+    assert {t.task_id for t in dag.tasks} == {
+        "discover",
+        "ingest",
+        "publish",
+        "all_files_loaded",
+        "period_loaded",
+    }
+    discover = dag.get_task("discover")
+    assert discover.mode == "reschedule"  # waiting for a file holds no worker slot
     ingest = dag.get_task("ingest")
     assert ingest.is_mapped
     assert "file" in ingest.map_index_template
+    # OpenLineage: the ingest operator reports the load's datasets.
+    assert callable(getattr(ingest.operator_class, "get_openlineage_facets_on_complete", None))
     # Every task that opens the DuckDB file is serialized by the one-slot pool.
-    for task_id in ("discover", "ingest", "publish"):
+    for task_id in ("discover", "ingest", "publish", "period_loaded"):
         assert dag.get_task(task_id).pool == afe.POOL
     outlets = dag.get_task("publish").outlets
     assert [(a.name, a.uri) for a in outlets] == [(afe.asset_name(source_id), afe.asset_uri(source_id))]
     # The run fails when a file is refused, after the other files are published.
     assert dag.get_task("all_files_loaded").upstream_task_ids == {"ingest", "publish"}
+    assert dag.get_task("period_loaded").upstream_task_ids == {"all_files_loaded"}
 
 
 def test_regional_dag_is_scheduled_on_every_source_asset(dagbag):
@@ -92,26 +140,58 @@ def test_regional_dag_is_scheduled_on_every_source_asset(dagbag):
     assert all(t.pool == afe.POOL for t in dag.tasks)
 
 
-@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_dag_file_imports_nothing_heavy_and_parses_fast(path):
-    # A fresh interpreter: this test process may have imported pandas already.
-    code = textwrap.dedent(
-        f"""
-        import json, runpy, sys, time
-        import airflow.sdk
-        start = time.process_time()  # CPU time: a busy machine does not make the file slower
-        runpy.run_path({str(path)!r}, run_name="dag_file")
-        seconds = time.process_time() - start
-        print(json.dumps({{"seconds": seconds, "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
-        """
-    )
+PARSE = textwrap.dedent(
+    """
+    import json, runpy, sys, time
+    import airflow.sdk
+    wall, cpu = time.perf_counter(), time.process_time()
+    runpy.run_path(sys.argv[1], run_name="dag_file")
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(json.dumps({"wall": wall, "cpu": cpu, "heavy": [m for m in sys.argv[2:] if m in sys.modules]}))
+    """
+)
+
+
+def parse_in_fresh_interpreter(path) -> dict:
+    """Import one DAG file in a new interpreter after ``import airflow.sdk``, as the DAG processor
+    parses a file in a process that has imported Airflow already. Bytecode caching is allowed
+    (a deployed DAG processor has its ``.pyc`` files)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", PARSE, str(path), *HEAVY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def parse_times():
+    for path in DAG_FILES:  # writes the bytecode caches of everything the files import
+        parse_in_fresh_interpreter(path)
+    times = {}
+    for path in DAG_FILES:
+        runs = [parse_in_fresh_interpreter(path) for _ in range(2)]
+        times[path.name] = {
+            "wall_seconds": round(min(r["wall"] for r in runs), 3),
+            "cpu_seconds": round(min(r["cpu"] for r in runs), 3),
+            "heavy": sorted({m for r in runs for m in r["heavy"]}),
+        }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "dag_parse_times.json").write_text(json.dumps(times, indent=2) + "\n")
+    return times
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_imports_nothing_heavy_and_parses_in_under_half_a_second(parse_times, path):
+    result = parse_times[path.name]
     assert result["heavy"] == []
-    # The design asks for well under a second; the margin absorbs a slow CI machine.
-    assert result["seconds"] < 2.0, result
+    # Beyond Airflow's own import, best of two fresh interpreters (test-artifacts/dag_parse_times.json).
+    assert result["wall_seconds"] < PARSE_BUDGET_SECONDS, result
+    assert result["cpu_seconds"] < PARSE_BUDGET_SECONDS, result
 
 
 # ---------------------------------------------------------------------------- the demo's landing

@@ -97,27 +97,6 @@ def test_read_only_sessions_cannot_write(url, tmp_path):
             ro.query("DELETE FROM config")
 
 
-def test_a_failing_load_leaves_nothing_behind(url, tmp_path):
-    """A duplicate observation key violates the unique index mid-load: the whole file rolls back."""
-    with _wh(url, tmp_path) as wh:
-        wh.ensure_schema()
-        load(wh, DISCLOSURE_CASE[:4], "first.csv")
-        before = wh.fetchall(
-            "SELECT (SELECT count(*) FROM fact_flow), (SELECT count(*) FROM fact_flow_history), "
-            "(SELECT count(*) FROM file_manifest), (SELECT count(*) FROM file_coverage)"
-        )
-        bad = [*DISCLOSURE_CASE[4:8], DISCLOSURE_CASE[4]]
-        with pytest.raises(psycopg.errors.UniqueViolation):
-            load(wh, bad, "bad.csv")
-        after = wh.fetchall(
-            "SELECT (SELECT count(*) FROM fact_flow), (SELECT count(*) FROM fact_flow_history), "
-            "(SELECT count(*) FROM file_manifest), (SELECT count(*) FROM file_coverage)"
-        )
-        assert after == before
-        # The connection is usable again and the good file loads.
-        assert load(wh, DISCLOSURE_CASE[4:8], "good.csv").rows == 4
-
-
 def test_an_unreachable_server_is_one_clear_error(tmp_path):
     closed = PG_URL.rsplit("@", 1)[0] + "@127.0.0.1:1/test"
     with pytest.raises(WarehouseError, match="cannot connect to the PostgreSQL warehouse"):

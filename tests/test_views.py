@@ -59,8 +59,9 @@ def obs(source, reporter, citizenship, start, value, flow="IRR_TRN", unit="perso
     }
 
 
-def load(wh: Warehouse, rows: list[dict], name: str, received_at: dt.datetime | None = None):
-    frame = pd.DataFrame(rows)
+def load(wh: Warehouse, rows, name: str, received_at: dt.datetime | None = None):
+    """Load observations (a list of ``obs`` rows or a DataFrame of them) as one file."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     sha = hashlib.sha256(f"{name}{len(rows)}".encode()).hexdigest()
     frame = frame.assign(
         source_file=name,
@@ -70,7 +71,7 @@ def load(wh: Warehouse, rows: list[dict], name: str, received_at: dt.datetime | 
         loaded_at=dt.datetime.now(),
     )
     entry = {
-        "source_id": rows[0]["source_id"],
+        "source_id": frame["source_id"].iloc[0],
         "sha256": sha,
         "file_name": name,
         "status": "loaded",

@@ -443,3 +443,63 @@ def test_a_version_1_warehouse_upgrades_in_place(duck, tmp_path):
     with env.active(), Warehouse(settings()) as wh:
         assert wh.migrate() == []
         assert wh.install_views() is False
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_file_larger_than_a_row_group_loads_whole(engine, tmp_path):
+    """More rows than a DuckDB row group (122,880), loaded then revised in full: nothing is lost."""
+    import pandas as pd
+    from test_views import load, obs
+
+    from transforms.config import Settings
+
+    base = obs("tst_big", "PAN", "VEN", dt.date(2024, 1, 1), 1)
+    n = 130_000
+    frame = pd.DataFrame([base] * n).assign(
+        detail=[f"cell {i}" for i in range(n)], value=[float(i % 97) for i in range(n)]
+    )
+    with installation(engine, tmp_path / "home") as env:
+        url = env.url or f"duckdb:///{tmp_path / 'home' / 'warehouse.duckdb'}"
+        (tmp_path / "home").mkdir(exist_ok=True)
+        with Warehouse(Settings(home=tmp_path / "home", warehouse_url=url)) as wh:
+            wh.ensure_schema()
+            first = load(wh, frame, "big.csv")
+            assert (first.rows, first.new) == (n, n)
+            total = float(frame["value"].sum())
+            assert wh.fetchall("SELECT count(*), sum(value) FROM fact_flow")[0] == (n, total)
+            revised = frame.assign(value=frame["value"] + 1)
+            second = load(wh, revised, "big_revised.csv")
+            assert (second.revised, second.unchanged) == (n, 0)
+            assert wh.fetchall("SELECT count(*), sum(value) FROM fact_flow")[0] == (n, total + n)
+            assert wh.fetchall("SELECT count(*) FROM fact_flow_history")[0][0] == 2 * n
+            assert wh.fetchall("SELECT count(*) FROM fact_flow_history WHERE valid_to IS NULL")[0][0] == n
+            assert wh.fetchall("SELECT count(*) FROM v_revisions")[0][0] == n
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_load_failing_midway_leaves_nothing_behind(engine, tmp_path):
+    """A revision whose last row breaks a NOT NULL constraint fails after the history rows were
+    closed: the whole file rolls back, and the connection loads the next file."""
+    from test_views import DISCLOSURE_CASE, load
+
+    from transforms.config import Settings
+
+    with installation(engine, tmp_path / "home") as env:
+        url = env.url or f"duckdb:///{tmp_path / 'home' / 'warehouse.duckdb'}"
+        (tmp_path / "home").mkdir(exist_ok=True)
+        state = (
+            "SELECT (SELECT count(*) FROM fact_flow), (SELECT sum(value) FROM fact_flow), "
+            "(SELECT count(*) FROM fact_flow_history WHERE valid_to IS NULL), "
+            "(SELECT count(*) FROM fact_flow_history), (SELECT count(*) FROM file_manifest), "
+            "(SELECT count(*) FROM file_coverage)"
+        )
+        with Warehouse(Settings(home=tmp_path / "home", warehouse_url=url)) as wh:
+            wh.ensure_schema()
+            load(wh, DISCLOSURE_CASE[:4], "first.csv")
+            before = wh.fetchall(state)
+            revised = [dict(r, value=r["value"] + 100) for r in DISCLOSURE_CASE[:4]]
+            broken = dict(DISCLOSURE_CASE[4], detail=None)
+            with pytest.raises(Exception, match="(?i)null"):
+                load(wh, [*revised, broken], "broken.csv")
+            assert wh.fetchall(state) == before
+            assert load(wh, revised, "fixed.csv").revised == 4

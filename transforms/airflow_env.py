@@ -11,7 +11,9 @@ the task logs; the DAGs and plugins are the repository's own ``dags/`` and ``plu
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from pathlib import Path
 
 from transforms.config import REPO_ROOT, settings
@@ -25,6 +27,9 @@ POOL = "omh_warehouse"
 POOL_SLOTS = 1
 POOL_DESCRIPTION = "Serializes warehouse writes: DuckDB allows one writer process per file."
 REGIONAL_DAG_ID = "omh_regional"
+API_HOST = "127.0.0.1"
+ADMIN_USER = "admin"
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
 def dag_id(source_id: str) -> str:
@@ -45,10 +50,42 @@ def airflow_home(home: str | os.PathLike | None = None) -> Path:
     return settings(home).home / "airflow"
 
 
+def airflow_port() -> int:
+    """The API server's (and UI's) port: ``OMH_AIRFLOW_PORT``, default 8080."""
+    return int(os.environ.get("OMH_AIRFLOW_PORT") or 8080)
+
+
+def log_server_ports(port: int | None = None) -> dict[str, str]:
+    port = port or airflow_port()
+    if port == 8080:
+        return {}
+    return {
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port + 1),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port + 2),
+    }
+
+
+def base_url(port: int | None = None) -> str:
+    return f"http://{API_HOST}:{port or airflow_port()}"
+
+
+def lineage_file(home: str | os.PathLike | None = None) -> Path:
+    """Where the OpenLineage file transport writes its events (one JSON event a line)."""
+    return settings(home).home / "lineage" / "openlineage.jsonl"
+
+
+def passwords_file(home: str | os.PathLike | None = None) -> Path:
+    return airflow_home(home) / "passwords.json"
+
+
 def airflow_env(home: str | os.PathLike | None = None) -> dict[str, str]:
     """Environment of the embedded Airflow of an OMH home (SQLite, no examples, repo DAGs)."""
     cfg = settings(home)
     af_home = airflow_home(cfg.home)
+    url = base_url()
+    transport = os.environ.get("OMH_OPENLINEAGE_TRANSPORT") or json.dumps(
+        {"type": "file", "log_file_path": str(lineage_file(cfg.home)), "append": True}
+    )
     env = {
         "OMH_HOME": str(cfg.home),
         "AIRFLOW_HOME": str(af_home),
@@ -64,6 +101,24 @@ def airflow_env(home: str | os.PathLike | None = None) -> dict[str, str]:
         # LocalExecutor starts this many worker processes; warehouse tasks run one at a time
         # anyway (the pool), so a laptop needs no more.
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+        # The UI and REST API on the loopback interface only, one worker (a laptop, not a cluster);
+        # tasks reach the Execution API there.
+        "AIRFLOW__API__HOST": API_HOST,
+        "AIRFLOW__API__PORT": str(airflow_port()),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        # The scheduler and the triggerer serve their task logs on two more ports (8793 and 8794
+        # beside 8080); on another API port they follow it, so two installations do not collide.
+        **log_server_ports(),
+        # One user, admin, whose password `omh airflow` writes to the file below (OMH_AIRFLOW_PASSWORD).
+        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(cfg.home)),
+        # Lineage: every load emits its landing file, lake leaves and warehouse tables (OpenLineage
+        # provider) to a file by default; OMH_OPENLINEAGE_TRANSPORT (JSON) names another transport.
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": transport,
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": os.environ.get("OMH_OPENLINEAGE_NAMESPACE", "omh"),
         "GX_ANALYTICS_ENABLED": "False",
     }
     return env
@@ -74,6 +129,8 @@ def apply_env(home: str | os.PathLike | None = None) -> dict[str, str]:
     env = airflow_env(home)
     os.environ.update(env)
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    # The OpenLineage file transport appends to its file but does not create its folder.
+    lineage_file(env["OMH_HOME"]).parent.mkdir(parents=True, exist_ok=True)
     return env
 
 
@@ -106,35 +163,145 @@ def ensure_pool() -> None:
     Pool.create_or_update_pool(POOL, slots=POOL_SLOTS, description=POOL_DESCRIPTION, include_deferred=False)
 
 
+def admin_password(home: str | os.PathLike | None = None) -> tuple[str, str]:
+    """The admin password and where it came from: ``OMH_AIRFLOW_PASSWORD``, else the one kept in
+    the passwords file from an earlier start, else a new random one. Written to the passwords
+    file that SimpleAuthManager reads (``[core] simple_auth_manager_passwords_file``)."""
+    path = passwords_file(home)
+    given = os.environ.get("OMH_AIRFLOW_PASSWORD")
+    kept = None
+    if path.exists():
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8")).get(ADMIN_USER)
+        except (OSError, ValueError, AttributeError):
+            kept = None
+    if given:
+        password, origin = given, "OMH_AIRFLOW_PASSWORD"
+    elif kept:
+        password, origin = kept, f"kept in {path}"
+    else:
+        password, origin = secrets.token_urlsafe(12), f"generated, kept in {path}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({ADMIN_USER: password}) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return password, origin
+
+
+def seed_landing(home: str | os.PathLike | None = None) -> str:
+    """Land the sample files of the 23 members and the real agency files when the landing zone
+    holds no file at all (a landing zone with files is never touched)."""
+    cfg = settings(home).ensure()
+    if any(p.is_file() for p in cfg.landing.rglob("*")):
+        return f"landing zone {cfg.landing} already holds files: left as it is"
+    from transforms.demo import land_real_files, land_samples
+
+    samples, why_not = land_samples(cfg.landing)
+    real = [p for p, note in land_real_files(cfg.landing) if note == "landed"]
+    what = f"{len(samples)} sample file(s)" if not why_not else why_not
+    return f"landing zone was empty: landed {what} and {len(real)} real agency file(s) in {cfg.landing}"
+
+
+def _announce_when_ready(url: str, password: str, stop) -> None:
+    """Print the login once the API server answers (standalone's own banner carries no password)."""
+    import time
+    import urllib.request
+
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2):
+                break
+        except Exception:
+            time.sleep(2)
+    else:
+        return
+    print(
+        f"\n  Airflow is up: {url}   user {ADMIN_USER}   password {password}\n"
+        f"  Observatory: {url}/plugin/observatory   (API: {url}/observatory/api/completeness)\n",
+        flush=True,
+    )
+
+
 def run_standalone(home: str | os.PathLike | None = None) -> int:
-    """``airflow standalone`` (scheduler, DAG processor, triggerer, API server and UI) on this home."""
+    """``omh airflow``: ``airflow standalone`` (scheduler, DAG processor, triggerer, API server and
+    UI) on this home, with the project's DAGs and plugin; sample landing files when it is empty."""
     import signal
     import subprocess
     import sys
+    import threading
+    import time
 
-    env = prepare_airflow(home)
+    cfg = settings(home).ensure()
+    print(seed_landing(cfg.home), flush=True)
+    env = prepare_airflow(cfg.home)
+    password, origin = admin_password(cfg.home)
+    url = env["AIRFLOW__API__BASE_URL"]
     print(
-        f"Airflow home {env['AIRFLOW_HOME']}, DAGs from {env['AIRFLOW__CORE__DAGS_FOLDER']}.\n"
-        "The UI is at http://localhost:8080; the admin password is printed below and kept in "
-        f"{env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated. Ctrl-C stops it.",
+        f"Airflow home {env['AIRFLOW_HOME']}, DAGs from {env['AIRFLOW__CORE__DAGS_FOLDER']}, "
+        f"plugins from {env['AIRFLOW__CORE__PLUGINS_FOLDER']}.\n"
+        f"UI and REST API: {url}   user: {ADMIN_USER}   password: {password} ({origin})\n"
+        f"REST token: curl -X POST {url}/auth/token -H 'Content-Type: application/json' "
+        f'-d \'{{"username": "{ADMIN_USER}", "password": "..."}}\'\n'
+        f"New DAGs start paused. Lineage events: {lineage_file(cfg.home)}. Alerts: {cfg.home / 'alerts.jsonl'}.\n"
+        "Ctrl-C stops it.",
         flush=True,
     )
     # standalone starts each component as an `airflow` command: the venv's bin must be on PATH.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    # Its own process group, which this process stops: a Ctrl-C (or SIGTERM) here is passed on as
+    # the SIGINT standalone stops on, and whatever is left of the group after it (a scheduler slow
+    # to stop, LocalExecutor workers) is terminated, so no component outlives `omh airflow`.
     child = subprocess.Popen(
         [sys.executable, "-m", "airflow", "standalone"],
         env={**os.environ, **env, "PATH": path},
+        start_new_session=True,
         # A shell's background job inherits SIGINT ignored, and standalone stops on SIGINT only.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    # standalone stops its components cleanly on SIGINT only; on SIGTERM it would leave them
-    # running, so a SIGTERM to this process is passed on as SIGINT.
-    previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGINT))
+    ready = threading.Event()
+    threading.Thread(target=_announce_when_ready, args=(url, password, ready), daemon=True).start()
+    stopping: list[float] = []
+
+    def stop(*_) -> None:
+        if not stopping:
+            print("\nStopping Airflow (up to 30 s)...", flush=True)
+        stopping.append(time.monotonic())
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
             try:
-                return child.wait()
-            except KeyboardInterrupt:
-                continue  # Ctrl-C reached the child too: wait for its shutdown
+                return child.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                if stopping and time.monotonic() - stopping[0] > STOP_SECONDS:
+                    return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        ready.set()
+        _stop_group(child.pid)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+STOP_SECONDS = 30
+
+
+def _stop_group(pgid: int, grace: float = 10.0) -> None:
+    """Terminate what is left of a process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    import signal
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)

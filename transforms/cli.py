@@ -7,7 +7,6 @@ No traceback reaches the user: the full trace goes to ``$OMH_HOME/logs/omh.log``
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import sys
 from pathlib import Path
@@ -47,6 +46,13 @@ def cmd_sources(args) -> int:
     return EXIT_OK
 
 
+def one_line(text, limit: int = 500) -> str:
+    """A message as one printable line: control characters (a newline in a file name) escaped,
+    and at most ``limit`` characters (a refused value may be a 100 kB field)."""
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
 def _exit_for(result) -> int:
     if result.status in ("loaded", "skipped"):
         return EXIT_OK
@@ -57,14 +63,14 @@ def cmd_check(args) -> int:
     from transforms.pipeline import check_file
 
     result = check_file(args.file, args.source, report=args.report)
-    print(result.reason)
+    print(one_line(result.reason))
     for w in result.warnings:
-        print(f"warning: {w}")
+        print(f"warning: {one_line(w)}")
     if args.verbose:
         for p in result.problems[1:]:
-            print(f"  {p}")
+            print(f"  {one_line(p)}")
     if result.report:
-        print(f"report: {result.report}")
+        print(f"report: {one_line(result.report, 4096)}")
     return _exit_for(result)
 
 
@@ -72,9 +78,9 @@ def cmd_ingest(args) -> int:
     from transforms.pipeline import ingest_file
 
     result = ingest_file(args.file, args.source)
-    print(result.reason, file=sys.stdout if result.ok else sys.stderr)
+    print(one_line(result.reason), file=sys.stdout if result.ok else sys.stderr)
     if result.report and not result.ok:
-        print(f"report: {result.report}", file=sys.stderr)
+        print(f"report: {one_line(result.report, 4096)}", file=sys.stderr)
     return _exit_for(result)
 
 
@@ -83,11 +89,11 @@ def cmd_sql(args) -> int:
     from transforms.warehouse import Warehouse
 
     with Warehouse(settings(), read_only=True) as wh:
-        cols, rows = wh.query(args.query)
+        cols, rows = read_only_query(wh, args.query)
     if args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(cols)
-        writer.writerows(rows)
+        from transforms.guard import write_csv
+
+        write_csv(sys.stdout, cols, rows)  # text cells starting with =, +, - or @ get a ' prefix
         return EXIT_OK
     widths = [
         max(len(str(c)), *(len(_fmt(r[i])) for r in rows)) if rows else len(str(c))
@@ -99,6 +105,26 @@ def cmd_sql(args) -> int:
         print("  ".join(_fmt(v).ljust(w) for v, w in zip(r, widths, strict=True)))
     print(f"({len(rows)} rows)")
     return EXIT_OK
+
+
+def read_only_query(wh, query: str) -> tuple[list[str], list[tuple]]:
+    """Run an analyst's query so that it cannot change anything, whatever it says.
+
+    DuckDB: the file is opened read-only, and external access (COPY TO, ATTACH, read_csv of any
+    file, INSTALL) is switched off and the configuration locked before the query runs.
+    PostgreSQL: one statement only (the extended protocol refuses "COMMIT; ..."), in a READ ONLY
+    transaction that is rolled back whatever happens.
+    """
+    if wh.engine == "postgres":
+        with wh.con.transaction(force_rollback=True), wh.con.cursor() as cur:
+            cur.execute("SET TRANSACTION READ ONLY")
+            cur.execute(query, prepare=True)
+            if cur.description is None:
+                return [], []
+            return [d.name for d in cur.description], cur.fetchall()
+    wh.execute("SET enable_external_access = false")
+    wh.execute("SET lock_configuration = true")
+    return wh.query(query)
 
 
 def _fmt(v) -> str:
@@ -193,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--repair", action="store_true", help="rewrite differing lake leaves from the warehouse")
     v.set_defaults(func=cmd_verify)
-    sub.add_parser("airflow", help="Airflow standalone (UI, scheduler) on $OMH_HOME/airflow").set_defaults(
+    sub.add_parser("airflow", help="Airflow standalone + Observatory on 127.0.0.1:8080").set_defaults(
         func=cmd_airflow
     )
     return p
@@ -211,10 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         from transforms.contracts import ContractError
 
         code = EXIT_USAGE if isinstance(exc, ContractError) else EXIT_REFUSED
-        print(
-            f"omh {args.command}: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-            file=sys.stderr,
-        )
+        print(one_line(f"omh {args.command}: {exc.__class__.__name__}: {exc}"), file=sys.stderr)
         return code
 
 

@@ -137,11 +137,13 @@ def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path
     """
     con = con if con is not None else connect()
     grid = _load_grid(Path(path), contract, con, work_dir)
+    grids = [grid]  # staging files of every grid read, removed unless the result keeps them
     variants = contract.variants()
     first_error: ExtractError | None = None
     for variant in variants:
         if variant.reader != contract.reader:
             grid = _load_grid(Path(path), variant, con, work_dir)
+            grids.append(grid)
         try:
             out = _extract(Path(path), variant, con, grid)
         except ExtractError as exc:
@@ -151,11 +153,21 @@ def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path
             out.drift.insert(0, f"matched format version {variant.version} of the contract")
         out.version = variant.version
         out.work_dir = Path(work_dir) if work_dir else None
+        _drop_staged(grids, keep=grid)
         return out
+    _drop_staged(grids)
+    error = first_error
     if len(variants) > 1:
         tried = ", ".join(str(v.version) for v in variants)
-        raise ExtractError(f"{first_error} (format versions tried: {tried})")
-    raise first_error
+        error = ExtractError(f"{first_error} (format versions tried: {tried})")
+    error.header = grid.header  # the caller's guards read the file's own column names
+    raise error
+
+
+def _drop_staged(grids: list[_Grid], keep: _Grid | None = None) -> None:
+    for g in grids:
+        if g.staged is not None and g is not keep and (keep is None or g.staged != keep.staged):
+            g.staged.unlink(missing_ok=True)
 
 
 @dataclass

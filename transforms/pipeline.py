@@ -98,6 +98,7 @@ def source_files(contract: Contract, cfg: Settings) -> list[Path]:
     for path in sorted(folder.iterdir()):
         if (
             path.is_file()
+            and not path.is_symlink()  # a link could point anywhere on the worker's disk
             and not path.name.startswith(".")
             and any(fnmatch.fnmatch(path.name.lower(), pat.lower()) for pat in contract.landing.patterns)
         ):
@@ -151,8 +152,25 @@ class Checked:
     reporters: list[str]
 
     def facts(self):
-        """The observations as a DataFrame (what the warehouse load takes)."""
+        """The observations as a DataFrame (small files and tests)."""
         return self.harmonized.frame
+
+    def fact_batches(self, file_name: str, sha: str, vintage, stamp, batch_rows: int = 200_000):
+        """The observations with their lineage, as a stream of Arrow batches in the fact schema:
+        the warehouse stages them batch by batch, so no file is ever held whole in memory."""
+        from transforms.engine import ident
+        from transforms.warehouse import _sql_type, fact_schema
+
+        lineage = {"source_file": file_name, "source_sha256": sha, "vintage": vintage, "loaded_at": stamp}
+        params, cols = [], []
+        for f in fact_schema():
+            if f.name in lineage:
+                params.append(lineage[f.name])
+                cols.append(f"CAST(? AS {_sql_type(f.type)}) AS {ident(f.name)}")
+            else:
+                cols.append(f"CAST({ident(f.name)} AS {_sql_type(f.type)}) AS {ident(f.name)}")
+        hz = self.harmonized
+        return hz.con.sql(f"SELECT {', '.join(cols)} FROM {hz.view}", params=params).to_arrow_reader(batch_rows)
 
     def close(self) -> None:
         self.extracted.cleanup()
@@ -160,6 +178,7 @@ class Checked:
 
 def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
     """Extract, validate and harmonize one file in DuckDB; raises Refused."""
+    from transforms import guard
     from transforms.engine import fetch_all
     from transforms.extract import ExtractError, extract
     from transforms.harmonize import harmonize
@@ -172,8 +191,14 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
     except ReadError as exc:
         raise Refused(str(exc), unreadable=True) from exc
     except ExtractError as exc:
-        raise Refused(str(exc)) from exc
+        # A person-level file rarely fits the contract: say what it is, not which column is missing.
+        found = guard.header_findings(getattr(exc, "header", None) or [], name)
+        raise Refused(*((found[0], found) if found else (str(exc),))) from exc
     try:
+        # Person-level identifiers and formula labels: refused before anything echoes a value.
+        found = guard.header_findings(ex.header, name) or guard.label_findings(ex, contract, name)
+        if found:
+            raise Refused(found[0], found)
         warnings = [f"{name}: {d}" for d in ex.drift]
         raw_suite = raw_suite_for(contract)
         raw = run_suite_sql(raw_suite, ex.con, ex.view, contract.severity)
@@ -193,6 +218,9 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
             raise Refused(problems[0], problems, outcomes=outcomes + _problem_outcomes(hz.problems))
         warnings += [p.one_line(name) for p in hz.problems if p.severity == "warning"]
         outcomes += _problem_outcomes(hz.problems)
+        found = guard.observation_findings(hz.con, hz.view, name)
+        if found:
+            raise Refused(found[0], found, outcomes=outcomes)
 
         canonical = run_suite_sql(
             load_suite("canonical", build_canonical_suite), hz.con, hz.view, contract.severity
@@ -257,13 +285,23 @@ def _check_units(checked: Checked, wh) -> None:
         )
 
 
+def _short_name(name: str, limit: int = 160) -> str:
+    """A file name that fits beside a prefix and suffix (a name may have up to 255 bytes)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= limit:
+        return name
+    suffix = Path(name).suffix.encode("utf-8", "surrogateescape")[:16]
+    head = raw[: limit - len(suffix) - 1].decode("utf-8", "ignore")
+    return f"{head}~{suffix.decode('utf-8', 'ignore')}"
+
+
 def _quarantine(path: Path, sha: str, cfg: Settings, contract_id: str, reason: dict) -> Path:
     folder = cfg.quarantine / contract_id
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{sha[:12]}_{path.name}"
+    target = folder / f"{sha[:12]}_{_short_name(path.name)}"
     if not target.exists():
         shutil.copy2(path, target)
-    (folder / f"{sha[:12]}_{path.name}.reason.json").write_text(
+    target.with_name(target.name + ".reason.json").write_text(
         json.dumps(reason, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
     )
     return target
@@ -358,34 +396,35 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             return result
 
         now = dt.datetime.now()
-        try:
-            facts = checked.facts()
-        finally:
-            checked.close()
-        facts = facts.assign(
-            source_file=path.name, source_sha256=sha, vintage=entry["vintage"], loaded_at=now
-        )
+        facts = checked.fact_batches(path.name, sha, entry["vintage"], now)
         result.rows = checked.rows
         result.warnings = warnings
         result.reporters = checked.reporters
         result.reason = f"{path.name}: loaded {checked.rows} observations"
         result.report = str(_report(cfg, result, outcomes, contract))
-        loaded = wh.load(
-            {
-                **entry,
-                "status": "loaded",
-                "rows_loaded": len(facts),
-                "warnings": len(warnings),
-                "reason": "",
-                "report_path": result.report,
-            },
-            facts,
-            outcomes,
-        )
+        # Progress marks in the log (an operator, and the fault tests, see where a load stopped).
+        log.info("%s: warehouse load of %d observations begins", path.name, checked.rows)
+        try:
+            loaded = wh.load(
+                {
+                    **entry,
+                    "status": "loaded",
+                    "rows_loaded": checked.rows,
+                    "loaded_at": now,
+                    "warnings": len(warnings),
+                    "reason": "",
+                    "report_path": result.report,
+                },
+                facts,
+                outcomes,
+            )
+        finally:
+            checked.close()
         # The leaves the load changed (revised, added or withdrawn figures), rewritten from the warehouse.
         partitions = loaded.partitions
         from transforms.lake import write_partitions
 
+        log.info("%s: warehouse committed; lake write of %d partitions begins", path.name, len(partitions))
         write_partitions(cfg.lake, source_id, wh.partition_facts(source_id, partitions), partitions)
         wh.lake_written(source_id, sha)
     for w in warnings:

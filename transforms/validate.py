@@ -25,6 +25,9 @@ from transforms.contracts import Contract
 from transforms.harmonize import FIELD_CODELIST, KEY_COLUMNS
 
 CANONICAL_SUITE = "canonical"
+# The largest count one observation may hold (the world's cross-border movements in a year are a
+# few billion; one cell of one country's table is far below a billion).
+MAX_PLAUSIBLE_VALUE = 1_000_000_000
 log = logging.getLogger("omh.validate")
 
 
@@ -211,6 +214,10 @@ def build_canonical_suite() -> dict:
             value_set=["destination", "origin", "transit"],
         ),
         _exp("expect_column_values_to_be_between", column="value", min_value=0),
+        # Plausibility: no one observation counts a billion people or events, and no period starts
+        # after the moment the file is validated (GX evaluates now() at each run).
+        _exp("expect_column_values_to_be_between", column="value", max_value=MAX_PLAUSIBLE_VALUE),
+        _exp("expect_column_values_to_be_between", column="period_start", max_value={"$PARAMETER": "now()"}),
         _exp("expect_compound_columns_to_be_unique", column_list=list(KEY_COLUMNS)),
         _exp("expect_column_values_to_not_be_null", column="period_start"),
         _exp("expect_column_values_to_not_be_null", column="source_row"),

@@ -225,6 +225,24 @@ def view_names(text: str) -> list[str]:
     )
 
 
+def _sql_type(arrow_type) -> str:
+    import pyarrow as pa
+
+    for test, name in (
+        (pa.types.is_string, "VARCHAR"),
+        (pa.types.is_large_string, "VARCHAR"),
+        (pa.types.is_date32, "DATE"),
+        (pa.types.is_timestamp, "TIMESTAMP"),
+        (pa.types.is_float64, "DOUBLE PRECISION"),
+        (pa.types.is_int32, "INTEGER"),
+        (pa.types.is_int64, "BIGINT"),
+        (pa.types.is_boolean, "BOOLEAN"),
+    ):
+        if test(arrow_type):
+            return name
+    raise WarehouseError(f"no SQL type for {arrow_type}")
+
+
 def _key_eq(a: str, b: str) -> str:
     return " AND ".join(f"{a}.{k} = {b}.{k}" for k in KEY_COLUMNS)
 
@@ -345,6 +363,9 @@ class Warehouse:
     def _analyze(self, table: str, columns: tuple[str, ...] = ()) -> None:
         """Give the planner statistics of a freshly staged or much changed table."""
 
+    def _bulk_joins(self) -> None:
+        """Until the end of the transaction, join big sets by hashing (not row by row)."""
+
     def _view_names_installed(self) -> set[str]:
         rows = self.fetchall(
             "SELECT table_name FROM information_schema.tables "
@@ -354,9 +375,16 @@ class Warehouse:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _stage(self, name: str, data, like: str = "fact_flow") -> None:
+    def _stage(self, name: str, data) -> None:
+        """A temporary table holding ``data`` (Arrow, fact schema), for the rest of the transaction.
+
+        Created with explicit column types, not ``CREATE TABLE … AS SELECT … WHERE 1 = 0``: on
+        DuckDB 2.0 a table created empty by CREATE … AS inside a transaction, then given a row group
+        or more (122,880 rows), reads back as empty in a later CREATE … AS (tested by
+        test_a_file_larger_than_a_row_group_loads_whole)."""
         self.execute(f"DROP TABLE IF EXISTS {name}")
-        self.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {like} WHERE 1 = 0")
+        columns = ", ".join(f"{f.name} {_sql_type(f.type)}" for f in data.schema)
+        self.execute(f"CREATE TEMP TABLE {name} ({columns})")
         self.copy_into(name, data)
         self._analyze(name, ("source_id", "reporter_iso3", "period_start", "period_end", "year", "month"))
 
@@ -372,6 +400,8 @@ class Warehouse:
     def _arrow(frame: pd.DataFrame, schema=None):
         import pyarrow as pa
 
+        if isinstance(frame, pa.RecordBatchReader):
+            return frame
         if isinstance(frame, pa.Table):
             return frame if schema is None else frame.select(schema.names).cast(schema)
         if schema is not None:
@@ -635,17 +665,24 @@ class Warehouse:
         row and the validation results are written in the same transaction. A file already loaded
         changes nothing (its partitions are returned so that the lake can be rewritten).
         """
-        stamp = dt.datetime.now()
-        facts = facts.assign(loaded_at=stamp)
+        # A streamed file carries its own ``loaded_at``: the caller passes the same instant here.
+        stamp = entry.get("loaded_at") or dt.datetime.now()
         schema = fact_schema()
-        table = self._arrow(facts, schema)
         source_id, sha = entry["source_id"], entry["sha256"]
-        own = sorted(
-            {
-                (r, int(y), int(m))
-                for r, y, m in facts[["reporter_iso3", "year", "month"]].itertuples(index=False)
-            }
-        )
+        if isinstance(facts, pd.DataFrame):
+            facts = facts.assign(loaded_at=stamp)
+            table = self._arrow(facts, schema)
+            own = sorted(
+                {
+                    (r, int(y), int(m))
+                    for r, y, m in facts[["reporter_iso3", "year", "month"]].itertuples(index=False)
+                }
+            )
+            rows = len(facts)
+        else:
+            # A stream of Arrow batches in the fact schema (``loaded_at`` set by the caller): a file
+            # of any size is staged batch by batch, never held whole in memory.
+            table, own, rows = facts, None, int(entry.get("rows_loaded") or 0)
         with self.transaction():
             self._lock(f"omh:source:{source_id}")
             done = self.fetchall(
@@ -654,20 +691,22 @@ class Warehouse:
             )
             if done:
                 gone = self.fetchall(
-                    "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_history WHERE closed_by_sha256 = ?",
-                    [sha],
+                    "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_history "
+                    "WHERE closed_by_sha256 = ? OR source_sha256 = ?",
+                    [sha, sha],
                 )
-                parts = sorted(set(own) | {(r, int(y), int(m)) for r, y, m in gone})
-                return LoadResult(
-                    rows=len(facts), unchanged=len(facts), partitions=parts, already_loaded=True
+                parts = sorted(set(own or []) | {(r, int(y), int(m)) for r, y, m in gone})
+                return LoadResult(rows=rows, unchanged=rows, partitions=parts, already_loaded=True)
+            if getattr(table, "num_rows", rows):
+                result = self._merge(table, sha, stamp)
+                self.execute(
+                    "INSERT INTO file_coverage (source_id, sha256, reporter_iso3, period_start, period_end, "
+                    "observations) SELECT source_id, source_sha256, reporter_iso3, period_start, period_end, count(*) "
+                    "FROM _new GROUP BY source_id, source_sha256, reporter_iso3, period_start, period_end"
                 )
-            result = self._merge(table, sha, stamp)
-            self.execute(
-                "INSERT INTO file_coverage (source_id, sha256, reporter_iso3, period_start, period_end, observations) "
-                "SELECT source_id, source_sha256, reporter_iso3, period_start, period_end, count(*) FROM _new "
-                "GROUP BY source_id, source_sha256, reporter_iso3, period_start, period_end"
-            )
-            self._drop_stages()
+                self._drop_stages()
+            else:  # a file without observations covers no period: it changes nothing
+                result = LoadResult(rows=0)
             self._manifest(
                 {
                     **entry,
@@ -697,40 +736,58 @@ class Warehouse:
         return result
 
     def _merge(self, table, sha: str, stamp: dt.datetime) -> LoadResult:
-        """Inside the load's transaction: diff the staged file against the current figures."""
+        """Inside the load's transaction: diff the staged file against the current figures.
+
+        Plain joins only (no correlated subqueries, which PostgreSQL would run once per row), and
+        every statement on the big tables is bounded by the file's source and period span, so it
+        reads the covered periods through the (source, period) index, whatever the table's size.
+        """
         cols = ", ".join(FACT_COLUMNS)
         self._drop_stages()
+        self._bulk_joins()
         self._stage("_new", table)
+        # Bounds from the staged rows: ``table`` may be a stream, read once by the staging.
+        source, lo, hi = self.fetchall("SELECT min(source_id), min(period_start), max(period_end) FROM _new")[0]
+        span = "{t}.source_id = ? AND {t}.period_start >= ? AND {t}.period_end <= ?"
+        bounds = [source, lo, hi]
         # The (source, period) pairs the file covers; "seen": an earlier file covered them too.
         self.execute(
             "CREATE TEMP TABLE _scope AS "
             "SELECT s.source_id, s.period_start, s.period_end, (c.source_id IS NOT NULL) AS seen "
             "FROM (SELECT DISTINCT source_id, period_start, period_end FROM _new) s "
-            "LEFT JOIN (SELECT DISTINCT source_id, period_start, period_end FROM file_coverage) c "
-            "ON c.source_id = s.source_id AND c.period_start = s.period_start AND c.period_end = s.period_end"
+            "LEFT JOIN (SELECT DISTINCT source_id, period_start, period_end FROM file_coverage "
+            f"WHERE {span.format(t='file_coverage')}) c "
+            "ON c.source_id = s.source_id AND c.period_start = s.period_start AND c.period_end = s.period_end",
+            bounds,
         )
-        # Plain (hash) joins, no correlated subqueries: PostgreSQL would run those once per row.
         # Current figures of the covered periods that the file does not restate unchanged:
         # revised (the file has the key with another figure) or withdrawn (the file lacks the key).
         keys = ", ".join(f"c.{k}" for k in KEY_COLUMNS)
         self.execute(
             f"CREATE TEMP TABLE _gone AS SELECT {keys}, c.year, c.month, (n.source_id IS NOT NULL) AS revised "
-            "FROM fact_flow c JOIN _scope s ON s.source_id = c.source_id "
+            f"FROM (SELECT * FROM fact_flow c WHERE {span.format(t='c')}) c "
+            "JOIN _scope s ON s.source_id = c.source_id "
             "AND s.period_start = c.period_start AND s.period_end = c.period_end "
             f"LEFT JOIN _new n ON {_key_eq('n', 'c')} "
-            f"WHERE n.source_id IS NULL OR NOT ({_state_eq('n', 'c')})"
+            f"WHERE n.source_id IS NULL OR NOT ({_state_eq('n', 'c')})",
+            bounds,
         )
         # The file's observations that are not already published as they are.
         self.execute(
             "CREATE TEMP TABLE _fresh AS SELECT n.*, (c.source_id IS NOT NULL) AS revised "
-            f"FROM _new n LEFT JOIN fact_flow c ON {_key_eq('c', 'n')} "
-            f"WHERE c.source_id IS NULL OR NOT ({_state_eq('c', 'n')})"
+            f"FROM _new n LEFT JOIN (SELECT * FROM fact_flow c WHERE {span.format(t='c')}) c "
+            f"ON {_key_eq('c', 'n')} "
+            f"WHERE c.source_id IS NULL OR NOT ({_state_eq('c', 'n')})",
+            bounds,
         )
+        self._analyze("_gone")
+        self._analyze("_fresh", ("source_id", "period_start", "period_end"))
         self.execute(
             "UPDATE fact_flow_history SET valid_to = ?, "
             "closed_as = CASE WHEN g.revised THEN 'revised' ELSE 'withdrawn' END, closed_by_sha256 = ? "
-            f"FROM _gone g WHERE fact_flow_history.valid_to IS NULL AND {_key_eq('fact_flow_history', 'g')}",
-            [stamp, sha],
+            f"FROM _gone g WHERE fact_flow_history.valid_to IS NULL AND {span.format(t='fact_flow_history')} "
+            f"AND {_key_eq('fact_flow_history', 'g')}",
+            [stamp, sha, *bounds],
         )
         self.execute(
             f"INSERT INTO fact_flow_history ({cols}, valid_from, valid_to, change, closed_as, closed_by_sha256) "
@@ -739,7 +796,10 @@ class Warehouse:
             "FROM _fresh f JOIN _scope s ON s.source_id = f.source_id "
             "AND s.period_start = f.period_start AND s.period_end = f.period_end"
         )
-        self.execute(f"DELETE FROM fact_flow USING _gone g WHERE {_key_eq('fact_flow', 'g')}")
+        self.execute(
+            f"DELETE FROM fact_flow USING _gone g WHERE {span.format(t='fact_flow')} AND {_key_eq('fact_flow', 'g')}",
+            bounds,
+        )
         self.execute(f"INSERT INTO fact_flow ({cols}) SELECT {cols} FROM _fresh")
         counts = self.fetchall(
             "SELECT "
@@ -833,6 +893,11 @@ class DuckDBWarehouse(Warehouse):
         if read_only and not path.exists():
             raise WarehouseError(f"no warehouse at {path}; run `make demo` or `omh ingest` first")
         self.con = duckdb.connect(str(path), read_only=read_only)
+        if not read_only:
+            from transforms.engine import configure
+
+            # Bounded memory for loads too: DuckDB spills to the home's tmp/ past the limit.
+            configure(self.con, settings.home / "tmp")
         self._depth = 0
 
     def close(self) -> None:
@@ -866,11 +931,11 @@ class DuckDBWarehouse(Warehouse):
         arrow = self._arrow(data)
         self.con.register("_omh_in", arrow)
         try:
-            cols = ", ".join(arrow.column_names)
+            cols = ", ".join(arrow.schema.names)
             self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _omh_in")
         finally:
             self.con.unregister("_omh_in")
-        return arrow.num_rows
+        return arrow.num_rows if hasattr(arrow, "num_rows") else -1
 
     def to_arrow(self, sql: str, schema):
         return self.con.sql(sql).to_arrow_table().cast(schema)
@@ -940,19 +1005,29 @@ class PostgresWarehouse(Warehouse):
     def _analyze(self, table: str, columns: tuple[str, ...] = ()) -> None:
         self.execute(f"ANALYZE {table}" + (f" ({', '.join(columns)})" if columns else ""))
 
+    def _bulk_joins(self) -> None:
+        # The load joins on the 11-column observation key; the planner, multiplying the columns'
+        # selectivities, expects one match per row and picks nested loops that then run for
+        # minutes on large files. Hash joins are right for every statement of a load.
+        self.execute("SET LOCAL enable_nestloop = off")
+        self.execute("SET LOCAL enable_mergejoin = off")
+
     def copy_into(self, table: str, data) -> int:
         """COPY ... FROM STDIN in CSV, written by Arrow in batches (no row inserts)."""
         import pyarrow.csv as pacsv
 
         arrow = self._arrow(data)
-        cols = ", ".join(arrow.column_names)
+        cols = ", ".join(arrow.schema.names)
         options = pacsv.WriteOptions(include_header=False)
+        batches = arrow.to_batches(max_chunksize=self.COPY_BATCH_ROWS) if hasattr(arrow, "to_batches") else arrow
+        rows = 0
         with self.con.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-            for batch in arrow.to_batches(max_chunksize=self.COPY_BATCH_ROWS):
+            for batch in batches:
                 buf = io.BytesIO()
                 pacsv.write_csv(batch, buf, options)
                 copy.write(buf.getbuffer())
-        return arrow.num_rows
+                rows += batch.num_rows
+        return rows
 
     def to_arrow(self, sql: str, schema):
         """COPY (query) TO STDOUT as CSV, read by Arrow with the types of ``schema``."""

@@ -58,13 +58,41 @@ def decode(raw: bytes, encoding: str, name: str) -> str:
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        # utf-8-sig reports offsets after the BOM it strips.
+        data = exc.object if isinstance(exc.object, bytes) else raw
+        line = data[: exc.start].count(b"\n") + 1
         raise ReadError(
-            f"{name}: line {line}: byte {raw[exc.start : exc.start + 1]!r} is not valid {encoding}; "
+            f"{name}: line {line}: byte {data[exc.start : exc.start + 1]!r} is not valid {encoding}; "
             "fix 'reader.encoding' in the contract or the file's encoding"
         ) from exc
     except LookupError as exc:
         raise ReadError(f"{name}: unknown encoding '{encoding}' in the contract") from exc
+
+
+def _check_ragged(rows: list[list[str]], header_idx: list[int], lines: list[int], spec, name: str) -> None:
+    """Every data row has the header's fields, as the Arrow fast path demands: a short row (a file
+    cut short, a lost field) or a row with more filled fields than the header (a thousands
+    separator equal to the delimiter) would otherwise shift or drop figures silently."""
+    header = [rows[i] for i in header_idx]
+    width = max(len(h) for h in header)
+    needed = max((j + 1 for h in header for j, c in enumerate(h) if c.strip()), default=width)
+    bad = []
+    seen_data = False
+    for idx in range(max(header_idx) + 1, len(rows)):
+        row = rows[idx]
+        if not any(c.strip() for c in row):
+            if spec.stop_at_blank_row and seen_data:
+                break
+            continue
+        seen_data = True
+        if len(row) < needed or any(c.strip() for c in row[width:]):
+            bad.append(idx)
+    if bad:
+        first = rows[bad[0]]
+        raise ReadError(
+            f"{name}: line {lines[bad[0]]}: {len(first)} fields where the header has {needed} "
+            f"(truncated or malformed rows: {len(bad)})"
+        )
 
 
 def read_csv_grid(path: Path, spec) -> Grid:
@@ -97,4 +125,5 @@ def read_csv_grid(path: Path, spec) -> Grid:
             f"{name}: line {lines[header_idx[-1]]}: the header has one column; "
             f"is the delimiter {spec.delimiter!r} right?"
         )
+    _check_ragged(rows, header_idx, lines, spec, name)
     return grid

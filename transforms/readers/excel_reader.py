@@ -11,6 +11,10 @@ from transforms.readers.grid import Grid, ReadError, build_grid, find_header
 PREAMBLE_SCAN = 200
 # Uncompressed size above which an XLSX is refused before parsing (a zip bomb stays a zip).
 MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024
+# openpyxl reads the whole shared-string table at open, even in read-only mode.
+MAX_XLSX_SHARED_STRINGS = 64 * 1024 * 1024
+# Cells read from one sheet (each is a Python string): a bomb of tiny cells stops here.
+MAX_SHEET_CELLS = 2_000_000
 
 
 def cell_text(value) -> str:
@@ -33,19 +37,37 @@ def _xlsx_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
 
     try:
         with zipfile.ZipFile(path) as zf:
-            size = sum(info.file_size for info in zf.infolist())
-    except zipfile.BadZipFile as exc:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ReadError(f"{path.name}: not an XLSX workbook (not a zip container)") from exc
+    size = sum(info.file_size for info in infos)
     if size > MAX_XLSX_UNCOMPRESSED:
         raise ReadError(f"{path.name}: workbook expands to {size / 2**20:.0f} MB; refused as a zip bomb")
+    strings = sum(info.file_size for info in infos if info.filename.lower().endswith("sharedstrings.xml"))
+    if strings > MAX_XLSX_SHARED_STRINGS:
+        raise ReadError(
+            f"{path.name}: the workbook's shared strings expand to {strings / 2**20:.0f} MB; refused as a zip bomb"
+        )
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for broken workbooks
         raise ReadError(f"{path.name}: broken XLSX workbook: {exc.__class__.__name__}: {exc}") from exc
     try:
         ws = _pick_sheet(wb.sheetnames, sheet, path.name, lambda n: wb[n])
-        rows = [[cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        rows, cells = [], 0
+        for row in ws.iter_rows(values_only=True):
+            cells += len(row)
+            if cells > MAX_SHEET_CELLS:
+                raise ReadError(
+                    f"{path.name}: sheet {ws.title!r} has more than {MAX_SHEET_CELLS:,} cells "
+                    f"(row {len(rows) + 1}); send a table this large as CSV"
+                )
+            rows.append([cell_text(v) for v in row])
         return ws.title, rows
+    except ReadError:
+        raise
+    except Exception as exc:  # broken sheet XML, bad CRC of a member whose sizes lie
+        raise ReadError(f"{path.name}: broken XLSX workbook: {exc.__class__.__name__}: {exc}") from exc
     finally:
         wb.close()
 
@@ -59,6 +81,11 @@ def _xls_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
         raise ReadError(f"{path.name}: broken XLS workbook: {exc}") from exc
     try:
         ws = _pick_sheet(book.sheet_names(), sheet, path.name, book.sheet_by_name)
+        if ws.nrows * ws.ncols > MAX_SHEET_CELLS:
+            raise ReadError(
+                f"{path.name}: sheet {ws.name!r} spans {ws.nrows} rows by {ws.ncols} columns, more than "
+                f"{MAX_SHEET_CELLS:,} cells; send a table this large as CSV"
+            )
         rows = []
         for r in range(ws.nrows):
             out = []
@@ -76,6 +103,10 @@ def _xls_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
                     out.append(cell_text(cell.value))
             rows.append(out)
         return ws.name, rows
+    except ReadError:
+        raise
+    except Exception as exc:  # a sheet that xlrd cannot decode (a bad date, a broken record)
+        raise ReadError(f"{path.name}: broken XLS workbook: {exc.__class__.__name__}: {exc}") from exc
     finally:
         book.release_resources()
 

@@ -13,6 +13,20 @@ class ReadError(ValueError):
     """A file that cannot be read as its contract says; the message names file and place."""
 
 
+# A table wider than a spreadsheet can be (Excel's 16,384 columns) is not a statistical table; a
+# grid of more cells than this is held in Python only by the plain readers, so it is bounded too.
+MAX_COLUMNS = 16_384
+MAX_CELLS = 20_000_000
+
+
+def check_width(width: int, name: str, where: str = "") -> None:
+    if width > MAX_COLUMNS:
+        raise ReadError(
+            f"{name}: {where}{width} columns; a statistical table has at most {MAX_COLUMNS} "
+            "(is the delimiter right, or is this a table at all?)"
+        )
+
+
 @dataclass
 class Grid:
     """Cells of one table as text.
@@ -101,6 +115,12 @@ def build_grid(
     if not rows or max(header_idx) >= len(rows):
         raise ReadError(f"{name}: the file has no header row where the contract expects one")
     width = max(len(r) for r in rows)
+    check_width(width, name)
+    if width * (len(rows) - max(header_idx) - 1) > MAX_CELLS:
+        raise ReadError(
+            f"{name}: {len(rows)} rows of {width} columns is more than {MAX_CELLS:,} cells; "
+            "send a table this large as CSV"
+        )
     levels = fill_header_levels([rows[idx] + [""] * (width - len(rows[idx])) for idx in header_idx])
     body, numbers = [], []
     for offset, row in enumerate(rows[max(header_idx) + 1 :]):

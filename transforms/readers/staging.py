@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transforms.readers.csv_reader import MAX_FIELD, decode_prefix, resolve_encoding
-from transforms.readers.grid import ReadError, find_header
+from transforms.readers.grid import ReadError, check_width, find_header
 
 PREFIX_BYTES = 256 * 1024
 BLOCK_SIZE = 8 << 20
@@ -72,6 +72,7 @@ def stage_csv(path: Path, spec, out: Path) -> StagedGrid:
         raise ReadError(f"{name}: the file has no header row where the contract expects one")
     levels = _header_levels(records, header_idx)
     width = len(levels[0])
+    check_width(width, name)
     header_end_line = ends[max(header_idx)]
     if width < 2:
         raise ReadError(
