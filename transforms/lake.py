@@ -46,16 +46,12 @@ def _write_atomic(part, path: Path) -> None:
 def write_partitions(lake: Path, source_id: str, table, partitions: list[tuple[str, int, int]]) -> int:
     """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``table`` (Arrow);
     a partition with no rows left loses its leaf."""
-    import pyarrow.compute as pc
-
     written = 0
     keep = [c for c in table.column_names if c not in PARTITION_COLUMNS]
+    table, slices = _partition_slices(table)
     for reporter, year, month in partitions:
-        mask = pc.and_(
-            pc.and_(pc.equal(table["reporter_iso3"], reporter), pc.equal(table["year"], int(year))),
-            pc.equal(table["month"], int(month)),
-        )
-        part = table.filter(mask).select(keep)
+        start, stop = slices.get((reporter, int(year), int(month)), (0, 0))
+        part = table.slice(start, stop - start).select(keep)
         path = leaf_path(lake, reporter, year, month, source_id)
         if part.num_rows == 0:
             path.unlink(missing_ok=True)
@@ -63,6 +59,30 @@ def write_partitions(lake: Path, source_id: str, table, partitions: list[tuple[s
         _write_atomic(part, path)
         written += part.num_rows
     return written
+
+
+def _partition_slices(table):
+    """``table`` sorted by partition, and {(reporter, year, month): (start, stop)} into it: one
+    sort whatever the number of partitions, instead of one filter of every row per partition."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return table, {}
+    order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in PARTITION_COLUMNS])
+    table_sorted = table.take(order)
+    reporters = pc.dictionary_encode(table_sorted["reporter_iso3"]).combine_chunks()
+    codes = reporters.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    years = table_sorted["year"].to_numpy().astype(np.int64)
+    months = table_sorted["month"].to_numpy().astype(np.int64)
+    key = (codes * 10_000 + years) * 100 + months
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1])
+    stops = np.concatenate([starts[1:], [len(key)]])
+    names = reporters.dictionary.to_pylist()
+    out = {}
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        out[(names[codes[a]], int(years[a]), int(months[a]))] = (a, b)
+    return table_sorted, out
 
 
 @dataclass
