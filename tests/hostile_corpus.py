@@ -52,7 +52,8 @@ class Case:
     build: Callable[[], bytes] = field(repr=False)
     original: Path | None = None  # for ``same``: the file whose figures it must reproduce
     says: str = ""  # a fragment the one-line reason must contain (case-insensitive)
-    heavy: bool = False  # tens of MB written or expanded: the slow tests only
+    heavy: bool = False  # tens of MB written or expanded
+    keep_out: tuple[str, ...] = ()  # values of the file that must not leave quarantine
     path: Path | None = None
 
     def write(self, folder: Path) -> Path:
@@ -147,10 +148,10 @@ def bomb_cells(uncompressed: int) -> bytes:
     return _zip_stream(canada_members(), "xl/worksheets/sheet1.xml", chunks)
 
 
-def bomb_strings(uncompressed: int) -> bytes:
-    """The Canada workbook whose shared-string table is ``uncompressed`` bytes (openpyxl reads the
-    whole table at open, even in read-only mode)."""
-    item = b"<si><t>" + b"A" * 4000 + b"</t></si>"
+def bomb_strings(uncompressed: int, length: int = 4000) -> bytes:
+    """The Canada workbook whose shared-string table is ``uncompressed`` bytes of strings of
+    ``length`` characters (openpyxl reads the whole table at open, even in read-only mode)."""
+    item = b"<si><t>" + b"A" * length + b"</t></si>"
 
     def chunks():
         yield (
@@ -230,14 +231,14 @@ def cases(include_heavy: bool = True) -> list[Case]:
     out = [
         # -- empty and structural
         Case("empty", "darien_empty.csv", d, "nonzero", lambda: b""),
-        Case("header_only", "darien_header_only.csv", d, "refused", lambda: b"toShow,year,total\n", says="no data"),
+        Case("header_only", "darien_header_only.csv", d, "refused", lambda: b"toShow,year,total\n", says="no data rows"),
         Case(
             "header_then_blank_lines",
             "darien_blank.csv",
             d,
             "refused",
             lambda: b"toShow,year,total\r\n\r\n,,\r\n\r\n",
-            says="no data",
+            says="no data rows",
         ),
         Case(
             "truncated_mid_row",
@@ -352,6 +353,38 @@ def cases(include_heavy: bool = True) -> list[Case]:
             lambda: b"toShow,year,total" + b",x" * (BIG // 2),
             heavy=True,
         ),
+        Case(
+            "tiny_cells_31mb",
+            "darien_tiny_cells.csv",
+            d,
+            "nonzero",
+            lambda: b"toShow,year,total\n" + b"Cuba,2019,1\n" * (31 * 1024 * 1024 // 12),
+            heavy=True,
+        ),
+        Case(
+            "utf16_40mb",
+            "darien_utf16_big.csv",
+            d,
+            "nonzero",
+            lambda: codecs.BOM_UTF16_LE + ("toShow,year,total\n" + "Cuba,2019,1\n" * 1_700_000).encode("utf-16-le"),
+            heavy=True,
+        ),
+        Case(
+            "wide_rows_4k",
+            "darien_wide_rows.csv",
+            d,
+            "same",
+            lambda: _wide_rows(darien(), 4_000).encode(),
+            original=DARIEN,
+        ),
+        Case(
+            "wide_16k_by_2000",
+            "darien_wide_2000.csv",
+            d,
+            "unreadable",
+            lambda: _wide_rows("toShow,year,total\n" + "Cuba,2019,1\n" * 2000, 16_000).encode(),
+            heavy=True,
+        ),
         # -- workbooks
         Case("csv_named_xlsx", "Asylum_Gender.xlsx", k, "unreadable", lambda: darien().encode()),
         Case(
@@ -391,7 +424,17 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "Asylum_Gender_bomb_cells.xlsx",
             k,
             "unreadable",
+            lambda: bomb_cells(96 * 1024**2),
+            says="cells",
+            heavy=True,
+        ),
+        Case(
+            "zip_bomb_big_sheet",
+            "Asylum_Gender_bomb_sheet.xlsx",
+            k,
+            "unreadable",
             lambda: bomb_cells(400 * 1024**2),
+            says="zip bomb",
             heavy=True,
         ),
         Case(
@@ -400,6 +443,23 @@ def cases(include_heavy: bool = True) -> list[Case]:
             k,
             "unreadable",
             lambda: bomb_strings(400 * 1024**2),
+            says="zip bomb",
+            heavy=True,
+        ),
+        Case(
+            "many_shared_strings",
+            "Asylum_Gender_strings.xlsx",
+            k,
+            "nonzero",
+            lambda: bomb_strings(60 * 1024**2, length=8),
+            heavy=True,
+        ),
+        Case(
+            "xlsx_huge_cell",
+            "Asylum_Gender_huge_cell.xlsx",
+            k,
+            "nonzero",
+            lambda: xlsx_with_cells({b"<t>Female</t>": b"<t>" + b"F" * (20 * 1024**2) + b"</t>"}),
             heavy=True,
         ),
         # -- values
@@ -465,7 +525,7 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "sbo-encounters-fy2091.csv",
             c,
             "refused",
-            lambda: text(CBP).replace("\n2025,", "\n2091,").encode(),
+            lambda: text(CBP).replace("\n2025 (FYTD),", "\n2091 (FYTD),").encode(),
         ),
         # -- another country's file
         Case("colombia_as_darien", "darien_colombia.csv", d, "refused", lambda: COLOMBIA.read_bytes()),
@@ -543,6 +603,7 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "refused",
             lambda: _with_column(darien(), "Pasaporte", lambda i: f"P{4_000_000 + i * 7919:08d}").encode(),
             says="person-level",
+            keep_out=("P04000000", "P04007919"),
         ),
         Case(
             "pii_person_file",
@@ -551,6 +612,7 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "refused",
             lambda: _person_file().encode(),
             says="person-level",
+            keep_out=tuple(_person_file().splitlines()[1].split(",")[2:5:2]),
         ),
         Case(
             "pii_passport_values",
@@ -559,6 +621,7 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "refused",
             lambda: cbp_with("Title of Authority", 40, lambda i: f"G{31_000_000 + i * 7919}").encode(),
             says="person-level",
+            keep_out=("G31000000", "G31007919"),
         ),
         Case(
             "pii_birth_dates",
@@ -567,6 +630,7 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "refused",
             lambda: cbp_with("Component", 40, lambda i: f"{1970 + i % 30}-{1 + i % 12:02d}-{3 + i % 25:02d}").encode(),
             says="person-level",
+            keep_out=("1970-01-03", "1971-02-04"),
         ),
     ]
     # -- file names a shell would love: refused content, so each is quarantined under its name.
@@ -582,8 +646,10 @@ def cases(include_heavy: bool = True) -> list[Case]:
         ("name_newline", "darien\nsecond line.csv"),
         ("name_long", "darien_" + "x" * 240 + ".csv"),
         ("name_glob", "darien*?[a].csv"),
+        ("name_invalid_utf8", "darien_\udcff\udcfe.csv"),
     ):
-        out.append(Case(name, file_name, d, "refused", lambda body=negative: body.encode()))
+        expect = "unreadable" if name == "name_invalid_utf8" else "refused"
+        out.append(Case(name, file_name, d, expect, lambda body=negative: body.encode()))
     return [case for case in out if include_heavy or not case.heavy]
 
 
@@ -597,6 +663,13 @@ def _wide(body: str, extra: int) -> str:
     lines = body.splitlines()
     head = lines[0] + "".join(f",c{i}" for i in range(extra))
     return "\n".join([head, *lines[1:]]) + "\n"
+
+
+def _wide_rows(body: str, extra: int) -> str:
+    lines = body.splitlines()
+    pad = "," * extra
+    head = lines[0] + "".join(f",c{i}" for i in range(extra))
+    return "\n".join([head, *(line + pad for line in lines[1:])]) + "\n"
 
 
 def _with_column(body: str, header: str, make: Callable[[int], str]) -> str:
@@ -634,3 +707,155 @@ if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "hostile")
     for case in build(target, include_heavy="--light" not in sys.argv):
         print(f"{case.name:28} {case.source:26} {case.expect:10} {case.path.stat().st_size:>12}  {case.file_name!r}")
+
+
+# ---------------------------------------------------------------------------- running omh
+
+
+# Runs one command and reports its own RUSAGE_CHILDREN: the peak RSS of that command alone.
+_LAUNCHER = r"""
+import json, os, resource, signal, subprocess, sys, time
+spec = json.loads(sys.argv[1])
+started = time.perf_counter()
+with open(spec["stdout"], "wb") as out, open(spec["stderr"], "wb") as err:
+    proc = subprocess.Popen(spec["cmd"], env=spec["env"], cwd=spec["cwd"], stdout=out, stderr=err)
+    try:
+        rc, timed_out = proc.wait(timeout=spec["timeout"]), False
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        rc, timed_out = proc.wait(), True
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": rc, "seconds": time.perf_counter() - started,
+                  "peak_mb": usage.ru_maxrss / 1024, "timed_out": timed_out}))
+"""
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_mb: float
+    timed_out: bool
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def omh_env(home: Path, pycache: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of an ``omh`` child: its own OMH_HOME and the embedded warehouse, and a
+    bytecode cache shared by the test session (with PYTHONDONTWRITEBYTECODE each child would
+    compile Great Expectations again: 15 s each)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMH_WAREHOUSE_URL", "PYTHONDONTWRITEBYTECODE")}
+    env["OMH_HOME"] = str(home)
+    if pycache is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    env.update(extra)
+    return env
+
+
+def run_omh(args: list[str], env: dict[str, str], work: Path, timeout: float = 300) -> Run:
+    """``omh ARGS`` as a child process (never through a shell), with its time and peak memory."""
+    import json
+    import subprocess
+    import uuid
+
+    work.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    out, err = work / f"{tag}.out", work / f"{tag}.err"
+    omh = Path(sys.executable).parent / "omh"
+    spec = {
+        "cmd": [str(omh), *args],
+        "env": env,
+        "cwd": str(work),
+        "stdout": str(out),
+        "stderr": str(err),
+        "timeout": timeout,
+    }
+    launched = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, json.dumps(spec)], capture_output=True, text=True, timeout=timeout + 60
+    )
+    meta = json.loads(launched.stdout.strip().splitlines()[-1])
+    return Run(
+        meta["rc"],
+        out.read_text(encoding="utf-8", errors="replace"),
+        err.read_text(encoding="utf-8", errors="replace"),
+        meta["seconds"],
+        meta["peak_mb"],
+        meta["timed_out"],
+    )
+
+
+# ---------------------------------------------------------------------------- what is published
+
+
+def figures(home: Path) -> tuple:
+    """(count, sum of value) of fact_flow, and the same per source: what analysts see."""
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        total = con.execute("SELECT count(*), sum(value) FROM fact_flow").fetchall()[0]
+        per = con.execute(
+            "SELECT source_id, count(*), sum(value) FROM fact_flow GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return tuple(total), tuple(per)
+
+
+def observations(home: Path, source_id: str) -> list[tuple]:
+    """Every published observation of a source (key and figure), sorted."""
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(
+            "SELECT reporter_iso3, flow_type, citizenship_iso3, counterpart_iso3, period_start, period_end, "
+            "sex, age_band, unit, detail, value, obs_status, conf_status FROM fact_flow WHERE source_id = ? "
+            "ORDER BY ALL",
+            [source_id],
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def lake_state(home: Path) -> dict[str, str]:
+    """Every lake file (leaves and strays) with the sha256 of its bytes."""
+    import hashlib
+
+    lake = home / "lake"
+    return {
+        p.relative_to(lake).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(lake.rglob("*"))
+        if p.is_file()
+    }
+
+
+# ---------------------------------------------------------------------------- a large release
+
+
+def cbp_release(copies: int) -> bytes:
+    """A large CBP release in the real file's format: every real row revised (+1), plus
+    ``copies - 1`` more rows per real row under other component names (new observations)."""
+    lines = text(CBP).splitlines()
+    header = lines[0].split(",")
+    comp, count = header.index("Component"), header.index("Encounter Count")
+    out = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) != len(header):  # a quoted field: keep the line as it is
+            out.append(line)
+            continue
+        value = int(cells[count].replace('"', "").replace(",", "") or 0)
+        for k in range(copies):
+            row = list(cells)
+            if k:
+                row[comp] = f"{cells[comp]} unit {k}"
+            row[count] = str(value + 1 + k)
+            out.append(",".join(row))
+    return ("\n".join(out) + "\n").encode()

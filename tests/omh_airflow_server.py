@@ -33,7 +33,7 @@ E2E_SOURCE = "pan_darien_yearly"
 E2E_FILE = DATA_DIR / "realdata" / "raw" / "panama_darien_2019-2022_by_nationality_derived.csv"
 PRELOADED = ("cri_dgme_entradas_extranjeros", "mex_upm_eventos_irregulares")
 # Short enough for a test to see a Deadline Alert fire, long enough for a run to finish first.
-DEADLINE_GRACE_SECONDS = 75
+DEADLINE_GRACE_SECONDS = 40
 START_TIMEOUT = 300
 
 

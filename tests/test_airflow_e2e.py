@@ -254,23 +254,38 @@ def test_pan_dag_triggered_through_the_rest_api_runs_under_the_scheduler_and_loa
 
 
 def test_a_missed_delivery_fires_a_deadline_alert(airflow_server):
-    # Unpausing made the scheduler create the run of the latest period (2025), whose file never came:
-    # discover fails at once (its due date, 2026-01-31, has passed) and the run's Deadline Alert
-    # fires once its grace is over; the triggerer writes it where the Observatory reads it.
+    # The run of a period whose file never came (the real file covers 2019-2022): discover finds no
+    # new file, the period is not loaded and its due date (2019-01-31) has passed, so the run fails;
+    # its Deadline Alert (created with the run, due date or creation + grace) fires, and the
+    # triggerer writes the alert where the Observatory reads it.
     from transforms.alerts import read_alerts
 
+    token = airflow_server.token()
+    dag_id = afe.dag_id(SOURCE)
+    run = {
+        "dag_run_id": "e2e_2018",
+        "logical_date": "2018-01-01T00:00:00Z",
+        "data_interval_start": "2018-01-01T00:00:00Z",
+        "data_interval_end": "2019-01-01T00:00:00Z",
+        "run_after": "2019-01-01T00:00:00Z",
+    }
+    status, created = airflow_server.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", run, token=token)
+    assert status == 200, created
+
     def alert():
-        return [
-            a for a in read_alerts(airflow_server.home) if a["source_id"] == SOURCE and a["period"] == "2025"
-        ]
+        return [a for a in read_alerts(airflow_server.home) if a["run_id"] == "e2e_2018"]
 
     try:
-        (fired, *_) = _poll("the Deadline Alert of PAN 2025", alert, timeout=240, pause=5)
+        (fired,) = _poll("the Deadline Alert of PAN 2018", alert, timeout=240, pause=5)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{airflow_server.log_tail()}") from exc
-    assert fired["reporter_iso3"] == "PAN" and fired["due_date"] == "2026-01-31"
-    assert "was due on 2026-01-31 and is not loaded" in fired["message"]
+    assert (fired["source_id"], fired["reporter_iso3"], fired["period"]) == (SOURCE, "PAN", "2018")
+    assert fired["due_date"] == "2019-01-31"
+    assert "was due on 2019-01-31 and is not loaded" in fired["message"]
     status, alerts = airflow_server.request("GET", "/observatory/api/alerts", token=airflow_server.token())
     assert status == 200
-    shown = [a for a in alerts if a["source_id"] == SOURCE and a["period"] == "2025"]
+    shown = [a for a in alerts if a.get("run_id") == "e2e_2018"]
     assert shown and shown[0]["resolved"] is False
+    # The run itself fails: no file for its period.
+    status, r = airflow_server.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/e2e_2018", token=token)
+    assert status == 200 and r["state"] in ("queued", "running", "failed"), r

@@ -212,11 +212,12 @@ async def delivery_missed(
     frequency: str = "",
     context: dict[str, Any] | None = None,
     **_: Any,
-) -> dict:
+) -> str:
     """Callback of every source DAG's ``DeadlineAlert`` (an ``AsyncCallback``, run by the triggerer).
 
     ``context`` is what Airflow passes: the run (``dag_run``: dag_id, run_id, data interval) and
-    the deadline (``deadline``: deadline_time).
+    the deadline (``deadline``: deadline_time). Returns the alert's message: Airflow keeps the
+    return value as the callback's output, a text column (a dict there breaks the triggerer).
     """
     context = context or {}
     run = context.get("dag_run") or {}
@@ -235,7 +236,7 @@ async def delivery_missed(
     # At least once: a triggerer restarted while running the callback runs it again.
     if any(_key(a) == _key(alert) for a in await asyncio.to_thread(read_alerts)):
         log.info("alert already given: %s", alert["message"])
-        return alert
+        return f"already given: {alert['message']}"
     sent = [f"file {alerts_path()}"]
     conn = await _connection(os.environ.get("OMH_ALERT_CONN_ID", DEFAULT_CONN_ID))
     if conn is not None:
@@ -247,4 +248,4 @@ async def delivery_missed(
     alert["sent"] = sent
     await asyncio.to_thread(write_alert, alert)
     log.warning("DELIVERY ALERT %s", alert["message"])
-    return alert
+    return f"{alert['message']} Sent: {'; '.join(sent)}"

@@ -21,7 +21,7 @@ def _setup_logging(verbose: bool) -> None:
     handlers: list[logging.Handler] = []
     try:
         logs.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logs / "omh.log", encoding="utf-8"))
+        handlers.append(logging.FileHandler(logs / "omh.log", encoding="utf-8", errors="backslashreplace"))
     except OSError:
         pass
     console = logging.StreamHandler(sys.stderr)

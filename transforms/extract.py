@@ -26,6 +26,20 @@ from transforms.readers.grid import col_letter
 
 # Delimited files at least this large take the Arrow staging path (OMH_FAST_CSV_BYTES overrides).
 FAST_CSV_BYTES = 32 * 1024 * 1024
+# ... and so do smaller files of about this many cells: the plain reader holds a Python string per
+# cell, and 30 MB of tiny cells is millions of them (over 1.5 GB).
+FAST_CSV_CELLS = 2_000_000
+
+
+def _many_cells(path: Path, delimiter: str) -> bool:
+    """Whether the file has at least FAST_CSV_CELLS line breaks and delimiters (cheap upper bound)."""
+    count, delim = 0, delimiter.encode("utf-8")[:1] or b","
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            count += chunk.count(b"\n") + chunk.count(delim)
+            if count >= FAST_CSV_CELLS:
+                return True
+    return False
 
 
 class ExtractError(ValueError):
@@ -178,6 +192,7 @@ class _Grid:
     sheet: str | None
     rows: int
     staged: Path | None = None
+    short_rows: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def header(self) -> list[str]:
@@ -194,7 +209,7 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
     if not path.is_file():
         raise ReadError(f"{path.name}: no such file")
     threshold = int(os.environ.get("OMH_FAST_CSV_BYTES", FAST_CSV_BYTES))
-    if spec.format == "csv" and path.stat().st_size >= threshold:
+    if spec.format == "csv" and (path.stat().st_size >= threshold or _many_cells(path, spec.delimiter)):
         from transforms.readers.staging import stage_csv
 
         folder = Path(work_dir or tempfile.gettempdir())
@@ -229,7 +244,7 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
     )
     frame["source_row"] = pd.Series(grid.row_numbers, dtype="int64")
     name = register_frame(con, frame, "grid")
-    return _Grid(name, grid.header_levels, width, grid.sheet, len(frame))
+    return _Grid(name, grid.header_levels, width, grid.sheet, len(frame), short_rows=grid.short_rows)
 
 
 def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
@@ -294,6 +309,15 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
             columns.append((idx, header[idx], -1, role, level_attrs))
     if not columns:
         raise ExtractError(f"{name}: no value column of the contract is in the file")
+    # A row that ends before a column the contract reads was cut short (or lost a field): padding
+    # it would withdraw or shift a figure without a word.
+    last = max(used | {c[0] for c in columns})
+    cut = [(line, n) for line, n in grid.short_rows if n <= last]
+    if cut:
+        raise ExtractError(
+            f"{name}: line {cut[0][0]}: {cut[0][1]} fields, so column {header[last]!r} is missing "
+            f"(truncated or malformed rows: {len(cut)})"
+        )
 
     # The value columns as a small table: one row per column, joined to every data row.
     measures = pd.DataFrame(

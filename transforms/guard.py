@@ -260,6 +260,16 @@ def observation_findings(con, view: str, file_name: str) -> list[str]:
             f"{file_name}: row {first_row}: {n} observation(s) ({total:,.0f} in all) count citizens of {reporter} "
             f"in {flow_type} reported by {reporter}, a flow of foreigners only; is this another country's file?"
         )
+    future = fetch_all(
+        con,
+        f"""SELECT count(*), min(period_start), min(source_row) FROM {view}
+            WHERE period_start > current_date HAVING count(*) > 0""",
+    )
+    for n, first, source_row in future:
+        out.append(
+            f"{file_name}: row {source_row}: {n} observation(s) for periods that start after today "
+            f"(the first on {first}); a period cannot be reported before it begins"
+        )
     fractions = fetch_all(
         con,
         f"""SELECT value, source_row, source_column FROM {view}

@@ -57,11 +57,20 @@ class Refused(Exception):
     """The file is refused; ``reason`` is the one line for the user."""
 
     def __init__(self, reason: str, problems=None, unreadable: bool = False, outcomes=None):
+        reason = _clip(reason)  # a refused value may be a 100 kB field: not into logs and tables
         super().__init__(reason)
         self.reason = reason
-        self.problems = problems or [reason]
+        self.problems = [_clip(p) for p in problems] if problems else [reason]
         self.unreadable = unreadable
         self.outcomes = outcomes or []
+        for o in self.outcomes:
+            o.examples = [{k: _clip(v, 200) for k, v in e.items()} for e in o.examples or []]
+
+
+def _clip(value, limit: int = 1000):
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1] + "…"
+    return value
 
 
 def sha256_of(path: Path) -> str:
@@ -195,6 +204,8 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
         found = guard.header_findings(getattr(exc, "header", None) or [], name)
         raise Refused(*((found[0], found) if found else (str(exc),))) from exc
     try:
+        if not ex.rows_read:  # an empty delivery never replaces published figures
+            raise Refused(f"{name}: the file has no data rows (a header at most); nothing is loaded from it")
         # Person-level identifiers and formula labels: refused before anything echoes a value.
         found = guard.header_findings(ex.header, name) or guard.label_findings(ex, contract, name)
         if found:
@@ -238,6 +249,23 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
         ex.cleanup()
         raise
     return Checked(ex, hz, outcomes, warnings, int(rows), list(reporters or []))
+
+
+def _checked(path: Path, contract: Contract, work_dir=None) -> Checked:
+    """``_stage_check``, with any other failure while reading the file (a library's error, DuckDB
+    out of memory on a pathological file) turned into a refusal: the file goes to quarantine
+    with a one-line reason, the trace to the log, and nothing published changes."""
+    try:
+        return _stage_check(path, contract, work_dir)
+    except Refused:
+        raise
+    except Exception as exc:
+        log.exception("checking %s failed", display_name(path))
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise Refused(
+            f"{display_name(path)}: the file could not be checked ({exc.__class__.__name__}: {first}); "
+            "the full trace is in the log"
+        ) from exc
 
 
 def _problem_outcomes(problems) -> list:
@@ -295,10 +323,16 @@ def _short_name(name: str, limit: int = 160) -> str:
     return f"{head}~{suffix.decode('utf-8', 'ignore')}"
 
 
-def _quarantine(path: Path, sha: str, cfg: Settings, contract_id: str, reason: dict) -> Path:
+def display_name(path: Path, full: bool = False) -> str:
+    """The file's name (or path) as text: bytes that are not UTF-8 are shown as escapes."""
+    text = str(path) if full else path.name
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _quarantine(path: Path, sha: str, cfg: Settings, contract_id: str, reason: dict, name=None) -> Path:
     folder = cfg.quarantine / contract_id
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{sha[:12]}_{_short_name(path.name)}"
+    target = folder / f"{sha[:12]}_{_short_name(name or path.name)}"
     if not target.exists():
         shutil.copy2(path, target)
     target.with_name(target.name + ".reason.json").write_text(
@@ -317,7 +351,7 @@ def check_file(path, source_id: str, report: str | None = None) -> IngestResult:
     try:
         if not path.is_file():
             raise Refused(f"{path.name}: no such file", unreadable=True)
-        checked = _stage_check(path, contract)
+        checked = _checked(path, contract)
         checked.close()
         outcomes = checked.outcomes
         result.rows = checked.rows
@@ -346,17 +380,18 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         return IngestResult(source_id, path.name, "", STATUS_UNREADABLE, reason=f"{path.name}: no such file")
     contract = get_contract(source_id)
     sha = sha256_of(path)
+    shown = display_name(path)
     entry = {
         "source_id": source_id,
         "sha256": sha,
-        "file_name": path.name,
-        "landing_path": str(path),
+        "file_name": shown,
+        "landing_path": display_name(path, full=True),
         "size_bytes": path.stat().st_size,
         "received_at": dt.datetime.fromtimestamp(path.stat().st_mtime),
         "vintage": vintage_of(path),
         "processed_at": dt.datetime.now(),
     }
-    result = IngestResult(source_id, path.name, sha, STATUS_LOADED)
+    result = IngestResult(source_id, shown, sha, STATUS_LOADED)
     with Warehouse(cfg) as wh:
         if wh.is_loaded(source_id, sha):
             result.status = STATUS_SKIPPED
@@ -365,7 +400,9 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         wh.ensure_schema(load_contracts())
         outcomes = []
         try:
-            checked = _stage_check(path, contract, work_dir=cfg.home / "tmp")
+            if shown != path.name:  # the name would break every log, report and table it reaches
+                raise Refused(f"{shown}: the file name is not valid UTF-8; rename the file", unreadable=True)
+            checked = _checked(path, contract, work_dir=cfg.home / "tmp")
             outcomes, warnings = checked.outcomes, checked.warnings
             try:
                 _check_units(checked, wh)
@@ -378,7 +415,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             result.reason = exc.reason
             result.problems = exc.problems
             result.report = str(_report(cfg, result, outcomes, contract))
-            _quarantine(path, sha, cfg, source_id, {"reason": exc.reason, "problems": exc.problems})
+            _quarantine(path, sha, cfg, source_id, {"reason": exc.reason, "problems": exc.problems}, shown)
             wh.record_refusal(
                 {
                     **entry,

@@ -69,14 +69,15 @@ def decode(raw: bytes, encoding: str, name: str) -> str:
         raise ReadError(f"{name}: unknown encoding '{encoding}' in the contract") from exc
 
 
-def _check_ragged(rows: list[list[str]], header_idx: list[int], lines: list[int], spec, name: str) -> None:
-    """Every data row has the header's fields, as the Arrow fast path demands: a short row (a file
-    cut short, a lost field) or a row with more filled fields than the header (a thousands
-    separator equal to the delimiter) would otherwise shift or drop figures silently."""
-    header = [rows[i] for i in header_idx]
-    width = max(len(h) for h in header)
-    needed = max((j + 1 for h in header for j, c in enumerate(h) if c.strip()), default=width)
-    bad = []
+def _check_ragged(
+    rows: list[list[str]], header_idx: list[int], lines: list[int], spec, name: str
+) -> list[tuple[int, int]]:
+    """A data row with filled fields beyond the header (a thousands separator equal to the
+    delimiter: "17,603") would shift or drop a figure silently: refused, as the Arrow fast path
+    refuses it. Short rows are returned as (line, fields) for extract to judge (a row may lack an
+    unused trailing column; one that lacks a value column was cut short)."""
+    width = max(len(rows[i]) for i in header_idx)
+    long_rows, short = [], []
     seen_data = False
     for idx in range(max(header_idx) + 1, len(rows)):
         row = rows[idx]
@@ -85,14 +86,17 @@ def _check_ragged(rows: list[list[str]], header_idx: list[int], lines: list[int]
                 break
             continue
         seen_data = True
-        if len(row) < needed or any(c.strip() for c in row[width:]):
-            bad.append(idx)
-    if bad:
-        first = rows[bad[0]]
+        if any(c.strip() for c in row[width:]):
+            long_rows.append(idx)
+        elif len(row) < width:
+            short.append((lines[idx], len(row)))
+    if long_rows:
+        first = rows[long_rows[0]]
         raise ReadError(
-            f"{name}: line {lines[bad[0]]}: {len(first)} fields where the header has {needed} "
-            f"(truncated or malformed rows: {len(bad)})"
+            f"{name}: line {lines[long_rows[0]]}: {len(first)} fields where the header has {width} "
+            f"(malformed rows: {len(long_rows)})"
         )
+    return short
 
 
 def read_csv_grid(path: Path, spec) -> Grid:
@@ -125,5 +129,5 @@ def read_csv_grid(path: Path, spec) -> Grid:
             f"{name}: line {lines[header_idx[-1]]}: the header has one column; "
             f"is the delimiter {spec.delimiter!r} right?"
         )
-    _check_ragged(rows, header_idx, lines, spec, name)
+    grid.short_rows = _check_ragged(rows, header_idx, lines, spec, name)
     return grid

@@ -9,12 +9,22 @@ from pathlib import Path
 from transforms.readers.grid import Grid, ReadError, build_grid, find_header
 
 PREAMBLE_SCAN = 200
-# Uncompressed size above which an XLSX is refused before parsing (a zip bomb stays a zip).
-MAX_XLSX_UNCOMPRESSED = 512 * 1024 * 1024
+# Uncompressed size above which an XLSX is refused before parsing (a zip bomb stays a zip). The
+# sizes the zip declares are enforced by zipfile (it stops there and fails the CRC). openpyxl
+# parses a whole sheet that has no <dimension> before the first row: 100 MB takes seconds, and
+# holds more than the MAX_SHEET_CELLS the reader takes anyway.
+MAX_XLSX_UNCOMPRESSED = 100 * 1024 * 1024
 # openpyxl reads the whole shared-string table at open, even in read-only mode.
 MAX_XLSX_SHARED_STRINGS = 64 * 1024 * 1024
 # Cells read from one sheet (each is a Python string): a bomb of tiny cells stops here.
 MAX_SHEET_CELLS = 2_000_000
+# A cell this long is not a statistic nor a label (the CSV reader's field limit).
+MAX_CELL_CHARS = 100_000
+
+
+def _long_cell(row: list[str]) -> int | None:
+    """The 0-based column of the first cell longer than MAX_CELL_CHARS, else None."""
+    return next((i for i, c in enumerate(row) if len(c) > MAX_CELL_CHARS), None)
 
 
 def cell_text(value) -> str:
@@ -63,6 +73,11 @@ def _xlsx_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
                     f"(row {len(rows) + 1}); send a table this large as CSV"
                 )
             rows.append([cell_text(v) for v in row])
+            if (col := _long_cell(rows[-1])) is not None:
+                raise ReadError(
+                    f"{path.name}: sheet {ws.title!r}, row {len(rows)}, column {col + 1}: a cell of "
+                    f"{len(rows[-1][col]):,} characters (at most {MAX_CELL_CHARS:,})"
+                )
         return ws.title, rows
     except ReadError:
         raise
@@ -102,6 +117,11 @@ def _xls_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
                 else:
                     out.append(cell_text(cell.value))
             rows.append(out)
+            if (col := _long_cell(out)) is not None:
+                raise ReadError(
+                    f"{path.name}: sheet {ws.name!r}, row {r + 1}, column {col + 1}: a cell of "
+                    f"{len(out[col]):,} characters (at most {MAX_CELL_CHARS:,})"
+                )
         return ws.name, rows
     except ReadError:
         raise

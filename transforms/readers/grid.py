@@ -13,9 +13,10 @@ class ReadError(ValueError):
     """A file that cannot be read as its contract says; the message names file and place."""
 
 
-# A table wider than a spreadsheet can be (Excel's 16,384 columns) is not a statistical table; a
-# grid of more cells than this is held in Python only by the plain readers, so it is bounded too.
-MAX_COLUMNS = 16_384
+# A statistical table has tens or hundreds of columns (months of 30 years, 250 countries); every
+# column costs the engine buffers whatever its content (16,384 columns exhaust DuckDB's memory
+# limit). A grid of more cells than MAX_CELLS is held in Python only by the plain readers.
+MAX_COLUMNS = 4_096
 MAX_CELLS = 20_000_000
 
 
@@ -41,6 +42,9 @@ class Grid:
     header_levels: list[list[str]]
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Data rows with fewer fields than the header, as (physical line, fields): the reader pads them;
+    # extract refuses one that lacks a column the contract reads (a truncated or broken row).
+    short_rows: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def header(self) -> list[str]:

@@ -9,6 +9,7 @@ memory. DuckDB scans that file for every later pass.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import mmap
@@ -38,18 +39,45 @@ def _header_levels(rows: list[list[str]], header_idx: list[int]) -> list[list[st
     return fill_header_levels([rows[i] + [""] * (width - len(rows[i])) for i in header_idx])
 
 
-def stage_csv(path: Path, spec, out: Path) -> StagedGrid:
-    """Stream ``path`` (a delimited file read as ``spec`` says) into the Parquet grid ``out``."""
+def _transcode(src: Path, dst: Path, encoding: str, name: str) -> None:
+    """Copy ``src`` (in ``encoding``, BOM included) to ``dst`` in UTF-8, 1 MB at a time."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        while True:
+            chunk = fin.read(1 << 20)
+            try:
+                fout.write(decoder.decode(chunk, final=not chunk).encode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise ReadError(
+                    f"{name}: byte {offset + max(exc.start, 0)} is not valid {encoding}; "
+                    "fix 'reader.encoding' in the contract or the file's encoding"
+                ) from exc
+            if not chunk:
+                return
+            offset += len(chunk)
+
+
+def stage_csv(path: Path, spec, out: Path, name: str | None = None) -> StagedGrid:
+    """Stream ``path`` (a delimited file read as ``spec`` says) into the Parquet grid ``out``;
+    ``name`` is the file's name in messages (default: ``path``'s)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    name = path.name
+    name = name or path.name
     with path.open("rb") as fh:
         head = fh.read(PREFIX_BYTES)
     encoding = resolve_encoding(head, spec.encoding)
     if encoding.startswith("utf-16"):
-        raise ReadError(f"{name}: UTF-16 files take the plain reader")  # caller falls back
+        # Arrow reads UTF-8: the file is transcoded in blocks to a scratch copy (same lines), so a
+        # large UTF-16 file is staged with bounded memory like any other.
+        utf8 = out.with_name(out.name + ".utf8.csv")
+        try:
+            _transcode(path, utf8, encoding, name)
+            return stage_csv(utf8, spec.model_copy(update={"encoding": "utf-8"}), out, name=name)
+        finally:
+            utf8.unlink(missing_ok=True)
     text, complete = decode_prefix(head, encoding, name)
     csv.field_size_limit(MAX_FIELD)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec.delimiter, quotechar=spec.quotechar)
