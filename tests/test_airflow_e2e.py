@@ -286,6 +286,9 @@ def test_a_missed_delivery_fires_a_deadline_alert(airflow_server):
     assert status == 200
     shown = [a for a in alerts if a.get("run_id") == "e2e_2018"]
     assert shown and shown[0]["resolved"] is False
+    # The callback's outcome was recorded and the triggerer that ran it is still healthy.
+    status, health = airflow_server.request("GET", "/api/v2/monitor/health")
+    assert status == 200 and health["triggerer"]["status"] == "healthy", health
     # The run itself fails: no file for its period.
     status, r = airflow_server.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/e2e_2018", token=token)
     assert status == 200 and r["state"] in ("queued", "running", "failed"), r

@@ -86,6 +86,7 @@ def cmd_ingest(args) -> int:
 
 def cmd_sql(args) -> int:
     from transforms.config import settings
+    from transforms.export import read_only_query
     from transforms.warehouse import Warehouse
 
     with Warehouse(settings(), read_only=True) as wh:
@@ -107,32 +108,20 @@ def cmd_sql(args) -> int:
     return EXIT_OK
 
 
-def read_only_query(wh, query: str) -> tuple[list[str], list[tuple]]:
-    """Run an analyst's query so that it cannot change anything, whatever it says.
-
-    DuckDB: the file is opened read-only, and external access (COPY TO, ATTACH, read_csv of any
-    file, INSTALL) is switched off and the configuration locked before the query runs.
-    PostgreSQL: one statement only (the extended protocol refuses "COMMIT; ..."), in a READ ONLY
-    transaction that is rolled back whatever happens.
-    """
-    if wh.engine == "postgres":
-        with wh.con.transaction(force_rollback=True), wh.con.cursor() as cur:
-            cur.execute("SET TRANSACTION READ ONLY")
-            cur.execute(query, prepare=True)
-            if cur.description is None:
-                return [], []
-            return [d.name for d in cur.description], cur.fetchall()
-    wh.execute("SET enable_external_access = false")
-    wh.execute("SET lock_configuration = true")
-    return wh.query(query)
-
-
 def _fmt(v) -> str:
     if v is None:
         return ""
     if isinstance(v, float) and v.is_integer():
         return f"{int(v)}"
     return str(v)
+
+
+def cmd_export(args) -> int:
+    from transforms.export import export
+
+    n = export(args.out, view=args.view, query=args.query)
+    print(f"{args.out}: {n} rows (cells starting with =, +, - or @ are prefixed with ')")
+    return EXIT_OK
 
 
 def cmd_suites(args) -> int:
@@ -204,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("query")
     q.add_argument("--csv", action="store_true")
     q.set_defaults(func=cmd_sql)
+    e = sub.add_parser("export", help="write a view or a query to CSV or XLSX (read-only, formula-safe)")
+    e.add_argument("out", help="output file, .csv or .xlsx")
+    what = e.add_mutually_exclusive_group(required=True)
+    what.add_argument("--view", help="a warehouse view, e.g. pub_flow_by_period")
+    what.add_argument("--query", help="a SELECT on the warehouse")
+    e.set_defaults(func=cmd_export)
     sub.add_parser(
         "suites", help="regenerate expectations/*.json from contracts and code lists"
     ).set_defaults(func=cmd_suites)

@@ -224,7 +224,7 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
         else:
             view = temp_name("grid")
             blank = " AND ".join(f"c{i} = ''" for i in range(staged.width))
-            src = f"read_parquet('{staged_path.as_posix()}')"
+            src = "read_parquet('" + staged_path.as_posix().replace("'", "''") + "')"  # a path, quoted
             # Rows after the first all-empty row are footnotes; all-empty rows are no data.
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src} "

@@ -4,8 +4,9 @@ In: the observatory takes aggregates only. A file that carries person-level iden
 document or passport numbers, exact birth dates) is refused, and the reason names the column and
 the kind of identifier, never a value. Labels that a spreadsheet would run as a formula (``=``,
 ``+``, ``-``, ``@``) are refused unless the contract maps them. After harmonization, figures that
-cannot be true are refused: fractions of people, or the reporter's own citizens in a flow that
-only foreigners make (the signature of another country's file sent under this source).
+cannot be true are refused: periods that start after today, fractions of people, or the
+reporter's own citizens in a flow that only foreigners make (the signature of another country's
+file sent under this source).
 
 Out: every CSV or XLSX the project writes passes its cells through :func:`neutralize`, which
 prefixes a text cell starting with a formula character with ``'`` (OWASP "CSV injection").
@@ -59,14 +60,27 @@ def write_xlsx(path, header: Sequence, rows: Iterable[Sequence], sheet: str = "d
     openpyxl stores a string starting with ``=`` as a formula: neutralizing first keeps every text
     cell a string.
     """
+    import datetime as dt
+    import decimal
+
     import openpyxl
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    plain = (str, int, float, bool, decimal.Decimal, dt.date, dt.datetime, dt.time, type(None))
+
+    def cell(value):
+        if not isinstance(value, plain):  # lists, structs, intervals: as text
+            value = str(value)
+        if isinstance(value, str):
+            value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters XML cannot hold
+        return neutralize(value)
 
     wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet(title=sheet[:31] or "data")
-    ws.append(neutralize_row(str(h) for h in header))
+    ws = wb.create_sheet(title=re.sub(r"[\\/*?:\[\]]", "_", sheet)[:31] or "data")
+    ws.append([cell(str(h)) for h in header])
     n = 0
     for row in rows:
-        ws.append(neutralize_row(row))
+        ws.append([cell(v) for v in row])
         n += 1
     wb.save(path)
     return n
@@ -126,13 +140,27 @@ MIN_VALUES = 3
 MIN_SHARE = 0.2
 
 
-def header_findings(header: Iterable[str], file_name: str) -> list[str]:
-    """Columns whose header says they hold person-level identifiers (no value is read)."""
+def contract_headers(contract) -> set[str]:
+    """The column headers a contract itself reads (normalized): a contract that reads a column
+    called "Nombre" as a country's name has been reviewed, so that header is not a person's."""
+    cols = [*contract.ids.values(), *contract.values.columns]
+    out = set()
+    for col in cols:
+        for text in (getattr(col, "header", None), *(getattr(col, "aliases", None) or [])):
+            if text:
+                out.add(_norm(text))
+    return out
+
+
+def header_findings(header: Iterable[str], file_name: str, allowed: Iterable[str] = ()) -> list[str]:
+    """Columns whose header says they hold person-level identifiers (no value is read);
+    ``allowed`` are normalized headers the contract reads (see ``contract_headers``)."""
+    allowed = set(allowed)
     out = []
     for column in header:
         for part in str(column).split(" / "):
             norm = _norm(part)
-            if not norm:
+            if not norm or norm in allowed:
                 continue
             for rx, kind in HEADER_KINDS:
                 if rx.search(norm):
@@ -285,6 +313,7 @@ def observation_findings(con, view: str, file_name: str) -> list[str]:
 
 __all__ = [
     "FORMULA_START",
+    "contract_headers",
     "header_findings",
     "label_findings",
     "neutralize",

@@ -747,6 +747,8 @@ def _controls_sql(view: str, vname: str, ex) -> str:
     taken across the row's value columns, with no grouping over millions of rows. A total row
     covers the leaves of its column: few groups, taken from the long table.
     """
+    from transforms.engine import register_frame
+
     parts = []
     measures = ex.measures if ex is not None and ex.rows_view is not None else None
     if measures is not None:
@@ -758,8 +760,10 @@ def _controls_sql(view: str, vname: str, ex) -> str:
                 for a, c in zip(vals, leaves["col_index"], strict=True)
             )
             present = [f"coalesce({a}.action, 'missing') <> 'missing'" for a in vals]
+            # The column's header is the file's text: it travels as a registered table, not as SQL.
+            label = register_frame(ex.con, pd.DataFrame({"m": [str(t.measure)]}), "label")
             parts.append(
-                f"""SELECT r.source_row, '{t.source_col}' AS source_col, '{_sql_text(t.measure)}' AS source_column,
+                f"""SELECT r.source_row, '{t.source_col}' AS source_col, (SELECT m FROM {label}) AS source_column,
                        'row' AS scope, coalesce(tv.value, 0) AS total,
                        {" + ".join(f"coalesce({a}.value, 0)" for a in vals) or "0"} AS parts,
                        {" + ".join(f"CAST({p} AS INTEGER)" for p in present) or "0"} AS cells,

@@ -201,13 +201,15 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
         raise Refused(str(exc), unreadable=True) from exc
     except ExtractError as exc:
         # A person-level file rarely fits the contract: say what it is, not which column is missing.
-        found = guard.header_findings(getattr(exc, "header", None) or [], name)
+        found = guard.header_findings(getattr(exc, "header", None) or [], name, guard.contract_headers(contract))
         raise Refused(*((found[0], found) if found else (str(exc),))) from exc
     try:
         if not ex.rows_read:  # an empty delivery never replaces published figures
             raise Refused(f"{name}: the file has no data rows (a header at most); nothing is loaded from it")
         # Person-level identifiers and formula labels: refused before anything echoes a value.
-        found = guard.header_findings(ex.header, name) or guard.label_findings(ex, contract, name)
+        found = guard.header_findings(ex.header, name, guard.contract_headers(contract)) or guard.label_findings(
+            ex, contract, name
+        )
         if found:
             raise Refused(found[0], found)
         warnings = [f"{name}: {d}" for d in ex.drift]

@@ -48,8 +48,8 @@ def _xlsx_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ReadError(f"{path.name}: not an XLSX workbook (not a zip container)") from exc
+    except Exception as exc:  # BadZipFile, and NotImplementedError for an unknown zip version
+        raise ReadError(f"{path.name}: not an XLSX workbook (not a readable zip container)") from exc
     size = sum(info.file_size for info in infos)
     if size > MAX_XLSX_UNCOMPRESSED:
         raise ReadError(f"{path.name}: workbook expands to {size / 2**20:.0f} MB; refused as a zip bomb")
