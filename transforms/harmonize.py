@@ -775,28 +775,24 @@ def _controls_sql(view: str, vname: str, ex) -> str:
             )
         row_scope = ""
     else:
-        row_scope = f"""SELECT t.source_row, t.source_col, t.source_column, 'row' AS scope, coalesce(v.value, 0) AS total,
-                   coalesce(r.parts, 0) AS parts, coalesce(r.cells, 0) AS cells, coalesce(r.suppressed, 0) AS suppressed,
-                   coalesce(v.value, 0) - coalesce(r.parts, 0) AS remainder
-            FROM {view} t JOIN {vname} v ON v.value_raw = t.value_raw
-            LEFT JOIN (SELECT l.source_row, sum(coalesce(w.value, 0)) AS parts, count(*) AS cells,
-                              sum(CAST(w.action = 'suppressed' AS INTEGER)) AS suppressed
-                       FROM {view} l JOIN {vname} w ON w.value_raw = l.value_raw
-                       WHERE l.cell_role = 'value' AND w.action <> 'missing' GROUP BY 1) r
-                   ON r.source_row = t.source_row
-            WHERE t.cell_role = 'total' AND v.action <> 'missing'"""
-    column_scope = f"""SELECT t.source_row, t.source_col, t.source_column, 'column' AS scope, coalesce(v.value, 0) AS total,
-               coalesce(c.parts, 0) AS parts, coalesce(c.cells, 0) AS cells, coalesce(c.suppressed, 0) AS suppressed,
-               coalesce(v.value, 0) - coalesce(c.parts, 0) AS remainder
-        FROM {view} t JOIN {vname} v ON v.value_raw = t.value_raw
-        LEFT JOIN (SELECT l.source_col, sum(coalesce(w.value, 0)) AS parts, count(*) AS cells,
-                          sum(CAST(w.action = 'suppressed' AS INTEGER)) AS suppressed
-                   FROM {view} l JOIN {vname} w ON w.value_raw = l.value_raw
-                   WHERE l.cell_role = 'value' AND w.action <> 'missing' GROUP BY 1) c
-               ON c.source_col = t.source_col
-        WHERE t.cell_role = 'total_row' AND v.action <> 'missing'"""
+        row_scope = _grouped_scope_sql(view, vname, "source_row", "total", "row")
+    column_scope = _grouped_scope_sql(view, vname, "source_col", "total_row", "column")
     pieces = [*parts, row_scope, column_scope] if row_scope else [*parts, column_scope]
     return " UNION ALL ".join(f"SELECT {_CONTROL_COLUMNS} FROM ({p})" for p in pieces)
+
+
+def _grouped_scope_sql(view: str, vname: str, key: str, role: str, scope: str) -> str:
+    """Totals of cell role ``role`` beside the sum of the leaves sharing their ``key``."""
+    return f"""SELECT t.source_row, t.source_col, t.source_column, '{scope}' AS scope, coalesce(v.value, 0) AS total,
+               coalesce(g.parts, 0) AS parts, coalesce(g.cells, 0) AS cells, coalesce(g.suppressed, 0) AS suppressed,
+               coalesce(v.value, 0) - coalesce(g.parts, 0) AS remainder
+        FROM {view} t JOIN {vname} v ON v.value_raw = t.value_raw
+        LEFT JOIN (SELECT l.{key}, sum(coalesce(w.value, 0)) AS parts, count(*) AS cells,
+                          sum(CAST(w.action = 'suppressed' AS INTEGER)) AS suppressed
+                   FROM {view} l JOIN {vname} w ON w.value_raw = l.value_raw
+                   WHERE l.cell_role = 'value' AND w.action <> 'missing' GROUP BY 1) g
+               ON g.{key} = t.{key}
+        WHERE t.cell_role = '{role}' AND v.action <> 'missing'"""
 
 
 def _reconcile(contract: Contract, con, controls: str, problems: list[Problem]) -> None:

@@ -317,16 +317,12 @@ def run_suite(
             examples.append(example)
         if r.exception_info and r.exception_info.get("raised_exception"):
             examples.append({"value": r.exception_info.get("exception_message"), "row": None})
-        severity = getattr(cfg, "severity", None)
-        severity = str(getattr(severity, "value", severity) or "critical")
-        level = "error" if severity == "critical" else "warning"
-        level = (severity_map or {}).get(cfg.type, level)
         outcomes.append(
             Outcome(
                 suite=suite["name"],
                 expectation=cfg.type,
-                column=kwargs.get("column") or ",".join(kwargs.get("column_list", []) or []) or None,
-                severity=level,
+                column=_column_of(kwargs),
+                severity=_level(cfg, severity_map),
                 success=bool(r.success),
                 unexpected_count=int(res.get("unexpected_count") or (0 if r.success else 1)),
                 examples=examples,
@@ -515,23 +511,30 @@ def _validate_projection(suite: dict, frame: pd.DataFrame, severity: dict | None
         examples.sort(key=lambda e: (e["row"] is None, e["row"] or 0))
         if r.exception_info and r.exception_info.get("raised_exception"):
             examples.append({"value": r.exception_info.get("exception_message"), "row": None})
-        level = str(
-            getattr(getattr(cfg, "severity", None), "value", getattr(cfg, "severity", None)) or "critical"
-        )
-        level = "error" if level == "critical" else "warning"
-        level = (severity or {}).get(cfg.type, level)
         out.append(
             Outcome(
                 suite=suite["name"],
                 expectation=cfg.type,
-                column=kwargs.get("column") or ",".join(kwargs.get("column_list", []) or []) or None,
-                severity=level,
+                column=_column_of(kwargs),
+                severity=_level(cfg, severity),
                 success=bool(r.success),
                 unexpected_count=0 if r.success else unexpected,
                 examples=examples if not r.success else [],
             )
         )
     return out
+
+
+def _level(cfg, overrides: dict | None) -> str:
+    """error or warning: GX's own severity (critical = error), unless the contract overrides it."""
+    severity = getattr(cfg, "severity", None)
+    severity = str(getattr(severity, "value", severity) or "critical")
+    level = "error" if severity == "critical" else "warning"
+    return (overrides or {}).get(cfg.type, level)
+
+
+def _column_of(kwargs: dict) -> str | None:
+    return kwargs.get("column") or ",".join(kwargs.get("column_list", []) or []) or None
 
 
 def _plain(value):
