@@ -6,6 +6,7 @@ A refused file is copied to quarantine with its report; nothing already publishe
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import hashlib
@@ -13,6 +14,7 @@ import json
 import logging
 import re
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -65,6 +67,28 @@ class Refused(Exception):
         self.outcomes = outcomes or []
         for o in self.outcomes:
             o.examples = [{k: _clip(v, 200) for k, v in e.items()} for e in o.examples or []]
+
+
+@contextlib.contextmanager
+def timed(step: str, name: str):
+    """Log how long a step of a file took and the process's resident memory after it (the
+    operator's view of where a slow load spends its time; ``omh -v`` shows it)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        log.info("%s: %s took %.2f s (rss %d MB)", name, step, time.perf_counter() - start, _rss_mb())
+
+
+def _rss_mb() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _clip(value, limit: int = 1000):
@@ -196,7 +220,8 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
 
     name = path.name
     try:
-        ex = extract(path, contract, work_dir=work_dir)
+        with timed("extract", name):
+            ex = extract(path, contract, work_dir=work_dir)
     except ReadError as exc:
         raise Refused(str(exc), unreadable=True) from exc
     except ExtractError as exc:
@@ -213,8 +238,9 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
         if found:
             raise Refused(found[0], found)
         warnings = [f"{name}: {d}" for d in ex.drift]
-        raw_suite = raw_suite_for(contract)
-        raw = run_suite_sql(raw_suite, ex.con, ex.view, contract.severity)
+        with timed("raw suite", name):
+            raw_suite = raw_suite_for(contract)
+            raw = run_suite_sql(raw_suite, ex.con, ex.view, contract.severity)
         for o in raw.outcomes:
             o.column = ex.headers.get(o.column, o.column)
         outcomes = list(raw.outcomes)
@@ -223,7 +249,8 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
             raise Refused(problems[0], problems, outcomes=outcomes)
 
         try:
-            hz = harmonize(contract, ex)
+            with timed("harmonize", name):
+                hz = harmonize(contract, ex)
         except KeyError as exc:
             raise Refused(f"{name}: contract {contract.source_id}: {exc.args[0]}", outcomes=outcomes) from exc
         if hz.errors:
@@ -235,9 +262,10 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
         if found:
             raise Refused(found[0], found, outcomes=outcomes)
 
-        canonical = run_suite_sql(
-            load_suite("canonical", build_canonical_suite), hz.con, hz.view, contract.severity
-        )
+        with timed("canonical suite", name):
+            canonical = run_suite_sql(
+                load_suite("canonical", build_canonical_suite), hz.con, hz.view, contract.severity
+            )
         outcomes += canonical.outcomes
         if canonical.errors:
             problems = [f"{name}: {o.message()}" for o in canonical.errors]
@@ -444,19 +472,20 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         # Progress marks in the log (an operator, and the fault tests, see where a load stopped).
         log.info("%s: warehouse load of %d observations begins", path.name, checked.rows)
         try:
-            loaded = wh.load(
-                {
-                    **entry,
-                    "status": "loaded",
-                    "rows_loaded": checked.rows,
-                    "loaded_at": now,
-                    "warnings": len(warnings),
-                    "reason": "",
-                    "report_path": result.report,
-                },
-                facts,
-                outcomes,
-            )
+            with timed("warehouse load", path.name):
+                loaded = wh.load(
+                    {
+                        **entry,
+                        "status": "loaded",
+                        "rows_loaded": checked.rows,
+                        "loaded_at": now,
+                        "warnings": len(warnings),
+                        "reason": "",
+                        "report_path": result.report,
+                    },
+                    facts,
+                    outcomes,
+                )
         finally:
             checked.close()
         # The leaves the load changed (revised, added or withdrawn figures), rewritten from the warehouse.
@@ -464,7 +493,8 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         from transforms.lake import write_partitions
 
         log.info("%s: warehouse committed; lake write of %d partitions begins", path.name, len(partitions))
-        write_partitions(cfg.lake, source_id, wh.partition_facts(source_id, partitions), partitions)
+        with timed("lake write", path.name):
+            write_partitions(cfg.lake, source_id, wh.partition_facts(source_id, partitions), partitions)
         wh.lake_written(source_id, sha)
     for w in warnings:
         log.warning(w)
