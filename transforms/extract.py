@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,10 @@ class Extracted:
     attrs: list[str] = field(default_factory=list)
     staged: Path | None = None
     rows_view: str | None = None
+    row_attrs: list[str] = field(default_factory=list)
+    # SELECT of the long table over a relation of the rows view's columns (plus ``extra`` ones
+    # carried along): harmonize joins row-level labels on the rows before they become cells.
+    long_over: Callable[[str, list[str]], str] | None = None
     measures: pd.DataFrame | None = None
     work_dir: Path | None = None
     temp_files: list[Path] = field(default_factory=list)
@@ -346,16 +351,17 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
     value_case = "CASE m.col_index " + " ".join(f"WHEN {i} THEN r.c{i}" for i in value_cols) + " END"
     attrs_out = ", ".join(f"r.{ident(a)}" for a in attr_sql)
     levels_out = ", ".join(f"m.{ident(n)}" for n in level_names)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW {long_view} AS
-        SELECT {attrs_out}{", " if attrs_out else ""}{levels_out}{", " if levels_out else ""}
+
+    def long_over(rows: str, extra: list[str]) -> str:
+        carried = "".join(f", r.{ident(c)}" for c in extra)
+        return f"""SELECT {attrs_out}{", " if attrs_out else ""}{levels_out}{", " if levels_out else ""}
                m.measure, m.measure_index, trim(coalesce({value_case}, '')) AS value_raw,
                r.source_row, m.measure AS source_column, m.source_col,
                CASE WHEN r._is_total THEN (CASE WHEN m.role = 'total' THEN 'grand_total' ELSE 'total_row' END)
-                    ELSE m.role END AS cell_role
-        FROM {rows_view} r CROSS JOIN {mname} m
-        WHERE r._is_total OR NOT r._skip"""
-    )
+                    ELSE m.role END AS cell_role{carried}
+        FROM (SELECT * FROM {rows} WHERE _is_total OR NOT _skip) r CROSS JOIN {mname} m"""
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {long_view} AS {long_over(rows_view, [])}")
     skipped = fetch_value(con, f"SELECT count(*) FILTER (WHERE _skip AND NOT _is_total) FROM {rows_view}")
     return Extracted(
         con=con,
@@ -369,6 +375,8 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
         attrs=[*attr_sql, *level_names],
         staged=grid.staged,
         rows_view=rows_view,
+        row_attrs=list(attr_sql),
+        long_over=long_over,
         measures=measures,
     )
 

@@ -503,6 +503,11 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     joins: list[str] = []
     field_sql: dict[str, str] = {}
     map_names: dict[tuple, str] = {}
+    # Labels of the file's rows (not of its value columns) are joined on the rows, before they
+    # become cells: a row of a record-level file carries several cells.
+    row_level = set(ex.row_attrs) if ex is not None and ex.long_over is not None else set()
+    row_joins: list[str] = []
+    row_cols: list[str] = []
     role_cases: list[tuple[str, str]] = []
     for name in (*COUNTRY_FIELDS, "flow_type", "sex", "age_band", "unit", "obs_status", "reporter_role"):
         by_spec: dict[str, tuple[FieldSpec, list[tuple[int, str]]]] = {}
@@ -550,9 +555,14 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
                     frame["role"] = frame["code"].map(_default_role).astype(object)
                     mname = register_frame(con, frame, "map")
                     alias = f"m{len(map_names)}"
-                    map_names[mkey] = alias
-                    joins.append(f"LEFT JOIN {mname} {alias} ON {alias}.label = l.{ident(spec.column)}")
-                expr = f"{map_names[mkey]}.code"
+                    if spec.column in row_level:
+                        row_joins.append(f"LEFT JOIN {mname} {alias} ON {alias}.label = r.{ident(spec.column)}")
+                        row_cols += [f"{alias}.code AS _{alias}_code", f"{alias}.role AS _{alias}_role"]
+                        map_names[mkey] = f"l._{alias}_"
+                    else:
+                        joins.append(f"LEFT JOIN {mname} {alias} ON {alias}.label = l.{ident(spec.column)}")
+                        map_names[mkey] = f"{alias}."
+                expr = f"{map_names[mkey]}code"
             cases.append((cond, expr))
             if name == "flow_type":
                 role_cases.append(
@@ -560,7 +570,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
                         cond,
                         f"'{_sql_text(_default_role(spec.value) or '')}'"
                         if spec.value is not None
-                        else f"{map_names[mkey]}.role",
+                        else f"{map_names[mkey]}role",
                     )
                 )
         if not cases:
@@ -593,11 +603,33 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     pmap["p_period_start"] = pd.to_datetime(pmap["p_period_start"]).dt.date
     pmap["p_period_end"] = pd.to_datetime(pmap["p_period_end"]).dt.date
     pname = register_frame(con, pmap, "pmap")
-    pjoin = (
-        f"JOIN {pname} p ON " + " AND ".join(f"p.{ident(c)} = l.{ident(c)}" for c in period_cols)
-        if period_cols
-        else f"CROSS JOIN {pname} p"
-    )
+    if period_cols and set(period_cols) <= row_level:
+        # Joined on the rows like their labels (a row with no period match keeps NULLs: p_ok fails).
+        row_joins.append(
+            f"LEFT JOIN {pname} p ON " + " AND ".join(f"p.{ident(c)} = r.{ident(c)}" for c in period_cols)
+        )
+        row_cols += [f"p.{c}" for c in ("p_period_start", "p_period_end", "p_period_type", "p_year", "p_month", "p_ok")]
+        pjoin, pp = "", "l."
+    else:
+        pjoin = (
+            f"JOIN {pname} p ON " + " AND ".join(f"p.{ident(c)} = l.{ident(c)}" for c in period_cols)
+            if period_cols
+            else f"CROSS JOIN {pname} p"
+        )
+        pp = "p."
+    if row_joins:
+        # The long table again, over the rows with their labels' codes joined.
+        rows_joined = temp_name("rows_coded")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {rows_joined} AS SELECT r.*, {', '.join(row_cols)} "
+            f"FROM {ex.rows_view} r {' '.join(row_joins)}"
+        )
+        coded = temp_name("long_coded")
+        carried = [c.split(" AS ")[-1].split(".")[-1] for c in row_cols]
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {coded} AS {ex.long_over(rows_joined, carried)}")
+        cells = coded
+    else:
+        cells = view
     if not role_cases:
         implied_role = "NULL"
     elif len(role_cases) == 1:
@@ -609,6 +641,8 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         pd.DataFrame({"source_id": [contract.source_id], "sheet": [sheet], "rounding": [contract.rounding]}),
         "hprm",
     )
+    # One-row parameters as scalar subqueries (evaluated once; a cross join would copy every row).
+    prm = {k: f"(SELECT {k} FROM {params})" for k in ("source_id", "sheet", "rounding")}
     detail = " , ".join(f"'{_sql_text(a)}=' || l.{ident(a)}" for a in contract.detail)
     detail_sql = f"concat_ws('; ', {detail})" if detail else "''"
     join_sql = "\n".join(joins)
@@ -621,28 +655,28 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         value_sql: str, status_sql: str, rounding_sql: str, detail_expr: str, extra_from: str, where: str
     ) -> str:
         return f"""
-            SELECT prm.source_id, {field_sql["reporter"]} AS reporter_iso3, {field_sql["flow_type"]} AS flow_type,
+            SELECT {prm["source_id"]} AS source_id, {field_sql["reporter"]} AS reporter_iso3, {field_sql["flow_type"]} AS flow_type,
                    {field_sql["citizenship"]} AS citizenship_iso3, {field_sql["counterpart"]} AS counterpart_iso3,
-                   p.p_period_start AS period_start, p.p_period_end AS period_end, {field_sql["sex"]} AS sex,
+                   {pp}p_period_start AS period_start, {pp}p_period_end AS period_end, {field_sql["sex"]} AS sex,
                    {field_sql["age_band"]} AS age_band, {field_sql["unit"]} AS unit, {detail_expr} AS detail,
-                   coalesce({field_sql["reporter_role"]}, nullif({implied_role}, '')) AS reporter_role, p.p_period_type AS period_type,
+                   coalesce({field_sql["reporter_role"]}, nullif({implied_role}, '')) AS reporter_role,
+                   {pp}p_period_type AS period_type,
                    {value_sql} AS value, {status_sql} AS obs_status,
                    CASE WHEN v.action = 'suppressed' THEN 'S' ELSE 'F' END AS conf_status,
-                   {rounding_sql} AS rounding_base, prm.sheet AS source_sheet, l.source_row,
-                   l.source_column, p.p_year AS year, p.p_month AS month
-            FROM {view} l
+                   {rounding_sql} AS rounding_base, {prm["sheet"]} AS source_sheet, l.source_row,
+                   l.source_column, {pp}p_year AS year, {pp}p_month AS month
+            FROM {cells} l
             JOIN {vname} v ON v.value_raw = l.value_raw
             {pjoin}
             {join_sql}
             {extra_from}
-            CROSS JOIN {params} prm
-            WHERE p.p_ok AND {required} AND {where}"""
+            WHERE {pp}p_ok AND {required} AND {where}"""
 
     leaves_sql = select(
         "v.value",
         field_sql["obs_status"],
-        "CASE WHEN prm.rounding IS NOT NULL AND v.action <> 'suppressed' AND v.value <> 0 "
-        "THEN CAST(prm.rounding AS INTEGER) END",
+        f"CASE WHEN {prm['rounding']} IS NOT NULL AND v.action <> 'suppressed' AND v.value <> 0 "
+        f"THEN CAST({prm['rounding']} AS INTEGER) END",
         detail_sql,
         "",
         "l.cell_role = 'value' AND v.action <> 'missing'",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PARTITION_COLUMNS = ("reporter_iso3", "year", "month")
-_LEAF = re.compile(r"reporter_iso3=([^/]+)/year=(\d+)/month=(\d+)/([a-z][a-z0-9_]*)\.parquet$")
+_LEAF = re.compile(r"^reporter_iso3=([^/]+)/year=(\d+)/month=(\d+)/([a-z][a-z0-9_]*)\.parquet$")
 
 
 def leaf_path(lake: Path, reporter: str, year: int, month: int, source_id: str) -> Path:
@@ -27,62 +27,112 @@ def leaf_path(lake: Path, reporter: str, year: int, month: int, source_id: str) 
     )
 
 
-def _write_atomic(part, path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(part, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+# Row order inside a leaf: the same rows give the same order whichever engine wrote them.
+LEAF_ORDER = ("flow_type", "citizenship_iso3", "period_start", "source_row", "detail")
 
 
 def write_partitions(lake: Path, source_id: str, table, partitions: list[tuple[str, int, int]]) -> int:
     """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``table`` (Arrow);
     a partition with no rows left loses its leaf."""
+    from transforms.engine import connect, register_frame
+
+    con = connect()
+    try:
+        return copy_partitions(con, f"SELECT * FROM {register_frame(con, table, 'lake')}", lake, source_id, partitions)
+    finally:
+        con.close()
+
+
+def copy_partitions(con, relation: str, lake: Path, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
+    """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``relation`` (a
+    SELECT in the fact schema, run on the DuckDB connection ``con``).
+
+    One partitioned COPY writes every leaf to a scratch folder beside the lake (DuckDB sorts and
+    writes in parallel, spilling past its memory limit); then each leaf is flushed to disk and
+    renamed over the old one, so a reader sees the old file or the new one, never half of either.
+    A partition with no rows left loses its leaf.
+    """
+    import shutil
+
+    from transforms.engine import fetch_all, ident
+
+    lake.mkdir(parents=True, exist_ok=True)
+    for stale in lake.glob(f".write-{source_id}-*"):  # left by a writer that was killed
+        if stale_scratch(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+    scratch = lake / f".write-{source_id}-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    order = ", ".join(ident(c) for c in (*PARTITION_COLUMNS, *LEAF_ORDER))
     written = 0
-    keep = [c for c in table.column_names if c not in PARTITION_COLUMNS]
-    table, slices = _partition_slices(table)
-    for reporter, year, month in partitions:
-        start, stop = slices.get((reporter, int(year), int(month)), (0, 0))
-        part = table.slice(start, stop - start).select(keep)
-        path = leaf_path(lake, reporter, year, month, source_id)
-        if part.num_rows == 0:
-            path.unlink(missing_ok=True)
-            continue
-        _write_atomic(part, path)
-        written += part.num_rows
+    try:
+        # The leaves are written in order; DuckDB keeps it within each file only when asked to.
+        keep = fetch_all(con, "SELECT current_setting('preserve_insertion_order')")[0][0]
+        con.execute("SET preserve_insertion_order = true")
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM ({relation}) ORDER BY {order}) TO '{_quoted(scratch)}' "
+                f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({', '.join(PARTITION_COLUMNS)}), "
+                "FILENAME_PATTERN 'leaf_{i}', WRITE_PARTITION_COLUMNS false)"
+            )
+        finally:
+            con.execute(f"SET preserve_insertion_order = {'true' if keep else 'false'}")
+        for reporter, year, month in partitions:
+            path = leaf_path(lake, reporter, year, month, source_id)
+            folder = scratch / f"reporter_iso3={reporter}" / f"year={int(year)}" / f"month={int(month)}"
+            files = sorted(folder.glob("leaf_*.parquet")) if folder.is_dir() else []
+            if not files:
+                path.unlink(missing_ok=True)
+                continue
+            if len(files) > 1:  # DuckDB split a large leaf: one file per leaf, as readers expect
+                _merge_files(con, files, folder / "merged.parquet")
+                files = [folder / "merged.parquet"]
+            written += _publish(files[0], path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return written
 
 
-def _partition_slices(table):
-    """``table`` sorted by partition, and {(reporter, year, month): (start, stop)} into it: one
-    sort whatever the number of partitions, instead of one filter of every row per partition."""
-    import numpy as np
-    import pyarrow.compute as pc
+def stale_scratch(folder: Path) -> bool:
+    """A ``.write-<source>-<pid>`` scratch folder whose writer process is gone."""
+    pid = folder.name.rsplit("-", 1)[-1]
+    return folder.name.startswith(".write-") and pid.isdigit() and not _alive(int(pid))
 
-    if table.num_rows == 0:
-        return table, {}
-    order = pc.sort_indices(table, sort_keys=[(c, "ascending") for c in PARTITION_COLUMNS])
-    table_sorted = table.take(order)
-    reporters = pc.dictionary_encode(table_sorted["reporter_iso3"]).combine_chunks()
-    codes = reporters.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    years = table_sorted["year"].to_numpy().astype(np.int64)
-    months = table_sorted["month"].to_numpy().astype(np.int64)
-    key = (codes * 10_000 + years) * 100 + months
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1])
-    stops = np.concatenate([starts[1:], [len(key)]])
-    names = reporters.dictionary.to_pylist()
-    out = {}
-    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
-        out[(names[codes[a]], int(years[a]), int(months[a]))] = (a, b)
-    return table_sorted, out
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _quoted(path: Path) -> str:
+    return path.as_posix().replace("'", "''")
+
+
+def _merge_files(con, files: list[Path], out: Path) -> None:
+    listed = ", ".join(f"'{_quoted(f)}'" for f in files)
+    con.execute(f"COPY (SELECT * FROM read_parquet([{listed}])) TO '{_quoted(out)}' (FORMAT parquet, COMPRESSION zstd)")
+
+
+def _publish(src: Path, path: Path) -> int:
+    """Move a written leaf into place atomically (flushed first); returns its row count."""
+    import pyarrow.parquet as pq
+
+    rows = pq.ParquetFile(src).metadata.num_rows
+    with open(src, "rb+") as fh:
+        os.fsync(fh.fileno())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        os.replace(src, tmp)  # same file system: the lake's own folder
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return rows
 
 
 @dataclass

@@ -188,28 +188,34 @@ class Checked:
         """The observations as a DataFrame (small files and tests)."""
         return self.harmonized.frame
 
-    def fact_batches(self, file_name: str, sha: str, vintage, stamp, batch_rows: int = 200_000):
-        """The observations with their lineage, as a stream of Arrow batches in the fact schema:
-        the warehouse stages them batch by batch, so no file is ever held whole in memory."""
-        from transforms.engine import ident
+    def fact_select(self, file_name: str, sha: str, vintage, stamp) -> str:
+        """The observations with their lineage, as a SELECT in the fact schema on the harmonized
+        table's connection (the lineage travels as a registered one-row table, not as SQL text)."""
+        import pandas as pd
+
+        from transforms.engine import ident, register_frame
         from transforms.warehouse import _sql_type, fact_schema
 
         lineage = {"source_file": file_name, "source_sha256": sha, "vintage": vintage, "loaded_at": stamp}
-        params, cols = [], []
-        for f in fact_schema():
-            if f.name in lineage:
-                params.append(lineage[f.name])
-                cols.append(f"CAST(? AS {_sql_type(f.type)}) AS {ident(f.name)}")
-            else:
-                cols.append(f"CAST({ident(f.name)} AS {_sql_type(f.type)}) AS {ident(f.name)}")
         hz = self.harmonized
-        return hz.con.sql(f"SELECT {', '.join(cols)} FROM {hz.view}", params=params).to_arrow_reader(batch_rows)
+        one = register_frame(hz.con, pd.DataFrame({k: [v] for k, v in lineage.items()}), "lineage")
+        cols = []
+        for f in fact_schema():
+            source = f"(SELECT {ident(f.name)} FROM {one})" if f.name in lineage else ident(f.name)
+            cols.append(f"CAST({source} AS {_sql_type(f.type)}) AS {ident(f.name)}")
+        return f"SELECT {', '.join(cols)} FROM {hz.view}"
+
+    def fact_batches(self, file_name: str, sha: str, vintage, stamp, batch_rows: int = 200_000):
+        """The observations with their lineage, as a stream of Arrow batches in the fact schema:
+        the warehouse stages them batch by batch, so no file is ever held whole in memory."""
+        sql = self.fact_select(file_name, sha, vintage, stamp)
+        return self.harmonized.con.sql(sql).to_arrow_reader(batch_rows)
 
     def close(self) -> None:
         self.extracted.cleanup()
 
 
-def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
+def _stage_check(path: Path, contract: Contract, work_dir=None, con=None) -> Checked:
     """Extract, validate and harmonize one file in DuckDB; raises Refused."""
     from transforms import guard
     from transforms.engine import fetch_all
@@ -221,7 +227,7 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
     name = path.name
     try:
         with timed("extract", name):
-            ex = extract(path, contract, work_dir=work_dir)
+            ex = extract(path, contract, con=con, work_dir=work_dir)
     except ReadError as exc:
         raise Refused(str(exc), unreadable=True) from exc
     except ExtractError as exc:
@@ -281,12 +287,12 @@ def _stage_check(path: Path, contract: Contract, work_dir=None) -> Checked:
     return Checked(ex, hz, outcomes, warnings, int(rows), list(reporters or []))
 
 
-def _checked(path: Path, contract: Contract, work_dir=None) -> Checked:
+def _checked(path: Path, contract: Contract, work_dir=None, con=None) -> Checked:
     """``_stage_check``, with any other failure while reading the file (a library's error, DuckDB
     out of memory on a pathological file) turned into a refusal: the file goes to quarantine
     with a one-line reason, the trace to the log, and nothing published changes."""
     try:
-        return _stage_check(path, contract, work_dir)
+        return _stage_check(path, contract, work_dir, con)
     except Refused:
         raise
     except Exception as exc:
@@ -402,7 +408,7 @@ def check_file(path, source_id: str, report: str | None = None) -> IngestResult:
 
 def ingest_file(path, source_id: str, home=None) -> IngestResult:
     """The whole pipeline for one landing file; a file already loaded is skipped."""
-    from transforms.warehouse import Warehouse
+    from transforms.warehouse import LocalFacts, Warehouse
 
     cfg = get_settings(home).ensure()
     path = Path(path)
@@ -432,7 +438,10 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         try:
             if shown != path.name:  # the name would break every log, report and table it reaches
                 raise Refused(f"{shown}: the file name is not valid UTF-8; rename the file", unreadable=True)
-            checked = _checked(path, contract, work_dir=cfg.home / "tmp")
+            # On the DuckDB warehouse the file is read and harmonized in the warehouse's own
+            # connection: the load is then one INSERT … SELECT, with no copy through Python.
+            local = wh.con if wh.engine == "duckdb" else None
+            checked = _checked(path, contract, work_dir=cfg.home / "tmp", con=local)
             outcomes, warnings = checked.outcomes, checked.warnings
             try:
                 _check_units(checked, wh)
@@ -463,7 +472,11 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             return result
 
         now = dt.datetime.now()
-        facts = checked.fact_batches(path.name, sha, entry["vintage"], now)
+        facts = (
+            LocalFacts(checked.fact_select(path.name, sha, entry["vintage"], now))
+            if local is not None
+            else checked.fact_batches(path.name, sha, entry["vintage"], now)
+        )
         result.rows = checked.rows
         result.warnings = warnings
         result.reporters = checked.reporters
@@ -490,11 +503,10 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             checked.close()
         # The leaves the load changed (revised, added or withdrawn figures), rewritten from the warehouse.
         partitions = loaded.partitions
-        from transforms.lake import write_partitions
 
         log.info("%s: warehouse committed; lake write of %d partitions begins", path.name, len(partitions))
         with timed("lake write", path.name):
-            write_partitions(cfg.lake, source_id, wh.partition_facts(source_id, partitions), partitions)
+            wh.write_lake(cfg.lake, source_id, partitions)
         wh.lake_written(source_id, sha)
     for w in warnings:
         log.warning(w)

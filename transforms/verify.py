@@ -13,12 +13,15 @@ Exit status: 0 when everything agrees, 1 otherwise (each differing partition is 
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from transforms.config import Settings
 from transforms.config import settings as get_settings
 from transforms.harmonize import KEY_COLUMNS
+from transforms.lake import stale_scratch
 
 
 @dataclass
@@ -147,17 +150,18 @@ def verify(home=None, repair: bool = False) -> VerifyReport:
         report = _compare(cfg, wh)
         if not repair or (report.ok and not report.strays and not report.notes):
             return report
-        from transforms.lake import write_partitions
-
         by_source: dict[str, list[tuple[str, int, int]]] = {}
         for m in report.mismatches:
             by_source.setdefault(m.source_id, []).append((m.reporter_iso3, m.year, m.month))
         for source_id, parts in sorted(by_source.items()):
-            write_partitions(cfg.lake, source_id, wh.partition_facts(source_id, parts), parts)
+            wh.write_lake(cfg.lake, source_id, parts)
         for rel in report.strays:
             path = cfg.lake / rel
             if path.name.startswith(".") and path.name.endswith(".tmp"):
                 path.unlink(missing_ok=True)
+            top = Path(rel).parts[0]
+            if top.startswith(".write-") and stale_scratch(cfg.lake / top):  # a killed lake write
+                shutil.rmtree(cfg.lake / top, ignore_errors=True)
         repaired = [m.partition for m in report.mismatches]
         again = _compare(cfg, wh)
         if again.ok:

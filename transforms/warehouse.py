@@ -113,6 +113,14 @@ def fact_schema():
     return pa.schema([(c, types.get(c, pa.string())) for c in FACT_COLUMNS])
 
 
+@dataclass
+class LocalFacts:
+    """A file's observations already in the warehouse's own DuckDB connection: a SELECT in the
+    fact schema over the harmonized table, loaded with no copy through Python or Arrow."""
+
+    sql: str
+
+
 class WarehouseError(RuntimeError):
     pass
 
@@ -383,14 +391,24 @@ class Warehouse:
         or more (122,880 rows), reads back as empty in a later CREATE … AS (tested by
         test_a_file_larger_than_a_row_group_loads_whole)."""
         self.execute(f"DROP TABLE IF EXISTS {name}")
+        if isinstance(data, LocalFacts):
+            self._view(name, data.sql)
+            return
         columns = ", ".join(f"{f.name} {_sql_type(f.type)}" for f in data.schema)
         self.execute(f"CREATE TEMP TABLE {name} ({columns})")
         self.copy_into(name, data)
         self._analyze(name, ("source_id", "reporter_iso3", "period_start", "period_end", "year", "month"))
 
+    def _view(self, name: str, sql: str) -> None:
+        """A temporary view standing for a staging table (dropped by ``_drop_stages``)."""
+        self.execute(f"CREATE TEMP VIEW {name} AS {sql}")
+        self._stage_views = {*getattr(self, "_stage_views", set()), name}
+
     def _drop_stages(self) -> None:
-        for name in _STAGE_TABLES:
-            self.execute(f"DROP TABLE IF EXISTS {name}")
+        views = getattr(self, "_stage_views", set())
+        for name in reversed(_STAGE_TABLES):  # views first: they depend on the tables
+            self.execute(f"DROP {'VIEW' if name in views else 'TABLE'} IF EXISTS {name}")
+        self._stage_views = set()
 
     def _scalar(self, sql: str, params=None):
         rows = self.fetchall(sql, params)
@@ -760,9 +778,24 @@ class Warehouse:
             "ON c.source_id = s.source_id AND c.period_start = s.period_start AND c.period_end = s.period_end",
             bounds,
         )
+        keys = ", ".join(f"c.{k}" for k in KEY_COLUMNS)
+        current = self.fetchall(f"SELECT 1 FROM fact_flow c WHERE {span.format(t='c')} LIMIT 1", bounds)
+        if not current:
+            # No current figures in the span (a first load, new periods): nothing is revised or
+            # withdrawn and every observation is fresh, with no anti-join and no copy of the file.
+            self.execute(
+                f"CREATE TEMP TABLE _gone AS SELECT {keys}, c.year, c.month, FALSE AS revised "
+                "FROM fact_flow c WHERE FALSE"
+            )
+            self._view("_fresh", "SELECT n.*, FALSE AS revised FROM _new n")
+        else:
+            self._diff(keys, span, bounds)
+        return self._counts_after(sha, stamp, cols, span, bounds)
+
+    def _diff(self, keys: str, span: str, bounds: list) -> None:
+        """``_gone`` and ``_fresh`` of a file against the current figures of its span."""
         # Current figures of the covered periods that the file does not restate unchanged:
         # revised (the file has the key with another figure) or withdrawn (the file lacks the key).
-        keys = ", ".join(f"c.{k}" for k in KEY_COLUMNS)
         self.execute(
             f"CREATE TEMP TABLE _gone AS SELECT {keys}, c.year, c.month, (n.source_id IS NOT NULL) AS revised "
             f"FROM (SELECT * FROM fact_flow c WHERE {span.format(t='c')}) c "
@@ -782,6 +815,9 @@ class Warehouse:
         )
         self._analyze("_gone")
         self._analyze("_fresh", ("source_id", "period_start", "period_end"))
+
+    def _counts_after(self, sha: str, stamp: dt.datetime, cols: str, span: str, bounds: list) -> LoadResult:
+        """Apply ``_gone`` and ``_fresh`` to the facts and their history; count what changed."""
         self.execute(
             "UPDATE fact_flow_history SET valid_to = ?, "
             "closed_as = CASE WHEN g.revised THEN 'revised' ELSE 'withdrawn' END, closed_by_sha256 = ? "
@@ -866,6 +902,12 @@ class Warehouse:
         ]
         return table.sort_by([(c, "ascending") for c in order])
 
+    def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
+        """Rewrite the lake leaves of ``source_id`` in ``partitions`` from the current facts."""
+        from transforms.lake import write_partitions
+
+        return write_partitions(lake, source_id, self.partition_facts(source_id, partitions), partitions)
+
     def partition_totals(self) -> list[tuple]:
         """(source_id, reporter_iso3, year, month, rows, values, sum of value) of the current facts."""
         return self.fetchall(
@@ -939,6 +981,36 @@ class DuckDBWarehouse(Warehouse):
 
     def to_arrow(self, sql: str, schema):
         return self.con.sql(sql).to_arrow_table().cast(schema)
+
+    def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
+        """The leaves straight from ``fact_flow`` by one partitioned COPY (no copy through Python)."""
+        import pyarrow as pa
+
+        from transforms.lake import copy_partitions
+
+        parts = pa.table(
+            {
+                "source_id": pa.array([source_id] * len(partitions), pa.string()),
+                "reporter_iso3": pa.array([p[0] for p in partitions], pa.string()),
+                "year": pa.array([int(p[1]) for p in partitions], pa.int32()),
+                "month": pa.array([int(p[2]) for p in partitions], pa.int32()),
+            }
+        )
+        self.con.register("_omh_parts", parts)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _omh_lake_parts AS SELECT * FROM _omh_parts")
+        self.con.unregister("_omh_parts")
+        try:
+            return copy_partitions(
+                self.con,
+                f"SELECT {', '.join('f.' + c for c in FACT_COLUMNS)} FROM fact_flow f "
+                "JOIN _omh_lake_parts p ON p.source_id = f.source_id AND p.reporter_iso3 = f.reporter_iso3 "
+                "AND p.year = f.year AND p.month = f.month",
+                lake,
+                source_id,
+                partitions,
+            )
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS _omh_lake_parts")
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
