@@ -21,6 +21,7 @@ from pathlib import Path
 from transforms.config import Settings
 from transforms.config import settings as get_settings
 from transforms.contracts import Contract, get_contract, load_contracts
+from transforms.manifest import already_loaded
 
 log = logging.getLogger("omh.pipeline")
 
@@ -414,9 +415,14 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
     path = Path(path)
     if not path.is_file():
         return IngestResult(source_id, path.name, "", STATUS_UNREADABLE, reason=f"{path.name}: no such file")
-    contract = get_contract(source_id)
     sha = sha256_of(path)
     shown = display_name(path)
+    if already_loaded(cfg, source_id, sha):  # before any heavy import: a rerun costs a hash
+        return _skipped(source_id, path, shown, sha)
+    contract = get_contract(source_id)
+    from transforms.validate import warm_up
+
+    warm_up()  # GX's imports overlap with reading the file
     entry = {
         "source_id": source_id,
         "sha256": sha,
@@ -430,9 +436,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
     result = IngestResult(source_id, shown, sha, STATUS_LOADED)
     with Warehouse(cfg) as wh:
         if wh.is_loaded(source_id, sha):
-            result.status = STATUS_SKIPPED
-            result.reason = f"{path.name}: already loaded (sha256 {sha[:12]})"
-            return result
+            return _skipped(source_id, path, shown, sha)
         wh.ensure_schema(load_contracts())
         outcomes = []
         try:
@@ -512,6 +516,11 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         log.warning(w)
     log.info("%s", result.reason)
     return result
+
+
+def _skipped(source_id: str, path: Path, shown: str, sha: str) -> IngestResult:
+    reason = f"{path.name}: already loaded (sha256 {sha[:12]})"
+    return IngestResult(source_id, shown, sha, STATUS_SKIPPED, reason=reason)
 
 
 def _report(cfg: Settings, result: IngestResult, outcomes, contract) -> Path:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -260,8 +261,32 @@ def load_suite(name: str, fallback=None) -> dict:
 # ---------------------------------------------------------------------------- running GX
 
 
-@lru_cache(maxsize=1)
+_CONTEXT_LOCK = threading.Lock()
+
+
 def _context():
+    """GX, its ephemeral context and the batch definition every suite runs on (built once)."""
+    with _CONTEXT_LOCK:  # a caller arriving while warm_up builds it waits for that one
+        return _build_context()
+
+
+def warm_up() -> threading.Thread:
+    """Import GX and build its context in a background thread: its seconds of imports overlap
+    with reading the file instead of following it. A failure here is left for ``_context``."""
+
+    def build() -> None:
+        try:
+            _context()
+        except Exception as exc:
+            log.debug("GX warm-up failed (%s); the first suite run will retry", exc)
+
+    thread = threading.Thread(target=build, name="omh-gx-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+@lru_cache(maxsize=1)
+def _build_context():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig

@@ -35,6 +35,7 @@ import pandas as pd
 from transforms import codelists
 from transforms.config import SQL_DIR, Settings
 from transforms.harmonize import KEY_COLUMNS
+from transforms.manifest import LOADED_SQL
 
 log = logging.getLogger("omh.warehouse")
 
@@ -600,11 +601,7 @@ class Warehouse:
         """The file's figures are committed and its lake leaves written (a load interrupted between
         the warehouse commit and the lake write is finished by the next run)."""
         try:
-            row = self.fetchall(
-                "SELECT 1 FROM file_manifest WHERE source_id = ? AND sha256 = ? AND status = 'loaded' "
-                "AND lake_written_at IS NOT NULL",
-                [source_id, sha256],
-            )
+            row = self.fetchall(LOADED_SQL, [source_id, sha256])
         except Exception:  # no schema yet (or a version-1 schema): let the run migrate and decide
             return False
         return bool(row)

@@ -1,0 +1,49 @@
+"""Is a file already loaded? Asked before any heavy import, so that a file already in the
+warehouse costs its hash and one indexed query (``omh ingest`` of a loaded file, every rerun of a
+DAG), not seconds of pandas, Arrow and Great Expectations imports.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from transforms.config import Settings
+
+log = logging.getLogger("omh.manifest")
+
+# The figures are committed and the lake leaves written (a load interrupted between the two is
+# finished by the next run, so it does not count as loaded).
+LOADED_SQL = (
+    "SELECT 1 FROM file_manifest WHERE source_id = ? AND sha256 = ? AND status = 'loaded' "
+    "AND lake_written_at IS NOT NULL"
+)
+
+
+def postgres_dsn(url: str) -> str:
+    """A SQLAlchemy-style PostgreSQL URL as libpq takes it."""
+    return re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
+
+
+def already_loaded(cfg: Settings, source_id: str, sha256: str) -> bool:
+    """True when the warehouse says so; False when it does not, or cannot be asked cheaply (no
+    warehouse yet, another process writing the DuckDB file, a server down): the full path then
+    opens the warehouse properly and decides."""
+    try:
+        if cfg.duckdb_path is not None:
+            if not cfg.duckdb_path.exists():
+                return False
+            import duckdb
+
+            con = duckdb.connect(str(cfg.duckdb_path), read_only=True)
+            try:
+                return bool(con.execute(LOADED_SQL, [source_id, sha256]).fetchall())
+            finally:
+                con.close()
+        import psycopg
+
+        with psycopg.connect(postgres_dsn(cfg.warehouse_url), connect_timeout=5) as con:
+            return bool(con.execute(LOADED_SQL.replace("?", "%s"), [source_id, sha256]).fetchall())
+    except Exception as exc:  # no schema yet, a lock held by a writer, a server away
+        log.debug("manifest lookup before the load failed (%s); the load path decides", exc)
+        return False
