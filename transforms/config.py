@@ -6,7 +6,9 @@ Everything is derived from two environment variables so that the same code runs 
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +70,34 @@ def settings(home: str | os.PathLike | None = None) -> Settings:
     root = Path(home or os.environ.get("OMH_HOME") or "var").expanduser().resolve()
     url = os.environ.get("OMH_WAREHOUSE_URL") or f"duckdb:///{root / 'warehouse.duckdb'}"
     return Settings(home=root, warehouse_url=url)
+
+
+# ---------------------------------------------------------------------------- secrets in text
+
+# user:password@ after a scheme; greedy up to the last "@" of the token (a password may hold "@").
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)(?P<secret>[^\s'\"]+)(?=@)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&;'\"]+)", re.IGNORECASE
+)
+
+
+def mask_secrets(text) -> str:
+    """``text`` with the password of any URL (``postgresql://omh:secret@host``) and any
+    ``password=...`` pair replaced by ``***``: for messages and logs that may quote a connection."""
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", str(text))
+    return _KV_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+
+
+class MaskSecrets(logging.Filter):
+    """A handler filter that masks passwords in a record's message and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_secrets(record.exc_text)
+        return True

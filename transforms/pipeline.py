@@ -435,7 +435,10 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             return result
 
         now = dt.datetime.now()
-        facts = checked.fact_batches(path.name, sha, entry["vintage"], now)
+        # A factory: a load retried on a new connection reads the observations again.
+        def facts():
+            return checked.fact_batches(path.name, sha, entry["vintage"], now)
+
         result.rows = checked.rows
         result.warnings = warnings
         result.reporters = checked.reporters
