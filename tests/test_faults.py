@@ -10,8 +10,11 @@ byte for byte what it was. The rerun then completes, with no duplicate observati
 ``omh verify`` passes.
 
 On PostgreSQL a thread terminates the load's backend (``pg_terminate_backend``) while its COPY
-runs. The transaction dies with the connection; a rerun loads the file. Whether the warehouse
-itself reconnects and retries (rather than Airflow's task retry) is tested separately.
+runs, while it waits at its manifest write (held there by a table lock), or while it sits idle
+between statements: the warehouse reconnects and reruns the statement or the file's whole load
+(with retries off, the transaction dies with the connection and nothing of the file is
+published). A cancelled statement (``pg_cancel_backend``) is an error, not a lost connection: it
+is not retried.
 """
 
 from __future__ import annotations
@@ -225,36 +228,139 @@ def _pg_figures(url: str) -> tuple:
         return tuple(total), dups[0]
 
 
+RETRY_LOG = "PostgreSQL connection lost during"
+
+
+def _retries(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith(RETRY_LOG)]
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_terminated_backend_mid_copy_loads_nothing_and_rerun_completes(monkeypatch, tmp_path, release):
+def test_terminated_backend_mid_copy_is_retried_whole(monkeypatch, tmp_path, release, caplog):
+    """The backend dies while the file's COPY streams (the observations half read): the warehouse
+    reconnects and reruns the file's whole load in the same call, reading the observations again."""
     from transforms.pipeline import ingest_file
 
+    caplog.set_level("WARNING", logger="omh.warehouse")
     with _pg_role_schema() as (url, role):
         _pg_env(monkeypatch, tmp_path, url)
         assert ingest_file(hc.DARIEN, "pan_darien_yearly").status == "loaded"
-        before = _pg_figures(url)
         killer = Terminator(role, "COPY _new%FROM STDIN%")
         killer.start()
         try:
             result = ingest_file(release, "usa_cbp_swb_encounters")
-            failed = None
-        except Exception as exc:  # the connection died under the load
-            result, failed = None, exc
         finally:
             killer.stop.set()
             killer.join(10)
         assert killer.terminated, "the load's COPY was never seen running"
         assert "_new" in killer.terminated[0], killer.terminated  # the fact load, not a dimension
-        if failed is not None:
-            assert _pg_figures(url) == before, "a terminated load left part of the file behind"
-            result = ingest_file(release, "usa_cbp_swb_encounters")  # what Airflow's retry does
         assert result.status == "loaded", result.reason
+        retries = _retries(caplog)
+        assert len(retries) == 1 and "the load of usa_cbp_sbo-encounters" in retries[0], retries
+        assert "AdminShutdown" in retries[0] or "closed" in retries[0], retries
         (count, total), dups = _pg_figures(url)
         assert count == 28 + 1936 * COPIES and dups == 0
         from transforms.verify import verify
 
         assert verify().ok
+
+
+class Blocker:
+    """Holds an EXCLUSIVE lock on ``file_manifest`` (reads pass, writes wait), so a load stops at
+    its manifest write, late in its transaction, after its observations are merged into
+    ``fact_flow``. A thread then ``action``s (``pg_terminate_backend`` or ``pg_cancel_backend``) the
+    role's backend waiting there, once, and releases the lock."""
+
+    def __init__(self, url: str, role: str, action: str):
+        import psycopg
+
+        self.role, self.action = role, action
+        self.con = psycopg.connect(url)  # not autocommit: the lock lasts until commit
+        self.con.execute("LOCK TABLE file_manifest IN EXCLUSIVE MODE")
+        self.hit: list[str] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+        from psycopg import sql
+        from test_warehouse import PG_URL
+
+        try:
+            with psycopg.connect(PG_URL, autocommit=True) as con:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    rows = con.execute(
+                        "SELECT pid, query FROM pg_stat_activity WHERE usename = %s AND wait_event_type = 'Lock' "
+                        "AND query ILIKE 'DELETE FROM file_manifest%%'",
+                        [self.role],
+                    ).fetchall()
+                    if rows:
+                        con.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(self.action)), [rows[0][0]])
+                        self.hit.append(rows[0][1][:80])
+                        return
+                    time.sleep(0.01)
+        finally:
+            self.con.commit()  # release the lock whatever happened
+
+    def join(self) -> None:
+        self.thread.join(70)
+        self.con.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_terminated_backend_late_in_the_transaction_loads_nothing(monkeypatch, tmp_path):
+    """Retries off: the backend dies after the file's observations are in ``fact_flow`` but before
+    the commit; the figures are the previous ones, and a rerun (Airflow's task retry) loads it."""
+    from transforms.pipeline import ingest_file
+    from transforms.warehouse import PostgresWarehouse
+
+    with _pg_role_schema() as (url, role):
+        _pg_env(monkeypatch, tmp_path, url)
+        assert ingest_file(hc.DARIEN, "pan_darien_yearly").status == "loaded"
+        before = _pg_figures(url)
+        monkeypatch.setattr(PostgresWarehouse, "RETRY_ATTEMPTS", 1)
+        blocker = Blocker(url, role, "pg_terminate_backend")
+        try:
+            with pytest.raises(Exception) as failed:
+                ingest_file(hc.CBP, "usa_cbp_swb_encounters")
+        finally:
+            blocker.join()
+        assert blocker.hit, "the load never reached its manifest write"
+        assert "terminating connection" in str(failed.value) or "closed" in str(failed.value), failed.value
+        assert _pg_figures(url) == before, "a terminated load left part of the file behind"
+        monkeypatch.undo()
+        _pg_env(monkeypatch, tmp_path, url)
+        assert ingest_file(hc.CBP, "usa_cbp_swb_encounters").status == "loaded"
+        (count, _), dups = _pg_figures(url)
+        assert count == 28 + 1936 and dups == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_an_error_that_is_not_a_lost_connection_is_not_retried(monkeypatch, tmp_path, caplog):
+    """A cancelled statement (``pg_cancel_backend``: an OperationalError, but the connection lives)
+    fails the load at once, with no reconnection and nothing published."""
+    import psycopg
+
+    from transforms.pipeline import ingest_file
+
+    caplog.set_level("WARNING", logger="omh.warehouse")
+    with _pg_role_schema() as (url, role):
+        _pg_env(monkeypatch, tmp_path, url)
+        assert ingest_file(hc.DARIEN, "pan_darien_yearly").status == "loaded"
+        before = _pg_figures(url)
+        blocker = Blocker(url, role, "pg_cancel_backend")
+        try:
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                ingest_file(hc.CBP, "usa_cbp_swb_encounters")
+        finally:
+            blocker.join()
+        assert blocker.hit
+        assert _retries(caplog) == []
+        assert _pg_figures(url) == before
 
 
 @pytest.mark.postgres
@@ -264,6 +370,7 @@ def test_dropped_connection_is_retried_by_the_warehouse(monkeypatch, tmp_path, c
     call completes (no task-level retry needed)."""
     from transforms.pipeline import ingest_file
 
+    caplog.set_level("WARNING", logger="omh.warehouse")
     with _pg_role_schema() as (url, role):
         _pg_env(monkeypatch, tmp_path, url)
         assert ingest_file(hc.DARIEN, "pan_darien_yearly").status == "loaded"
@@ -277,6 +384,8 @@ def test_dropped_connection_is_retried_by_the_warehouse(monkeypatch, tmp_path, c
             killer.join(10)
         assert killer.terminated
         assert result.status == "loaded"
+        retries = _retries(caplog)
+        assert len(retries) == 1 and "AdminShutdown: terminating connection" in retries[0], retries
         (count, _), dups = _pg_figures(url)
         assert count == 28 + 1936 and dups == 0
 

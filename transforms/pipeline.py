@@ -435,9 +435,15 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             return result
 
         now = dt.datetime.now()
-        # A factory: a load retried on a new connection reads the observations again.
+        # A factory: a load retried on a new connection reads the observations again (the
+        # stream of the failed attempt is closed first: DuckDB runs one result at a time).
+        streams: list = []
+
         def facts():
-            return checked.fact_batches(path.name, sha, entry["vintage"], now)
+            while streams:
+                streams.pop().close()
+            streams.append(checked.fact_batches(path.name, sha, entry["vintage"], now))
+            return streams[-1]
 
         result.rows = checked.rows
         result.warnings = warnings
