@@ -20,10 +20,12 @@ is not retried.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -96,7 +98,22 @@ def _kill_at(cmd, env, log: Path, marker: str | None, delay_ms: int, cwd: Path) 
                 break
             time.sleep(0.005)
         rc = proc.wait()
-    return {"rc": rc, "killed": rc == -signal.SIGKILL, "after_s": time.monotonic() - t0, "log": _marks(log, start)}
+    return {
+        "rc": rc,
+        "killed": rc == -signal.SIGKILL,
+        "after_s": time.monotonic() - t0,
+        "log": _marks(log, start),
+        "pid": proc.pid,
+    }
+
+
+def _scratch_of(pid: int, home: Path) -> list[Path]:
+    """The scratch folders of process ``pid`` (staging and canonical Parquet, DuckDB spill)."""
+    from transforms.scratch import SPILL, owner_name
+
+    name = owner_name(pid)
+    bases = [home / "tmp", Path(tempfile.gettempdir())]
+    return [p for b in bases for p in (b / name, b / SPILL / name) if p.exists()]
 
 
 def _duplicates(home: Path) -> int:
@@ -138,6 +155,12 @@ def test_sigkill_midway_keeps_figures_and_rerun_completes(
     assert kill["killed"], f"{label}: the load finished before the kill ({kill['after_s']:.1f} s): make it larger"
     committed = COMMITTED in kill["log"]
     WHERE_KILLED[label] = "lake" if committed else ("transaction" if LOADING in kill["log"] else "check")
+    left = _scratch_of(kill["pid"], home)
+    if WHERE_KILLED[label] == "transaction":  # the file's staging and canonical Parquet are still there
+        names = [f.name for d in left for f in d.iterdir()]
+        assert any(n.startswith("_omh_stage_") for n in names), (label, names)
+        assert any(n.startswith("_omh_canon_") for n in names), (label, names)
+        assert any(d.parent.name == "omh-duckdb-spill" for d in left), (label, left)
     now = hc.figures(home)
     # All or nothing: the previous figures, or (killed after the commit) the new ones.
     assert now == (v2 if committed else v1), f"{label}: figures are neither the old nor the new ones"
@@ -147,10 +170,49 @@ def test_sigkill_midway_keeps_figures_and_rerun_completes(
 
     rerun = hc.run_omh(cmd[1:], env, tmp_path / "rerun")
     assert rerun.rc == 0 and "Traceback" not in rerun.output, rerun.output
+    assert _scratch_of(kill["pid"], home) == [], "the killed run's scratch files are still there"
     assert hc.figures(home) == v2
     assert _duplicates(home) == 0
     verify = hc.run_omh(["verify"], env, tmp_path / "verify")
     assert verify.rc == 0 and "agree" in verify.stdout, verify.output
+
+
+def test_scratch_of_live_processes_is_kept_and_of_dead_ones_removed(tmp_path):
+    """The sweep removes the folders of dead processes of this host only: never one of a live
+    process (a real one, sleeping), of this process, or of another host."""
+    from transforms import scratch
+
+    base = tmp_path / "tmp"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        folders = {
+            "live": base / scratch.owner_name(sleeper.pid),
+            "self": scratch.process_dir(base),
+            "dead": base / scratch.owner_name(dead.pid),
+            "dead spill": base / scratch.SPILL / scratch.owner_name(dead.pid),
+            "other host": base / f"omh-elsewhere-{dead.pid}",
+        }
+        for folder in folders.values():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "_omh_stage_1_1.parquet").write_bytes(b"x")
+        loose_old = base / f"_omh_canon_{dead.pid}_3.parquet"
+        loose_new = base / f"_omh_stage_{dead.pid}_4.parquet"
+        for f in (loose_old, loose_new):
+            f.write_bytes(b"x")
+        day_ago = time.time() - scratch.LOOSE_FILE_AGE_S - 60
+        os.utime(loose_old, (day_ago, day_ago))
+
+        removed = scratch.sweep(base)
+        assert sorted(removed) == sorted([folders["dead"], folders["dead spill"], loose_old])
+        assert all(folders[k].exists() for k in ("live", "self", "other host")) and loose_new.exists()
+        sleeper.kill()
+        sleeper.wait()
+        assert scratch.sweep(base) == [folders["live"]]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 # ---------------------------------------------------------------------------- PostgreSQL

@@ -13,9 +13,11 @@ import json
 import logging
 import re
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from transforms import scratch
 from transforms.config import Settings
 from transforms.config import settings as get_settings
 from transforms.contracts import Contract, get_contract, load_contracts
@@ -377,6 +379,9 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
     from transforms.warehouse import Warehouse
 
     cfg = get_settings(home).ensure()
+    # Scratch files of killed runs (SIGKILL, OOM) go; this run works in a folder of its own.
+    scratch.sweep(cfg.home / "tmp", tempfile.gettempdir())
+    work_dir = scratch.process_dir(cfg.home / "tmp")
     path = Path(path)
     if not path.is_file():
         return IngestResult(source_id, path.name, "", STATUS_UNREADABLE, reason=f"{path.name}: no such file")
@@ -404,7 +409,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         try:
             if shown != path.name:  # the name would break every log, report and table it reaches
                 raise Refused(f"{shown}: the file name is not valid UTF-8; rename the file", unreadable=True)
-            checked = _checked(path, contract, work_dir=cfg.home / "tmp")
+            checked = _checked(path, contract, work_dir=work_dir)
             outcomes, warnings = checked.outcomes, checked.warnings
             try:
                 _check_units(checked, wh)
