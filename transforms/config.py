@@ -101,3 +101,27 @@ class MaskSecrets(logging.Filter):
         if record.exc_text:
             record.exc_text = mask_secrets(record.exc_text)
         return True
+
+
+def url_password(url: str) -> str | None:
+    """The password of a URL (``postgresql://omh:secret@db/omh``), decoded, or None."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
+def mask_in_airflow() -> None:
+    """Register the warehouse password with Airflow's secrets masker (task logs redact it,
+    whatever prints it). For tasks; a no-op outside Airflow or without a password."""
+    password = url_password(os.environ.get("OMH_WAREHOUSE_URL") or "")
+    if not password:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:
+        return
+    mask_secret(password)  # no name: a name must look sensitive ("password") to count
