@@ -1,7 +1,8 @@
 """Faults injected for real: a load SIGKILLed midway, a PostgreSQL connection terminated by the server.
 
-Nothing is mocked. ``omh ingest`` of a large CBP release (193,600 observations, 17 MB: the Arrow
-fast path) runs as a child process on a copy of a warehouse that publishes the real Darién and
+Nothing is mocked. ``omh ingest`` of a large CBP release (193,600 observations, 17 MB, read by the
+Arrow fast path with its canonical observations in a Parquet file: OMH_FAST_CSV_BYTES and
+OMH_CANON_PARQUET) runs as a child process on a copy of a warehouse that publishes the real Darién and
 CBP files, and is killed with SIGKILL at several points: while it reads and checks the file (by
 elapsed time), inside the warehouse transaction and during the lake write (by the progress marks
 the pipeline writes to ``$OMH_HOME/logs/omh.log``, plus a delay). After each kill the published
@@ -147,7 +148,8 @@ def test_sigkill_midway_keeps_figures_and_rerun_completes(
     home = tmp_path / "home"
     shutil.copytree(home0, home)
     lake_before = hc.lake_state(home)
-    env = hc.omh_env(home, pycache)
+    # The Arrow fast path and a canonical Parquet file: scratch files exist while the load runs.
+    env = hc.omh_env(home, pycache, OMH_FAST_CSV_BYTES=str(1 << 20), OMH_CANON_PARQUET="1")
     omh = str(Path(sys.executable).parent / "omh")
     cmd = [omh, "ingest", str(release), "--source", "usa_cbp_swb_encounters"]
 
