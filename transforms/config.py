@@ -74,18 +74,19 @@ def settings(home: str | os.PathLike | None = None) -> Settings:
 
 # ---------------------------------------------------------------------------- secrets in text
 
+MASK = "<masked>"
 # user:password@ after a scheme; greedy up to the last "@" of the token (a password may hold "@").
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)(?P<secret>[^\s'\"]+)(?=@)", re.IGNORECASE)
-_KV_PASSWORD = re.compile(
+_URL_USERINFO = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)(?P<secret>[^\s'\"]+)(?=@)", re.IGNORECASE)
+_KEY_VALUE_PW = re.compile(
     r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&;'\"]+)", re.IGNORECASE
 )
 
 
 def mask_secrets(text) -> str:
-    """``text`` with the password of any URL (``postgresql://omh:secret@host``) and any
-    ``password=...`` pair replaced by ``***``: for messages and logs that may quote a connection."""
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", str(text))
-    return _KV_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+    """``text`` with the password of any URL (``postgresql://omh:<password>@host``) and any
+    ``password=...`` pair replaced by ``<masked>``: for messages and logs that may quote a connection."""
+    text = _URL_USERINFO.sub(lambda m: m.group("head") + MASK, str(text))
+    return _KEY_VALUE_PW.sub(lambda m: m.group("head") + MASK, text)
 
 
 class MaskSecrets(logging.Filter):
@@ -104,7 +105,7 @@ class MaskSecrets(logging.Filter):
 
 
 def url_password(url: str) -> str | None:
-    """The password of a URL (``postgresql://omh:secret@db/omh``), decoded, or None."""
+    """The password of a URL (``postgresql://omh:<password>@db/omh``), decoded, or None."""
     from urllib.parse import unquote, urlsplit
 
     try:
