@@ -196,9 +196,11 @@ class IngestFile(BaseOperator):
         self._datasets: dict | None = None
 
     def execute(self, context) -> dict:
+        from transforms.config import mask_in_airflow
         from transforms.lineage import load_datasets
         from transforms.pipeline import ingest_file
 
+        mask_in_airflow()  # the warehouse password, redacted in this task's log whatever prints it
         # ingest_file logs the warnings, and for a refused file every problem found.
         result = ingest_file(self.landing["path"], self.source_id)
         try:

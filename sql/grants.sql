@@ -47,3 +47,34 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- omh_analyst_query(q): the sandbox of `omh sql` and `omh export` on PostgreSQL. SET ROLE alone
+-- is not a sandbox when the session's login is a superuser: the query can set the role back
+-- (set_config('role', ...) inside query_to_xml) and read server files. This function runs the
+-- query as its owner, omh_analyst, in a security-definer context, where PostgreSQL refuses any
+-- change of role or session authorization; STABLE: it cannot write either. Each row comes back
+-- as JSON text (the query's column names come from the client's describe of the query).
+-- Owning it by omh_analyst needs a superuser (or CREATE on the schema for omh_analyst); without
+-- that the function is dropped again and `omh sql` refuses to run, saying why.
+-- @postgres
+DO $do$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'omh_analyst') THEN
+        CREATE OR REPLACE FUNCTION omh_analyst_query(q text) RETURNS SETOF text
+            LANGUAGE plpgsql STABLE SECURITY DEFINER AS $fn$
+            BEGIN
+                RETURN QUERY EXECUTE 'SELECT row_to_json(_q)::text FROM (' || q || E'\n) _q';
+            END
+            $fn$;
+        REVOKE ALL ON FUNCTION omh_analyst_query(text) FROM PUBLIC;
+        BEGIN
+            ALTER FUNCTION omh_analyst_query(text) OWNER TO omh_analyst;
+            GRANT EXECUTE ON FUNCTION omh_analyst_query(text) TO omh_analyst;
+        EXCEPTION
+            WHEN insufficient_privilege THEN
+                DROP FUNCTION omh_analyst_query(text);
+                RAISE WARNING 'cannot give omh_analyst_query to omh_analyst: omh sql will refuse to run';
+        END;
+    END IF;
+END
+$do$;

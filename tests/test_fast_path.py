@@ -74,3 +74,98 @@ def test_projected_gx_gives_the_same_verdicts_as_whole_tables(monkeypatch):
         "expect_column_values_to_be_in_set",
         "expect_compound_columns_to_be_unique",
     }
+
+
+# ---------------------------------------------------------------------------- ragged rows
+
+DARIEN = RAW / CSV_FILES["pan_darien_yearly"]
+
+
+def _darien_variant(kind: str) -> bytes:
+    text = DARIEN.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    if kind == "short row":  # line 4 lost its figure
+        return text.replace("Brasil,2021,8370", "Brasil,2021", 1).encode()
+    if kind == "two short rows":
+        return (
+            text.replace("Brasil,2021,8370", "Brasil,2021", 1)
+            .replace("Brasil,2022,3047", "Brasil,2022", 1)
+            .encode()
+        )
+    if kind == "empty last field":  # "Brasil,2021," has its 3 fields (the figure empty): not short
+        return text.replace("Brasil,2021,8370", "Brasil,2021,", 1).encode()
+    if kind == "cut mid-row":  # the transfer stopped inside the last row
+        return "".join(lines[:-1]).encode() + lines[-1].split(",")[0].encode()
+    if kind == "one field":
+        return text.replace("Brasil,2020,262", "Brasil", 1).encode()
+    if kind == "empty row":  # an entirely empty row ends the data (footnotes follow), on both paths
+        return ("".join(lines[:3]) + ",,\n" + "".join(lines[3:])).encode()
+    if kind == "empty row before the data":
+        return (lines[0] + ",,\n" + "".join(lines[1:])).encode()
+    if kind == "long row":
+        return text.replace("Brasil,2021,8370", "Brasil,2021,8,370", 1).encode()
+    raise AssertionError(kind)
+
+
+RAGGED = {
+    "short row": (4, 2, 1),
+    "two short rows": (4, 2, 2),
+    "empty last field": "same",
+    "cut mid-row": (29, 1, 1),
+    "one field": (3, 1, 1),
+    "empty row": 2,
+    "empty row before the data": 28,
+    "long row": (4, 4, 1),
+}
+
+
+def _verdict(path: Path, monkeypatch, fast: bool):
+    from transforms.readers import ReadError
+
+    monkeypatch.setenv("OMH_FAST_CSV_BYTES", "1" if fast else str(1 << 40))
+    contract = load_contracts()["pan_darien_yearly"]
+    try:
+        ex = extract(path, contract)
+    except ReadError as exc:
+        return "refused", str(exc)
+    try:
+        assert (ex.staged is not None) == fast
+        hz = harmonize(contract, ex)
+        frame = hz.frame.sort_values(["source_row", "source_column"]).reset_index(drop=True)
+        return "loaded", frame[["source_row", "citizenship_iso3", "period_start", "value"]].to_dict("records")
+    finally:
+        ex.cleanup()
+
+
+@pytest.mark.parametrize("kind", sorted(RAGGED))
+def test_both_csv_paths_give_the_same_verdict_on_ragged_rows(kind, tmp_path, monkeypatch):
+    """The plain reader and the Arrow fast path (OMH_FAST_CSV_BYTES=1) agree: a truncated or
+    long row is refused with the same message (file, physical line, fields expected and found);
+    an entirely empty row is skipped."""
+    path = tmp_path / "darien_ragged.csv"
+    path.write_bytes(_darien_variant(kind))
+    plain = _verdict(path, monkeypatch, fast=False)
+    fast = _verdict(path, monkeypatch, fast=True)
+    assert plain == fast
+    expected = RAGGED[kind]
+    if expected == "same":  # whatever the later checks say, both paths say it
+        return
+    if isinstance(expected, int):  # loads that many observations
+        assert plain[0] == "loaded" and len(plain[1]) == expected
+        return
+    line, found, count = expected
+    assert plain[0] == "refused"
+    assert plain[1].startswith(f"darien_ragged.csv: line {line}: {found} fields where the header has 3; ")
+    assert plain[1].endswith(f"(rows like this: {count})")
+
+
+def test_a_truncated_row_is_refused_through_the_pipeline(tmp_path, monkeypatch):
+    from transforms.pipeline import check_file
+
+    path = tmp_path / "darien_ragged.csv"
+    path.write_bytes(_darien_variant("short row"))
+    for threshold in ("1", str(1 << 40)):
+        monkeypatch.setenv("OMH_FAST_CSV_BYTES", threshold)
+        result = check_file(path, "pan_darien_yearly")
+        assert result.status == "unreadable"
+        assert "line 4: 2 fields where the header has 3; the row is cut short" in result.reason

@@ -1,7 +1,8 @@
 """Faults injected for real: a load SIGKILLed midway, a PostgreSQL connection terminated by the server.
 
-Nothing is mocked. ``omh ingest`` of a large CBP release (193,600 observations, 17 MB: the Arrow
-fast path) runs as a child process on a copy of a warehouse that publishes the real Darién and
+Nothing is mocked. ``omh ingest`` of a large CBP release (193,600 observations, 17 MB, read by the
+Arrow fast path with its canonical observations in a Parquet file: OMH_FAST_CSV_BYTES and
+OMH_CANON_PARQUET) runs as a child process on a copy of a warehouse that publishes the real Darién and
 CBP files, and is killed with SIGKILL at several points: while it reads and checks the file (by
 elapsed time), inside the warehouse transaction and during the lake write (by the progress marks
 the pipeline writes to ``$OMH_HOME/logs/omh.log``, plus a delay). After each kill the published
@@ -10,18 +11,22 @@ byte for byte what it was. The rerun then completes, with no duplicate observati
 ``omh verify`` passes.
 
 On PostgreSQL a thread terminates the load's backend (``pg_terminate_backend``) while its COPY
-runs. The transaction dies with the connection; a rerun loads the file. Whether the warehouse
-itself reconnects and retries (rather than Airflow's task retry) is tested separately.
+runs, while it waits at its manifest write (held there by a table lock), or while it sits idle
+between statements: the warehouse reconnects and reruns the statement or the file's whole load
+(with retries off, the transaction dies with the connection and nothing of the file is
+published). A cancelled statement (``pg_cancel_backend``) is an error, not a lost connection: it
+is not retried.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -94,7 +99,22 @@ def _kill_at(cmd, env, log: Path, marker: str | None, delay_ms: int, cwd: Path) 
                 break
             time.sleep(0.005)
         rc = proc.wait()
-    return {"rc": rc, "killed": rc == -signal.SIGKILL, "after_s": time.monotonic() - t0, "log": _marks(log, start)}
+    return {
+        "rc": rc,
+        "killed": rc == -signal.SIGKILL,
+        "after_s": time.monotonic() - t0,
+        "log": _marks(log, start),
+        "pid": proc.pid,
+    }
+
+
+def _scratch_of(pid: int, home: Path) -> list[Path]:
+    """The scratch folders of process ``pid`` (staging and canonical Parquet, DuckDB spill)."""
+    from transforms.scratch import SPILL, owner_name
+
+    name = owner_name(pid)
+    bases = [home / "tmp", Path(tempfile.gettempdir())]
+    return [p for b in bases for p in (b / name, b / SPILL / name) if p.exists()]
 
 
 def _duplicates(home: Path) -> int:
@@ -128,7 +148,8 @@ def test_sigkill_midway_keeps_figures_and_rerun_completes(
     home = tmp_path / "home"
     shutil.copytree(home0, home)
     lake_before = hc.lake_state(home)
-    env = hc.omh_env(home, pycache)
+    # The Arrow fast path and a canonical Parquet file: scratch files exist while the load runs.
+    env = hc.omh_env(home, pycache, OMH_FAST_CSV_BYTES=str(1 << 20), OMH_CANON_PARQUET="1")
     omh = str(Path(sys.executable).parent / "omh")
     cmd = [omh, "ingest", str(release), "--source", "usa_cbp_swb_encounters"]
 
@@ -136,6 +157,12 @@ def test_sigkill_midway_keeps_figures_and_rerun_completes(
     assert kill["killed"], f"{label}: the load finished before the kill ({kill['after_s']:.1f} s): make it larger"
     committed = COMMITTED in kill["log"]
     WHERE_KILLED[label] = "lake" if committed else ("transaction" if LOADING in kill["log"] else "check")
+    left = _scratch_of(kill["pid"], home)
+    if WHERE_KILLED[label] == "transaction":  # the file's staging and canonical Parquet are still there
+        names = [f.name for d in left for f in d.iterdir()]
+        assert any(n.startswith("_omh_stage_") for n in names), (label, names)
+        assert any(n.startswith("_omh_canon_") for n in names), (label, names)
+        assert any(d.parent.name == "omh-duckdb-spill" for d in left), (label, left)
     now = hc.figures(home)
     # All or nothing: the previous figures, or (killed after the commit) the new ones.
     assert now == (v2 if committed else v1), f"{label}: figures are neither the old nor the new ones"
@@ -145,10 +172,49 @@ def test_sigkill_midway_keeps_figures_and_rerun_completes(
 
     rerun = hc.run_omh(cmd[1:], env, tmp_path / "rerun")
     assert rerun.rc == 0 and "Traceback" not in rerun.output, rerun.output
+    assert _scratch_of(kill["pid"], home) == [], "the killed run's scratch files are still there"
     assert hc.figures(home) == v2
     assert _duplicates(home) == 0
     verify = hc.run_omh(["verify"], env, tmp_path / "verify")
     assert verify.rc == 0 and "agree" in verify.stdout, verify.output
+
+
+def test_scratch_of_live_processes_is_kept_and_of_dead_ones_removed(tmp_path):
+    """The sweep removes the folders of dead processes of this host only: never one of a live
+    process (a real one, sleeping), of this process, or of another host."""
+    from transforms import scratch
+
+    base = tmp_path / "tmp"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        folders = {
+            "live": base / scratch.owner_name(sleeper.pid),
+            "self": scratch.process_dir(base),
+            "dead": base / scratch.owner_name(dead.pid),
+            "dead spill": base / scratch.SPILL / scratch.owner_name(dead.pid),
+            "other host": base / f"omh-elsewhere-{dead.pid}",
+        }
+        for folder in folders.values():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "_omh_stage_1_1.parquet").write_bytes(b"x")
+        loose_old = base / f"_omh_canon_{dead.pid}_3.parquet"
+        loose_new = base / f"_omh_stage_{dead.pid}_4.parquet"
+        for f in (loose_old, loose_new):
+            f.write_bytes(b"x")
+        day_ago = time.time() - scratch.LOOSE_FILE_AGE_S - 60
+        os.utime(loose_old, (day_ago, day_ago))
+
+        removed = scratch.sweep(base)
+        assert sorted(removed) == sorted([folders["dead"], folders["dead spill"], loose_old])
+        assert all(folders[k].exists() for k in ("live", "self", "other host")) and loose_new.exists()
+        sleeper.kill()
+        sleeper.wait()
+        assert scratch.sweep(base) == [folders["live"]]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
@@ -226,38 +292,37 @@ def _pg_figures(url: str) -> tuple:
         return tuple(total), dups[0]
 
 
-def _has_retry() -> bool:
-    from transforms import warehouse
+RETRY_LOG = "PostgreSQL connection lost during"
 
-    source = inspect.getsource(warehouse.PostgresWarehouse).lower()
-    return any(word in source for word in ("retry", "retries", "reconnect"))
+
+def _retries(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith(RETRY_LOG)]
 
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_terminated_backend_mid_copy_loads_nothing_and_rerun_completes(monkeypatch, tmp_path, release):
+def test_terminated_backend_mid_copy_is_retried_whole(monkeypatch, tmp_path, release, caplog):
+    """The backend dies while the file's COPY streams (the observations half read): the warehouse
+    reconnects and reruns the file's whole load in the same call, reading the observations again."""
     from transforms.pipeline import ingest_file
 
+    caplog.set_level("WARNING", logger="omh.warehouse")
     with _pg_role_schema() as (url, role):
         _pg_env(monkeypatch, tmp_path, url)
         assert ingest_file(hc.DARIEN, "pan_darien_yearly").status == "loaded"
-        before = _pg_figures(url)
         killer = Terminator(role, "COPY _new%FROM STDIN%")
         killer.start()
         try:
             result = ingest_file(release, "usa_cbp_swb_encounters")
-            failed = None
-        except Exception as exc:  # the connection died under the load
-            result, failed = None, exc
         finally:
             killer.stop.set()
             killer.join(10)
         assert killer.terminated, "the load's COPY was never seen running"
         assert "_new" in killer.terminated[0], killer.terminated  # the fact load, not a dimension
-        if failed is not None:
-            assert _pg_figures(url) == before, "a terminated load left part of the file behind"
-            result = ingest_file(release, "usa_cbp_swb_encounters")  # what Airflow's retry does
         assert result.status == "loaded", result.reason
+        retries = _retries(caplog)
+        assert len(retries) == 1 and "the load of usa_cbp_sbo-encounters" in retries[0], retries
+        assert "AdminShutdown" in retries[0] or "closed" in retries[0], retries
         (count, total), dups = _pg_figures(url)
         assert count == 28 + 1936 * COPIES and dups == 0
         from transforms.verify import verify
@@ -265,19 +330,111 @@ def test_terminated_backend_mid_copy_loads_nothing_and_rerun_completes(monkeypat
         assert verify().ok
 
 
+class Blocker:
+    """Holds an EXCLUSIVE lock on ``file_manifest`` (reads pass, writes wait), so a load stops at
+    its manifest write, late in its transaction, after its observations are merged into
+    ``fact_flow``. A thread then ``action``s (``pg_terminate_backend`` or ``pg_cancel_backend``) the
+    role's backend waiting there, once, and releases the lock."""
+
+    def __init__(self, url: str, role: str, action: str):
+        import psycopg
+
+        self.role, self.action = role, action
+        self.con = psycopg.connect(url)  # not autocommit: the lock lasts until commit
+        self.con.execute("LOCK TABLE file_manifest IN EXCLUSIVE MODE")
+        self.hit: list[str] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+        from psycopg import sql
+        from test_warehouse import PG_URL
+
+        try:
+            with psycopg.connect(PG_URL, autocommit=True) as con:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    rows = con.execute(
+                        "SELECT pid, query FROM pg_stat_activity WHERE usename = %s AND wait_event_type = 'Lock' "
+                        "AND query ILIKE 'DELETE FROM file_manifest%%'",
+                        [self.role],
+                    ).fetchall()
+                    if rows:
+                        con.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(self.action)), [rows[0][0]])
+                        self.hit.append(rows[0][1][:80])
+                        return
+                    time.sleep(0.01)
+        finally:
+            self.con.commit()  # release the lock whatever happened
+
+    def join(self) -> None:
+        self.thread.join(70)
+        self.con.close()
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
-@pytest.mark.xfail(
-    not _has_retry(),
-    reason="transforms/warehouse.py (PostgresWarehouse) does not reconnect and retry a dropped "
-    "connection: a load whose backend is terminated fails, and only Airflow's task retry reruns it",
-    strict=True,
-)
-def test_dropped_connection_is_retried_by_the_warehouse(monkeypatch, tmp_path):
+def test_terminated_backend_late_in_the_transaction_loads_nothing(monkeypatch, tmp_path):
+    """Retries off: the backend dies after the file's observations are in ``fact_flow`` but before
+    the commit; the figures are the previous ones, and a rerun (Airflow's task retry) loads it."""
+    from transforms.pipeline import ingest_file
+    from transforms.warehouse import PostgresWarehouse
+
+    with _pg_role_schema() as (url, role):
+        _pg_env(monkeypatch, tmp_path, url)
+        assert ingest_file(hc.DARIEN, "pan_darien_yearly").status == "loaded"
+        before = _pg_figures(url)
+        monkeypatch.setattr(PostgresWarehouse, "RETRY_ATTEMPTS", 1)
+        blocker = Blocker(url, role, "pg_terminate_backend")
+        try:
+            with pytest.raises(Exception) as failed:
+                ingest_file(hc.CBP, "usa_cbp_swb_encounters")
+        finally:
+            blocker.join()
+        assert blocker.hit, "the load never reached its manifest write"
+        assert "terminating connection" in str(failed.value) or "closed" in str(failed.value), failed.value
+        assert _pg_figures(url) == before, "a terminated load left part of the file behind"
+        monkeypatch.undo()
+        _pg_env(monkeypatch, tmp_path, url)
+        assert ingest_file(hc.CBP, "usa_cbp_swb_encounters").status == "loaded"
+        (count, _), dups = _pg_figures(url)
+        assert count == 28 + 1936 and dups == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_an_error_that_is_not_a_lost_connection_is_not_retried(monkeypatch, tmp_path, caplog):
+    """A cancelled statement (``pg_cancel_backend``: an OperationalError, but the connection lives)
+    fails the load at once, with no reconnection and nothing published."""
+    import psycopg
+
+    from transforms.pipeline import ingest_file
+
+    caplog.set_level("WARNING", logger="omh.warehouse")
+    with _pg_role_schema() as (url, role):
+        _pg_env(monkeypatch, tmp_path, url)
+        assert ingest_file(hc.DARIEN, "pan_darien_yearly").status == "loaded"
+        before = _pg_figures(url)
+        blocker = Blocker(url, role, "pg_cancel_backend")
+        try:
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                ingest_file(hc.CBP, "usa_cbp_swb_encounters")
+        finally:
+            blocker.join()
+        assert blocker.hit
+        assert _retries(caplog) == []
+        assert _pg_figures(url) == before
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_dropped_connection_is_retried_by_the_warehouse(monkeypatch, tmp_path, caplog):
     """The server drops the connection between statements: the warehouse reconnects and the same
     call completes (no task-level retry needed)."""
     from transforms.pipeline import ingest_file
 
+    caplog.set_level("WARNING", logger="omh.warehouse")
     with _pg_role_schema() as (url, role):
         _pg_env(monkeypatch, tmp_path, url)
         assert ingest_file(hc.DARIEN, "pan_darien_yearly").status == "loaded"
@@ -291,6 +448,8 @@ def test_dropped_connection_is_retried_by_the_warehouse(monkeypatch, tmp_path):
             killer.join(10)
         assert killer.terminated
         assert result.status == "loaded"
+        retries = _retries(caplog)
+        assert len(retries) == 1 and "AdminShutdown: terminating connection" in retries[0], retries
         (count, _), dups = _pg_figures(url)
         assert count == 28 + 1936 and dups == 0
 

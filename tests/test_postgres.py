@@ -134,3 +134,87 @@ def test_loads_go_through_copy(url, tmp_path):
     assert sum("COPY _new (" in s for s in b) == 1
     assert not any("INSERT INTO fact_flow " in s and "VALUES" in s for s in b)
     assert any("INSERT INTO fact_flow (" in s and "FROM _fresh" in s for s in b)
+
+
+ATTACKS = {
+    "server file": "SELECT pg_read_file('/etc/passwd')",
+    "server file, binary": "SELECT pg_read_binary_file('/etc/passwd')",
+    "server directory": "SELECT * FROM pg_ls_dir('/etc')",
+    "large object import": "SELECT lo_import('/etc/passwd')",
+    "program": "COPY (SELECT 1) TO PROGRAM 'touch {marker}'",
+    "program, in": "COPY config FROM PROGRAM 'touch {marker}'",
+    "role back to the login, then a file": (
+        "SELECT set_config('role', session_user, true), "
+        "query_to_xml('SELECT pg_read_file(''/etc/passwd'') AS x', true, false, '')"
+    ),
+    "role through dynamic SQL": (
+        "SELECT query_to_xml('SELECT set_config(''role'', session_user, true)', true, false, ''), "
+        "query_to_xml('SELECT pg_read_file(''/etc/passwd'') AS x', true, false, '')"
+    ),
+    "session authorization": "SELECT set_config('session_authorization', session_user, true)",
+    "a table": "SELECT * FROM fact_flow",
+    "a write": "DELETE FROM config",
+    "a write returning rows": "DELETE FROM config RETURNING *",
+    "a write through a CTE": "WITH d AS (DELETE FROM config RETURNING *) SELECT * FROM d",
+    "DDL": "CREATE TABLE stolen (i int)",
+    "two statements": "SELECT 1; SELECT pg_read_file('/etc/passwd')",
+}
+
+
+def test_omh_sql_runs_as_the_analyst_role_even_on_a_superuser_url(url, tmp_path, monkeypatch, capsys):
+    """``omh sql`` with a superuser URL: the views answer as ``omh_analyst`` would see them; server
+    files, programs, tables and writes are refused, including the ways back to the login role."""
+    from transforms.cli import main
+    from transforms.export import read_only_query
+
+    with psycopg.connect(url, autocommit=True) as con:
+        assert con.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
+    with _wh(url, tmp_path) as wh:
+        wh.ensure_schema()
+        load(wh, DISCLOSURE_CASE, "disc.csv")
+        expected = wh.fetchall(
+            "SELECT reporter_iso3, sum(value) FROM v_flow GROUP BY reporter_iso3 ORDER BY reporter_iso3"
+        )
+    marker = tmp_path / "program_ran"
+    with _wh(url, tmp_path, read_only=True) as ro:
+        cols, rows = read_only_query(
+            ro,
+            "SELECT reporter_iso3, sum(value) AS total, min(period_start) AS first, current_user AS who "
+            "FROM v_flow GROUP BY reporter_iso3 ORDER BY reporter_iso3",
+        )
+        assert cols == ["reporter_iso3", "total", "first", "who"]
+        assert [(r[0], r[1]) for r in rows] == [(r, float(t)) for r, t in expected] and len(rows) >= 2
+        assert {r[3] for r in rows} == {"omh_analyst"} and rows[0][2] == "2024-01-01"
+        assert read_only_query(ro, "SELECT 1 AS a, 2 AS a WHERE false") == (["a", "a"], [])
+        assert read_only_query(ro, "SELECT count(*) AS n FROM pub_corridor;")[1][0][0] > 0
+        for what, attack in ATTACKS.items():
+            with pytest.raises((psycopg.Error, ValueError)) as refused:
+                read_only_query(ro, attack.format(marker=marker))
+            assert "root:" not in str(refused.value), what
+            # The connection is usable after each refusal (the transaction was rolled back).
+            assert read_only_query(ro, "SELECT current_user AS u")[1] == [("omh_analyst",)], what
+    assert not marker.exists()
+    with psycopg.connect(url, autocommit=True) as con:
+        assert con.execute("SELECT to_regclass('stolen')").fetchone() == (None,)
+        assert con.execute("SELECT count(*) FROM config").fetchone()[0] > 0
+
+    # The command itself: one line, no traceback, the file's content nowhere.
+    monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OMH_WAREHOUSE_URL", url)
+    assert main(["sql", "SELECT pg_read_file('/etc/passwd')"]) == 1
+    out = capsys.readouterr()
+    assert "permission denied for function pg_read_file" in out.err and "root:" not in out.out + out.err
+    assert len(out.err.strip().splitlines()) == 1 and "Traceback" not in out.err
+    assert main(["sql", "SELECT reporter_iso3 FROM v_flow ORDER BY 1 LIMIT 1", "--csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["reporter_iso3", expected[0][0]]
+
+
+def test_omh_sql_refuses_to_run_without_the_sandbox(url, tmp_path):
+    """No ``omh_analyst_query`` (a warehouse user that could not install it): nothing runs."""
+    from transforms.export import SandboxError, read_only_query
+
+    with _wh(url, tmp_path) as wh:
+        wh.ensure_schema()
+        wh.execute("DROP FUNCTION omh_analyst_query(text)")
+    with _wh(url, tmp_path, read_only=True) as ro, pytest.raises(SandboxError, match="not run"):
+        read_only_query(ro, "SELECT 1 AS one")

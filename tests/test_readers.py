@@ -153,9 +153,15 @@ def test_one_column_header_names_its_physical_line(tmp_path):
         read_grid(path, csv_spec(header_find="^País"))
 
 
-def test_short_rows_are_padded_with_empty_cells(tmp_path):
-    grid = read_grid(write(tmp_path / "a.csv", "A,B,C\n1,2\n4,5,6\n"), csv_spec())
-    assert rows(grid) == [["1", "2", ""], ["4", "5", "6"]]
+def test_short_rows_are_refused_and_empty_rows_skipped(tmp_path):
+    """A row cut short would be padded into a withdrawn or shifted figure: refused, naming the
+    physical line and the field counts (the Arrow fast path says the same: test_fast_path.py)."""
+    with pytest.raises(
+        ReadError, match=r"^a\.csv: line 3: 2 fields where the header has 3; the row is cut short"
+    ):
+        read_grid(write(tmp_path / "a.csv", "A,B,C\n4,5,6\n1,2\n"), csv_spec())
+    grid = read_grid(write(tmp_path / "b.csv", "A,B,C\n,,\n1,2,3\n4,5,6,\n"), csv_spec())
+    assert rows(grid) == [["1", "2", "3", ""], ["4", "5", "6", ""]]
 
 
 # ---------------------------------------------------------------------------- CSV: refusals

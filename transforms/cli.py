@@ -15,7 +15,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2, 3
 
 
 def _setup_logging(verbose: bool) -> None:
-    from transforms.config import settings
+    from transforms.config import MaskSecrets, settings
 
     logs = settings().logs
     handlers: list[logging.Handler] = []
@@ -27,6 +27,8 @@ def _setup_logging(verbose: bool) -> None:
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.INFO if verbose else logging.CRITICAL + 1)
     handlers.append(console)
+    for handler in handlers:  # a connection's password never reaches the log or the screen
+        handler.addFilter(MaskSecrets())
     logging.basicConfig(
         level=logging.INFO,
         handlers=handlers,
@@ -232,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         from transforms.contracts import ContractError
 
         code = EXIT_USAGE if isinstance(exc, ContractError) else EXIT_REFUSED
-        print(one_line(f"omh {args.command}: {exc.__class__.__name__}: {exc}"), file=sys.stderr)
+        from transforms.config import mask_secrets
+
+        print(one_line(mask_secrets(f"omh {args.command}: {exc.__class__.__name__}: {exc}")), file=sys.stderr)
         return code
 
 

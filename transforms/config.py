@@ -6,7 +6,9 @@ Everything is derived from two environment variables so that the same code runs 
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +70,59 @@ def settings(home: str | os.PathLike | None = None) -> Settings:
     root = Path(home or os.environ.get("OMH_HOME") or "var").expanduser().resolve()
     url = os.environ.get("OMH_WAREHOUSE_URL") or f"duckdb:///{root / 'warehouse.duckdb'}"
     return Settings(home=root, warehouse_url=url)
+
+
+# ---------------------------------------------------------------------------- secrets in text
+
+MASK = "<masked>"
+# user:password@ after a scheme; greedy up to the last "@" of the token (a password may hold "@").
+_URL_USERINFO = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)(?P<secret>[^\s'\"]+)(?=@)", re.IGNORECASE)
+_KEY_VALUE_PW = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&;'\"]+)", re.IGNORECASE
+)
+
+
+def mask_secrets(text) -> str:
+    """``text`` with the password of any URL (``postgresql://omh:<password>@host``) and any
+    ``password=...`` pair replaced by ``<masked>``: for messages and logs that may quote a connection."""
+    text = _URL_USERINFO.sub(lambda m: m.group("head") + MASK, str(text))
+    return _KEY_VALUE_PW.sub(lambda m: m.group("head") + MASK, text)
+
+
+class MaskSecrets(logging.Filter):
+    """A handler filter that masks passwords in a record's message and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_secrets(record.exc_text)
+        return True
+
+
+def url_password(url: str) -> str | None:
+    """The password of a URL (``postgresql://omh:<password>@db/omh``), decoded, or None."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
+def mask_in_airflow() -> None:
+    """Register the warehouse password with Airflow's secrets masker (task logs redact it,
+    whatever prints it). For tasks; a no-op outside Airflow or without a password."""
+    password = url_password(os.environ.get("OMH_WAREHOUSE_URL") or "")
+    if not password:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:
+        return
+    mask_secret(password)  # no name: a name must look sensitive ("password") to count

@@ -8,11 +8,14 @@ quoted; values from files or users only ever travel as bound parameters or regis
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
 # Bounded memory whatever the file: DuckDB spills to its temp directory beyond this.
 MEMORY_LIMIT = os.environ.get("OMH_DUCKDB_MEMORY", "600MB")
+if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", MEMORY_LIMIT, flags=re.IGNORECASE):  # it goes into SQL
+    raise ValueError(f"OMH_DUCKDB_MEMORY={MEMORY_LIMIT!r}: give a size such as 600MB or 2GB")
 
 
 def ident(name: str) -> str:
@@ -30,10 +33,12 @@ def connect(path: str | Path | None = None, temp_dir: str | Path | None = None):
 
 
 def configure(con, temp_dir: str | Path | None = None) -> None:
-    spill = Path(temp_dir or tempfile.gettempdir()) / "omh-duckdb-spill"
-    spill.mkdir(parents=True, exist_ok=True)
+    from transforms.scratch import SPILL, process_dir
+
+    # A spill folder of this process's own: the next run removes it if the process is killed.
+    spill = process_dir(Path(temp_dir or tempfile.gettempdir()) / SPILL)
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+    con.execute("SET temp_directory = '" + spill.as_posix().replace("'", "''") + "'")  # a path, quoted
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
 

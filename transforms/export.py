@@ -19,21 +19,91 @@ class ExportError(ValueError):
 def read_only_query(wh, query: str, params=None) -> tuple[list[str], list[tuple]]:
     """Run an analyst's query so that it cannot change anything, whatever it says.
 
-    DuckDB: the file is opened read-only, and external access (COPY TO, ATTACH, read_csv of any
-    file, INSTALL) is switched off and the configuration locked before the query runs.
-    PostgreSQL: one statement only (the extended protocol refuses "COMMIT; ..."), in a READ ONLY
-    transaction that is rolled back whatever happens.
+    DuckDB: the file is opened read-only, and external access (COPY TO, ATTACH, read_csv,
+    read_text or glob of any file, INSTALL) is switched off and the configuration locked before
+    the query runs.
+    PostgreSQL (``_postgres_query``): one statement, in a READ ONLY transaction rolled back
+    whatever happens, as the ``omh_analyst`` role inside its security-definer sandbox: the views
+    answer; tables, writes, server files and programs are refused, whatever the login role.
     """
     if wh.engine == "postgres":
-        with wh.con.transaction(force_rollback=True), wh.con.cursor() as cur:
-            cur.execute("SET TRANSACTION READ ONLY")
-            cur.execute(query.replace("?", "%s") if params else query, params, prepare=True)
-            if cur.description is None:
-                return [], []
-            return [d.name for d in cur.description], cur.fetchall()
+        return _postgres_query(wh, query, params)
     wh.execute("SET enable_external_access = false")
     wh.execute("SET lock_configuration = true")
     return wh.query(query, params)
+
+
+ANALYST_ROLE = "omh_analyst"
+SANDBOX = "omh_analyst_query"
+
+
+class SandboxError(RuntimeError):
+    """The PostgreSQL warehouse has no sandbox for analysts' queries (roles not installed)."""
+
+
+def _postgres_query(wh, query: str, params=None) -> tuple[list[str], list[tuple]]:
+    """The query alone, as ``omh_analyst``, in ``omh_analyst_query`` (sql/grants.sql).
+
+    ``SET ROLE`` alone would not do when the login is a superuser: the query could set the role
+    back. Inside a security-definer function PostgreSQL refuses that. The column names come from
+    a describe of the query (parse and analysis only, nothing runs), the rows as JSON text, read
+    back in column order. Parameters (``?``) are not supported here: the query is the analyst's.
+    """
+    import json
+
+    import psycopg
+    from psycopg import sql
+
+    if params:
+        raise ValueError("analysts' queries on PostgreSQL take no parameters")
+    text = query.strip().rstrip(";").strip()
+    con = wh.con
+    with con.transaction(force_rollback=True), con.cursor() as cur:
+        cur.execute("SET TRANSACTION READ ONLY")
+        schema, owner = cur.execute(
+            "SELECT current_schema(), (SELECT pg_get_userbyid(p.proowner) FROM pg_proc p "
+            "WHERE p.proname = %s AND p.pronamespace = current_schema()::regnamespace)",
+            [SANDBOX],
+        ).fetchone()
+        if owner != ANALYST_ROLE:
+            raise SandboxError(
+                f"the warehouse has no {SANDBOX} owned by {ANALYST_ROLE} (sql/grants.sql): run a load "
+                "with a superuser warehouse URL once, or ask an operator; the query was not run"
+            )
+        try:
+            cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ANALYST_ROLE)))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise SandboxError(
+                f"this login cannot act as {ANALYST_ROLE}: GRANT {ANALYST_ROLE} TO it; the query was not run"
+            ) from exc
+        # Parse and analysis only (a describe runs nothing): the column names, in order.
+        pgconn = con.pgconn
+        encoding = con.info.encoding
+        res = pgconn.prepare(b"", text.encode(encoding))
+        if res.status != psycopg.pq.ExecStatus.COMMAND_OK:
+            raise psycopg.errors.error_from_result(res, encoding)
+        desc = pgconn.describe_prepared(b"")
+        if desc.status != psycopg.pq.ExecStatus.COMMAND_OK:
+            raise psycopg.errors.error_from_result(desc, encoding)
+        cols = [(desc.fname(i) or b"").decode(encoding) for i in range(desc.nfields)]
+        if not cols:
+            raise ValueError("only queries that return rows run here (SELECT, VALUES, WITH ...)")
+        cur.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(schema, SANDBOX)), [text])
+        # Objects as pairs: a row keeps its column order (and twice-used names).
+        rows = [tuple(_plain(v) for _, v in json.loads(r[0], object_pairs_hook=_Pairs)) for r in cur.fetchall()]
+    return cols, rows
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, in order."""
+
+
+def _plain(value):
+    if isinstance(value, _Pairs):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def export(out: str | Path, view: str | None = None, query: str | None = None, home=None) -> int:

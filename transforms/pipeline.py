@@ -14,10 +14,12 @@ import json
 import logging
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from transforms import scratch
 from transforms.config import Settings
 from transforms.config import settings as get_settings
 from transforms.contracts import Contract, get_contract, load_contracts
@@ -412,6 +414,9 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
     from transforms.warehouse import LocalFacts, Warehouse
 
     cfg = get_settings(home).ensure()
+    # Scratch files of killed runs (SIGKILL, OOM) go; this run works in a folder of its own.
+    scratch.sweep(cfg.home / "tmp", tempfile.gettempdir())
+    work_dir = scratch.process_dir(cfg.home / "tmp")
     path = Path(path)
     if not path.is_file():
         return IngestResult(source_id, path.name, "", STATUS_UNREADABLE, reason=f"{path.name}: no such file")
@@ -445,7 +450,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             # On the DuckDB warehouse the file is read and harmonized in the warehouse's own
             # connection: the load is then one INSERT … SELECT, with no copy through Python.
             local = wh.con if wh.engine == "duckdb" else None
-            checked = _checked(path, contract, work_dir=cfg.home / "tmp", con=local)
+            checked = _checked(path, contract, work_dir=work_dir, con=local)
             outcomes, warnings = checked.outcomes, checked.warnings
             try:
                 _check_units(checked, wh)
@@ -476,11 +481,18 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             return result
 
         now = dt.datetime.now()
-        facts = (
-            LocalFacts(checked.fact_select(path.name, sha, entry["vintage"], now))
-            if local is not None
-            else checked.fact_batches(path.name, sha, entry["vintage"], now)
-        )
+        # A factory: a load retried on a new connection reads the observations again (the
+        # stream of the failed attempt is closed first: DuckDB runs one result at a time).
+        streams: list = []
+
+        def facts():
+            if local is not None:  # the same connection: a SELECT, no stream
+                return LocalFacts(checked.fact_select(path.name, sha, entry["vintage"], now))
+            while streams:
+                streams.pop().close()
+            streams.append(checked.fact_batches(path.name, sha, entry["vintage"], now))
+            return streams[-1]
+
         result.rows = checked.rows
         result.warnings = warnings
         result.reporters = checked.reporters

@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms import codelists
-from transforms.config import SQL_DIR, Settings
+from transforms.config import SQL_DIR, Settings, mask_secrets
 from transforms.harmonize import KEY_COLUMNS
 from transforms.manifest import LOADED_SQL
 
@@ -683,6 +684,8 @@ class Warehouse:
         # A streamed file carries its own ``loaded_at``: the caller passes the same instant here.
         stamp = entry.get("loaded_at") or dt.datetime.now()
         schema = fact_schema()
+        if callable(facts):  # a factory of the stream (called again when a load is retried)
+            facts = facts()
         source_id, sha = entry["source_id"], entry["sha256"]
         if isinstance(facts, pd.DataFrame):
             facts = facts.assign(loaded_at=stamp)
@@ -1020,25 +1023,109 @@ class PostgresWarehouse(Warehouse):
     COPY_BATCH_ROWS = 100_000
     WORK_MEM = "128MB"
 
+    # A dropped connection (server restart, failover, pg_terminate_backend, network) is retried:
+    # reconnect, then rerun the statement (outside a transaction) or the file's whole load.
+    RETRY_ATTEMPTS = 3
+    RETRY_BACKOFF_S = 0.5  # doubled at each attempt
+
     def __init__(self, settings: Settings, read_only: bool = False):
+        super().__init__(settings, read_only)
+        self._url = re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", settings.warehouse_url)
+        self._depth = 0
+        self.con = self._connect()
+
+    def _connect(self):
+        """A new session with this warehouse's settings (read-only, or the loads' work_mem)."""
         import psycopg
 
-        super().__init__(settings, read_only)
-        url = re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", settings.warehouse_url)
         try:
-            self.con = psycopg.connect(url, autocommit=True, application_name="omh")
-        except psycopg.OperationalError as exc:
+            con = psycopg.connect(self._url, autocommit=True, application_name="omh")
+        except psycopg.Error as exc:
             raise WarehouseError(
-                f"cannot connect to the PostgreSQL warehouse: {str(exc).strip().splitlines()[0]}"
+                "cannot connect to the PostgreSQL warehouse: "
+                + mask_secrets((str(exc).strip().splitlines() or [""])[0])
             ) from exc
-        if read_only:
-            self.con.execute("SET default_transaction_read_only = on")
+        if self.read_only:
+            con.execute("SET default_transaction_read_only = on")
         else:  # the loads' joins and the lake's sorts stay in memory
-            self.con.execute(f"SET work_mem = '{self.WORK_MEM}'")
-        self._depth = 0
+            con.execute(f"SET work_mem = '{self.WORK_MEM}'")
+        return con
 
     def close(self) -> None:
         self.con.close()
+
+    def _lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the connection dropping, not an error of the SQL or the data
+        (a constraint, a bad value, a lock timeout are not retried)."""
+        import psycopg
+
+        if isinstance(exc, WarehouseError):  # a reconnection that failed
+            return exc.__cause__ is not None and isinstance(exc.__cause__, psycopg.OperationalError)
+        if not isinstance(exc, psycopg.OperationalError):
+            return False
+        state = getattr(exc, "sqlstate", None) or ""
+        lost_states = ("57P01", "57P02", "57P03")  # admin shutdown, crash shutdown, cannot connect now
+        return self.con.closed or self.con.broken or state.startswith("08") or state in lost_states
+
+    def _retrying(self, what: str, run, replayable=lambda: True):
+        """``run()``, reconnecting and running it again when the connection drops, at most
+        ``RETRY_ATTEMPTS`` times with a doubling pause. Inside a transaction nothing is retried
+        here: the transaction died with the connection, its owner (``load``) reruns it whole."""
+        delay = self.RETRY_BACKOFF_S
+        for attempt in range(1, self.RETRY_ATTEMPTS + 1):
+            try:
+                if self.con.closed and not self._depth:  # never inside a transaction: it died
+                    self.con = self._connect()
+                return run()
+            except Exception as exc:
+                if self._depth or attempt == self.RETRY_ATTEMPTS or not self._lost(exc) or not replayable():
+                    raise
+                first = (str(exc).strip().splitlines() or [""])[0]
+                reason = mask_secrets(f"{exc.__class__.__name__}: {first}")
+                log.warning(
+                    "PostgreSQL connection lost during %s (%s); reconnecting in %.1f s (attempt %d of %d)",
+                    what,
+                    reason,
+                    delay,
+                    attempt + 1,
+                    self.RETRY_ATTEMPTS,
+                )
+                with contextlib.suppress(Exception):
+                    self.con.close()
+                time.sleep(delay)
+                delay *= 2
+
+    def load(self, entry: dict, facts, outcomes: list) -> LoadResult:
+        """``Warehouse.load``, rerun whole on a new connection when the connection drops during it.
+
+        The file's transaction died with the connection, so a rerun is a first load (and a load
+        whose commit reached the server before the drop finds the file loaded: nothing twice).
+        The observations must then be read again: ``facts`` may be a DataFrame or Arrow table
+        (read again as is), a callable returning a fresh stream (``ingest_file`` passes one), or a
+        one-shot RecordBatchReader, retried only while the failed attempt had not started reading
+        it (docs/decisions/0005-hostile-input-faults-and-secrets.md)."""
+        import pyarrow as pa
+
+        read = [False]
+        if isinstance(facts, pa.RecordBatchReader):
+            stream = facts
+
+            def batches():
+                read[0] = True
+                yield from stream
+
+            facts = pa.RecordBatchReader.from_batches(stream.schema, batches())
+        return self._retrying(
+            f"the load of {entry.get('file_name') or entry.get('sha256')}",
+            lambda: super(PostgresWarehouse, self).load(entry, facts, outcomes),
+            replayable=lambda: not read[0],
+        )
+
+    def partition_facts(self, source_id: str, partitions: list[tuple[str, int, int]]):
+        return self._retrying(
+            "the read of the touched partitions",
+            lambda: super(PostgresWarehouse, self).partition_facts(source_id, partitions),
+        )
 
     @staticmethod
     def _sql(sql: str, params) -> str:
@@ -1046,27 +1133,40 @@ class PostgresWarehouse(Warehouse):
         return sql.replace("%", "%%").replace("?", "%s") if params else sql
 
     def execute(self, sql: str, params=None) -> None:
-        with self.con.cursor() as cur:
-            cur.execute(self._sql(sql, params), params or None)
+        def run() -> None:
+            with self.con.cursor() as cur:
+                cur.execute(self._sql(sql, params), params or None)
+
+        self._retrying("a statement", run)
 
     def query(self, sql: str, params=None) -> tuple[list[str], list[tuple]]:
-        with self.con.cursor() as cur:
-            cur.execute(self._sql(sql, params), params or None)
-            if cur.description is None:
-                return [], []
-            return [d.name for d in cur.description], cur.fetchall()
+        def run():
+            with self.con.cursor() as cur:
+                cur.execute(self._sql(sql, params), params or None)
+                if cur.description is None:
+                    return [], []
+                return [d.name for d in cur.description], cur.fetchall()
+
+        return self._retrying("a query", run)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         if self._depth:
             yield
             return
-        self._depth += 1
-        try:
-            with self.con.transaction():
+
+        def begin():
+            tx = self.con.transaction()
+            tx.__enter__()  # BEGIN: retried on a new connection if the old one is gone
+            return tx
+
+        with contextlib.ExitStack() as stack:
+            stack.push(self._retrying("the start of a transaction", begin))
+            self._depth += 1
+            try:
                 yield
-        finally:
-            self._depth -= 1
+            finally:
+                self._depth -= 1
 
     def _lock(self, name: str) -> None:
         self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [name])

@@ -7,7 +7,7 @@ import csv
 import io
 from pathlib import Path
 
-from transforms.readers.grid import Grid, ReadError, build_grid, find_header
+from transforms.readers.grid import Grid, ReadError, build_grid, find_header, ragged_row_error
 
 # Fields longer than this are not statistics: refuse instead of holding them in memory.
 MAX_FIELD = 100_000
@@ -72,12 +72,14 @@ def decode(raw: bytes, encoding: str, name: str) -> str:
 def _check_ragged(
     rows: list[list[str]], header_idx: list[int], lines: list[int], spec, name: str
 ) -> list[tuple[int, int]]:
-    """A data row with filled fields beyond the header (a thousands separator equal to the
-    delimiter: "17,603") would shift or drop a figure silently: refused, as the Arrow fast path
-    refuses it. Short rows are returned as (line, fields) for extract to judge (a row may lack an
-    unused trailing column; one that lacks a value column was cut short)."""
+    """A data row whose field count is not the header's is refused, as the Arrow fast path
+    refuses it (``grid.ragged_row_error``, the same message): a short row was cut short or lost a
+    field (padding it would withdraw or shift a figure), a row with filled fields beyond the
+    header has a delimiter inside a value ("17,603"). A row that is entirely empty is skipped;
+    empty trailing fields beyond the header (a trailing delimiter) are allowed. Returns the short
+    rows, none since every one is refused (kept for extract's own check)."""
     width = max(len(rows[i]) for i in header_idx)
-    long_rows, short = [], []
+    ragged: list[int] = []
     seen_data = False
     for idx in range(max(header_idx) + 1, len(rows)):
         row = rows[idx]
@@ -86,17 +88,12 @@ def _check_ragged(
                 break
             continue
         seen_data = True
-        if any(c.strip() for c in row[width:]):
-            long_rows.append(idx)
-        elif len(row) < width:
-            short.append((lines[idx], len(row)))
-    if long_rows:
-        first = rows[long_rows[0]]
-        raise ReadError(
-            f"{name}: line {lines[long_rows[0]]}: {len(first)} fields where the header has {width} "
-            f"(malformed rows: {len(long_rows)})"
-        )
-    return short
+        if len(row) < width or any(c.strip() for c in row[width:]):
+            ragged.append(idx)
+    if ragged:
+        first = ragged[0]
+        raise ragged_row_error(name, lines[first], len(rows[first]), width, len(ragged))
+    return []
 
 
 def read_csv_grid(path: Path, spec) -> Grid:

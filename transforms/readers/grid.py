@@ -28,6 +28,22 @@ def check_width(width: int, name: str, where: str = "") -> None:
         )
 
 
+def ragged_row_error(name: str, line: int, found: int, expected: int, count: int) -> ReadError:
+    """The refusal of a data row whose field count is not the header's, the same from the plain
+    reader and the Arrow fast path: a short row was cut (or lost a field), and padding it would
+    withdraw or shift a figure without a word; a long one has a delimiter inside a value
+    ("17,603" with a comma delimiter)."""
+    why = (
+        "the row is cut short or lost a field"
+        if found < expected
+        else "the row has more fields than the header (a delimiter inside a value?)"
+    )
+    return ReadError(
+        f"{name}: line {line}: {found} fields where the header has {expected}; {why} "
+        f"(rows like this: {count})"
+    )
+
+
 @dataclass
 class Grid:
     """Cells of one table as text.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transforms.readers.csv_reader import MAX_FIELD, decode_prefix, resolve_encoding
-from transforms.readers.grid import ReadError, check_width, find_header
+from transforms.readers.grid import ReadError, check_width, find_header, ragged_row_error
 
 PREFIX_BYTES = 256 * 1024
 BLOCK_SIZE = 8 << 20
@@ -113,17 +113,28 @@ def stage_csv(path: Path, spec, out: Path, name: str | None = None) -> StagedGri
         if nul >= 0:
             line = mm[:nul].count(b"\n") + 1
             raise ReadError(f"{name}: line {line}: NUL byte; this is not a text file in {encoding}")
+        # Blank rows between the header and the data are skipped, as the plain reader skips them
+        # (only a blank row after data ends the data).
+        empty = (spec.delimiter + spec.quotechar + " \t\r\n").encode("utf-8")
+        while start < len(mm):
+            nxt = mm.find(b"\n", start)
+            nxt = len(mm) if nxt < 0 else nxt + 1
+            if mm[start:nxt].strip(empty):
+                break
+            start, header_end_line = nxt, header_end_line + 1
         end = len(mm)
         if spec.stop_at_blank_row:
             end = _first_blank_line(mm, start, end)
         data = mm[start:end]
 
-    bad: list[str] = []
+    bad = [0]  # rows whose field count is not the header's
+    blank = [0]  # lines of blanks only (" "): the plain reader skips them
 
     def on_invalid(row) -> str:
-        if len(bad) < 5:
-            where = f"line {header_end_line + row.number}" if row.number else f"the row {row.text[:40]!r}"
-            bad.append(f"{where}: {row.actual_columns} fields where the header has {row.expected_columns}")
+        if not (row.text or "").strip(spec.delimiter + " \t\r\n"):
+            blank[0] += 1
+        else:
+            bad[0] += 1
         return "skip"
 
     names = [f"c{i}" for i in range(width)]
@@ -165,14 +176,53 @@ def stage_csv(path: Path, spec, out: Path, name: str | None = None) -> StagedGri
     finally:
         if writer is not None:
             writer.close()
-    if bad:
-        raise ReadError(f"{name}: {bad[0]} (truncated or malformed rows: {len(bad)}+)")
+    if bad[0]:
+        line, found = _first_ragged(data, read_opts, parse_opts, spec.delimiter)
+        raise ragged_row_error(name, header_end_line + line, found, width, bad[0])
+    if blank[0]:
+        # Skipped rows would shift the physical line numbers of every later row.
+        raise ReadError(f"{name}: lines of blanks only among the data: the plain reader reads this file")
     if writer is None:
         empty = pa.table(
             {**{n: pa.array([], pa.string()) for n in names}, "source_row": pa.array([], pa.int64())}
         )
         pq.write_table(empty, out)
     return StagedGrid(out, levels, width, rows, first_line)
+
+
+def _first_ragged(data, read_opts, parse_opts, delimiter: str) -> tuple[int, int]:
+    """(line within ``data``, fields) of the first row whose field count is not the header's: a
+    second, single-threaded parse (Arrow numbers rows only then), on the way to a refusal."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    found: list[tuple[int, int]] = []
+
+    def on_invalid(row) -> str:
+        if (row.text or "").strip(delimiter + " \t\r\n"):
+            found.append((row.number, row.actual_columns))
+            return "error"  # the first is enough: stop reading
+        return "skip"
+
+    opts = pacsv.ReadOptions(
+        column_names=read_opts.column_names,
+        encoding=read_opts.encoding,
+        block_size=read_opts.block_size,
+        use_threads=False,
+    )
+    sequential = pacsv.ParseOptions(
+        delimiter=parse_opts.delimiter,
+        quote_char=parse_opts.quote_char,
+        newlines_in_values=False,
+        ignore_empty_lines=False,
+        invalid_row_handler=on_invalid,
+    )
+    try:
+        for _ in pacsv.open_csv(pa.py_buffer(data), opts, sequential):
+            pass
+    except pa.ArrowInvalid:
+        pass
+    return found[0] if found else (0, 0)
 
 
 def _offset_of_line(mm, line: int) -> int:
