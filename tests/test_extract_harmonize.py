@@ -542,7 +542,7 @@ def test_column_by_position_past_the_end(tmp_path):
 
 
 def test_alias_is_reported_as_drift(tmp_path):
-    text = "MES,Código ISO 3166,Valor, Extra \nenero,VEN,1\n"
+    text = "MES,Código ISO 3166,Valor, Extra \nenero,VEN,1,\n"
     c = value_contract(
         ids={
             "month": "Mes",
