@@ -43,6 +43,48 @@ def configure(con, temp_dir: str | Path | None = None) -> None:
     con.execute("SET enable_progress_bar = false")
 
 
+# A compressed in-memory database beside the connection's own, for a file's intermediate tables:
+# DuckDB compresses them like stored tables (a constant column costs nothing, repeated labels
+# are dictionary-coded), so a file's millions of observations take a fraction of the memory of
+# a TEMP table and spill far less past the memory limit.
+WORK_DB = "omh_work"
+
+
+def work_schema(con) -> str:
+    con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {WORK_DB} (COMPRESS)")
+    return f"{WORK_DB}.main"
+
+
+_DUPLICATES: dict[tuple[str, tuple[str, ...]], object] = {}
+
+
+def duplicate_groups(con, relation: str, cols) -> object:
+    """The keys ``cols`` that occur more than once in ``relation``, as a DataFrame: the key, ``_n``
+    (occurrences), ``_row`` (first source row), ``_col`` (a source column, when the relation
+    has one) and ``_rows`` (the first five source rows). Hashing the key first keeps the grouping
+    to one integer per row. Remembered per relation: harmonize's key check and the canonical
+    suite's uniqueness expectation ask the same question of the same table (relation names are
+    unique in a process)."""
+    key = (relation, tuple(cols))
+    if key not in _DUPLICATES:
+        keys = ", ".join(ident(c) for c in cols)
+        have = set(columns_of(con, relation))
+        located = ", min(source_row) AS _row, min(source_row, 5) AS _rows" if "source_row" in have else ""
+        located += ", any_value(source_column) AS _col" if located and "source_column" in have else ""
+        frame = fetch_df(
+            con,
+            f"SELECT {keys}, count(*) AS _n{located} FROM {relation} WHERE hash({keys}) IN "
+            f"(SELECT hash({keys}) FROM {relation} GROUP BY 1 HAVING count(*) > 1) "
+            f"GROUP BY {keys} HAVING count(*) > 1",
+        )
+        if "_rows" not in frame:
+            frame["_rows"] = [[] for _ in range(len(frame))]
+        while len(_DUPLICATES) >= 8:
+            _DUPLICATES.pop(next(iter(_DUPLICATES)))
+        _DUPLICATES[key] = frame
+    return _DUPLICATES[key]
+
+
 _counter = [0]
 
 

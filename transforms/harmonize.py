@@ -18,7 +18,7 @@ import pandas as pd
 
 from transforms import codelists
 from transforms.contracts import Contract, FieldSpec
-from transforms.engine import columns_of, fetch_all, fetch_df, fetch_value
+from transforms.engine import WORK_DB, columns_of, fetch_df, fetch_value, work_schema
 
 COUNTRY_FIELDS = ("reporter", "citizenship", "counterpart")
 FIELD_CODELIST = {
@@ -384,6 +384,12 @@ class Harmonized:
     def count(self) -> int:
         return int(fetch_value(self.con, f"SELECT count(*) FROM {self.view}"))
 
+    def close(self) -> None:
+        """Free the file's tables (the connection may be a warehouse's, used for more files)."""
+        for name in (self.view, self.controls_view):
+            if name and name.startswith(f"{WORK_DB}."):
+                self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
 
 def harmonize(
     contract: Contract,
@@ -684,8 +690,8 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     parts = [leaves_sql]
     controls_view = None
     if has_totals:
-        controls_view = temp_name("controls")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {controls_view} AS {_controls_sql(view, vname, ex)}")
+        controls_view = f"{work_schema(con)}.{temp_name('controls')}"
+        con.execute(f"CREATE OR REPLACE TABLE {controls_view} AS {_controls_sql(view, vname, ex)}")
         _reconcile(contract, con, controls_view, problems)
         if contract.remainder is not None:
             parts.append(
@@ -716,7 +722,8 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
             f"CREATE OR REPLACE TEMP VIEW {canon} AS SELECT * FROM read_parquet('{_sql_text(path.as_posix())}')"
         )
     else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {canon} AS {source}")
+        canon = f"{work_schema(con)}.{canon}"
+        con.execute(f"CREATE OR REPLACE TABLE {canon} AS {source}")
     if source != f"SELECT * FROM {everything}":
         total = fetch_value(con, f"SELECT count(*) FROM {everything}")
         out_of_scope = int(total - fetch_value(con, f"SELECT count(*) FROM {canon}"))
@@ -878,27 +885,19 @@ def _reconcile(contract: Contract, con, controls: str, problems: list[Problem]) 
 
 
 def _check_keys(con, canon: str, problems: list[Problem]) -> None:
-    from transforms.engine import ident
+    from transforms.engine import duplicate_groups
 
-    keys = ", ".join(ident(k) for k in KEY_COLUMNS)
-    dup = fetch_all(
-        con,
-        f"""WITH h AS (SELECT hash({keys}) AS _h FROM {canon} GROUP BY 1 HAVING count(*) > 1)
-            SELECT count(*) AS groups, coalesce(sum(n), 0) AS n,
-                   coalesce(list_sort(flatten(list(firsts)))[1:5], []) AS first_rows FROM (
-                SELECT count(*) AS n, min(source_row, 5) AS firsts FROM {canon}
-                WHERE hash({keys}) IN (SELECT _h FROM h)
-                GROUP BY {keys} HAVING count(*) > 1)""",
-    )[0]
-    if dup[0]:
+    dup = duplicate_groups(con, canon, KEY_COLUMNS)
+    if len(dup):
+        n = int(dup["_n"].sum())
         problems.append(
             Problem(
                 "error",
                 "key_unique",
-                f"{int(dup[1])} observations share their key (exact duplicate rows, or a breakdown "
+                f"{n} observations share their key (exact duplicate rows, or a breakdown "
                 "the contract does not keep in 'detail')",
-                count=int(dup[1]),
-                rows=sorted(int(r) for r in dup[2]),
+                count=n,
+                rows=sorted(int(r) for rows in dup["_rows"] for r in rows)[:5],
             )
         )
 

@@ -32,106 +32,71 @@ LEAF_ORDER = ("flow_type", "citizenship_iso3", "period_start", "source_row", "de
 
 
 def write_partitions(lake: Path, source_id: str, table, partitions: list[tuple[str, int, int]]) -> int:
-    """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``table`` (Arrow);
-    a partition with no rows left loses its leaf."""
-    from transforms.engine import connect, register_frame
-
-    con = connect()
-    try:
-        return copy_partitions(con, f"SELECT * FROM {register_frame(con, table, 'lake')}", lake, source_id, partitions)
-    finally:
-        con.close()
+    """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``table`` (an Arrow
+    table sorted by partition, then LEAF_ORDER, as ``Warehouse.partition_facts`` gives it)."""
+    return write_sorted(table.to_batches(max_chunksize=200_000), lake, source_id, partitions)
 
 
-def copy_partitions(con, relation: str, lake: Path, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
-    """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``relation`` (a
-    SELECT in the fact schema, run on the DuckDB connection ``con``).
+def write_sorted(batches, lake: Path, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
+    """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``batches`` (Arrow
+    record batches in the fact schema, sorted by partition, then LEAF_ORDER); a partition with
+    no rows left loses its leaf.
 
-    One partitioned COPY writes every leaf to a scratch folder beside the lake (DuckDB sorts and
-    writes in parallel, spilling past its memory limit); then each leaf is flushed to disk and
-    renamed over the old one, so a reader sees the old file or the new one, never half of either.
-    A partition with no rows left loses its leaf.
+    The rows stream through: each leaf is written while its rows pass (memory stays one batch),
+    to a temporary name in its folder; once all are written, each is flushed to disk and renamed
+    over the old one, so a reader sees the old file or the new one, never half of either.
     """
-    import shutil
-
-    from transforms.engine import fetch_all, ident
-
-    lake.mkdir(parents=True, exist_ok=True)
-    for stale in lake.glob(f".write-{source_id}-*"):  # left by a writer that was killed
-        if stale_scratch(stale):
-            shutil.rmtree(stale, ignore_errors=True)
-    scratch = lake / f".write-{source_id}-{os.getpid()}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    order = ", ".join(ident(c) for c in (*PARTITION_COLUMNS, *LEAF_ORDER))
-    written = 0
-    try:
-        # The leaves are written in order; DuckDB keeps it within each file only when asked to.
-        keep = fetch_all(con, "SELECT current_setting('preserve_insertion_order')")[0][0]
-        con.execute("SET preserve_insertion_order = true")
-        try:
-            con.execute(
-                f"COPY (SELECT * FROM ({relation}) ORDER BY {order}) TO '{_quoted(scratch)}' "
-                f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({', '.join(PARTITION_COLUMNS)}), "
-                "FILENAME_PATTERN 'leaf_{i}', WRITE_PARTITION_COLUMNS false)"
-            )
-        finally:
-            con.execute(f"SET preserve_insertion_order = {'true' if keep else 'false'}")
-        for reporter, year, month in partitions:
-            path = leaf_path(lake, reporter, year, month, source_id)
-            folder = scratch / f"reporter_iso3={reporter}" / f"year={int(year)}" / f"month={int(month)}"
-            files = sorted(folder.glob("leaf_*.parquet")) if folder.is_dir() else []
-            if not files:
-                path.unlink(missing_ok=True)
-                continue
-            if len(files) > 1:  # DuckDB split a large leaf: one file per leaf, as readers expect
-                _merge_files(con, files, folder / "merged.parquet")
-                files = [folder / "merged.parquet"]
-            written += _publish(files[0], path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return written
-
-
-def stale_scratch(folder: Path) -> bool:
-    """A ``.write-<source>-<pid>`` scratch folder whose writer process is gone."""
-    pid = folder.name.rsplit("-", 1)[-1]
-    return folder.name.startswith(".write-") and pid.isdigit() and not _alive(int(pid))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _quoted(path: Path) -> str:
-    return path.as_posix().replace("'", "''")
-
-
-def _merge_files(con, files: list[Path], out: Path) -> None:
-    listed = ", ".join(f"'{_quoted(f)}'" for f in files)
-    con.execute(f"COPY (SELECT * FROM read_parquet([{listed}])) TO '{_quoted(out)}' (FORMAT parquet, COMPRESSION zstd)")
-
-
-def _publish(src: Path, path: Path) -> int:
-    """Move a written leaf into place atomically (flushed first); returns its row count."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    rows = pq.ParquetFile(src).metadata.num_rows
-    with open(src, "rb+") as fh:
-        os.fsync(fh.fileno())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    written: dict[tuple[str, int, int], Path] = {}
+    writer, current, rows = None, None, 0
     try:
-        os.replace(src, tmp)  # same file system: the lake's own folder
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            reporter = batch.column("reporter_iso3")
+            ym = batch.column("year").to_numpy().astype(np.int64) * 100 + batch.column("month").to_numpy()
+            change = np.diff(ym) != 0
+            if len(ym) > 1:
+                change |= pc.not_equal(reporter.slice(1), reporter.slice(0, len(reporter) - 1)).to_numpy(
+                    zero_copy_only=False
+                )
+            cuts = [0, *(np.flatnonzero(change) + 1).tolist(), len(ym)]
+            table = pa.Table.from_batches([batch]).drop_columns(list(PARTITION_COLUMNS))
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+                key = (reporter[a].as_py(), int(ym[a] // 100), int(ym[a] % 100))
+                if key != current:
+                    if key in written:
+                        raise ValueError(f"lake write of {source_id}: rows are not sorted by partition")
+                    if writer is not None:
+                        writer.close()
+                    current = key
+                    path = leaf_path(lake, *key, source_id)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    written[key] = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                    writer = pq.ParquetWriter(written[key], table.schema, compression="zstd")
+                writer.write_table(table.slice(a, b - a))
+                rows += b - a
+        if writer is not None:
+            writer.close()
+            writer = None
+        for key in partitions:
+            key = (key[0], int(key[1]), int(key[2]))
+            path = leaf_path(lake, *key, source_id)
+            if key not in written:
+                path.unlink(missing_ok=True)
+                continue
+            with open(written[key], "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(written.pop(key), path)
+    finally:
+        if writer is not None:
+            writer.close()
+        for tmp in written.values():  # an error midway (or rows outside ``partitions``)
+            tmp.unlink(missing_ok=True)
     return rows
 
 

@@ -215,6 +215,7 @@ class Checked:
         return self.harmonized.con.sql(sql).to_arrow_reader(batch_rows)
 
     def close(self) -> None:
+        self.harmonized.close()
         self.extracted.cleanup()
 
 

@@ -410,7 +410,7 @@ def run_suite_sql(suite: dict, con, relation: str, severity: dict | None = None)
     sample for uniqueness, a few rows for row counts. Work is proportional to distinct values,
     not rows; unexpected counts are weighted back to cells.
     """
-    from transforms.engine import columns_of, fetch_df, ident
+    from transforms.engine import columns_of, duplicate_groups, fetch_df, ident
 
     available = set(columns_of(con, relation))
     located = "source_row" in available
@@ -458,16 +458,15 @@ def run_suite_sql(suite: dict, con, relation: str, severity: dict | None = None)
             )
         elif kind == "dups" and not missing:
             keys = ", ".join(ident(c) for c in cols)
-            dups = fetch_df(
+            # The duplicated keys (computed once per table: harmonize's key check asked already).
+            groups = duplicate_groups(con, relation, cols).drop(columns="_rows")
+            sample = fetch_df(
                 con,
-                # Hashing the key first keeps the grouping to one integer per row.
-                f"(SELECT {keys}, count(*) AS _n{loc_sql} FROM {relation} WHERE hash({keys}) IN "
-                f"(SELECT hash({keys}) FROM {relation} GROUP BY 1 HAVING count(*) > 1) "
-                f"GROUP BY {keys} HAVING count(*) > 1) "
-                f"UNION ALL (SELECT {keys}, 1 AS _n{', source_row AS _row' if located else ''}"
+                f"SELECT {keys}, 1 AS _n{', source_row AS _row' if located else ''}"
                 f"{', source_column AS _col' if 'source_column' in available and located else ''} "
-                f"FROM {relation} LIMIT 1)",
+                f"FROM {relation} LIMIT 1",
             )
+            dups = pd.concat([groups[[c for c in sample.columns if c in groups]], sample], ignore_index=True)
             # A duplicated key appears twice in the projection: GX sees it as not unique.
             frame = pd.concat([dups, dups[dups["_n"] > 1]], ignore_index=True)
         elif kind == "limit":

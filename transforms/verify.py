@@ -13,15 +13,12 @@ Exit status: 0 when everything agrees, 1 otherwise (each differing partition is 
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from transforms.config import Settings
 from transforms.config import settings as get_settings
 from transforms.harmonize import KEY_COLUMNS
-from transforms.lake import stale_scratch
 
 
 @dataclass
@@ -159,9 +156,6 @@ def verify(home=None, repair: bool = False) -> VerifyReport:
             path = cfg.lake / rel
             if path.name.startswith(".") and path.name.endswith(".tmp"):
                 path.unlink(missing_ok=True)
-            top = Path(rel).parts[0]
-            if top.startswith(".write-") and stale_scratch(cfg.lake / top):  # a killed lake write
-                shutil.rmtree(cfg.lake / top, ignore_errors=True)
         repaired = [m.partition for m in report.mismatches]
         again = _compare(cfg, wh)
         if again.ok:

@@ -765,7 +765,9 @@ class Warehouse:
         self._bulk_joins()
         self._stage("_new", table)
         # Bounds from the staged rows: ``table`` may be a stream, read once by the staging.
-        source, lo, hi = self.fetchall("SELECT min(source_id), min(period_start), max(period_end) FROM _new")[0]
+        source, lo, hi = self.fetchall("SELECT min(source_id), min(period_start), max(period_end) FROM _new")[
+            0
+        ]
         span = "{t}.source_id = ? AND {t}.period_start >= ? AND {t}.period_end <= ?"
         bounds = [source, lo, hi]
         # The (source, period) pairs the file covers; "seen": an earlier file covered them too.
@@ -983,10 +985,10 @@ class DuckDBWarehouse(Warehouse):
         return self.con.sql(sql).to_arrow_table().cast(schema)
 
     def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
-        """The leaves straight from ``fact_flow`` by one partitioned COPY (no copy through Python)."""
+        """The leaves streamed from ``fact_flow`` in leaf order (no copy of the facts in Python)."""
         import pyarrow as pa
 
-        from transforms.lake import copy_partitions
+        from transforms.lake import LEAF_ORDER, PARTITION_COLUMNS, write_sorted
 
         parts = pa.table(
             {
@@ -997,20 +999,18 @@ class DuckDBWarehouse(Warehouse):
             }
         )
         self.con.register("_omh_parts", parts)
-        self.con.execute("CREATE OR REPLACE TEMP TABLE _omh_lake_parts AS SELECT * FROM _omh_parts")
-        self.con.unregister("_omh_parts")
         try:
-            return copy_partitions(
-                self.con,
+            # DuckDB sorts text by its bytes, as Arrow does for the other engine: same rows, same leaf.
+            order = ", ".join(f'"{c}"' for c in (*PARTITION_COLUMNS, *LEAF_ORDER))
+            reader = self.con.sql(
                 f"SELECT {', '.join('f.' + c for c in FACT_COLUMNS)} FROM fact_flow f "
-                "JOIN _omh_lake_parts p ON p.source_id = f.source_id AND p.reporter_iso3 = f.reporter_iso3 "
-                "AND p.year = f.year AND p.month = f.month",
-                lake,
-                source_id,
-                partitions,
-            )
+                "JOIN _omh_parts p ON p.source_id = f.source_id AND p.reporter_iso3 = f.reporter_iso3 "
+                f"AND p.year = f.year AND p.month = f.month ORDER BY {order}"
+            ).to_arrow_reader(200_000)
+            schema = fact_schema()
+            return write_sorted((b.cast(schema) for b in reader), lake, source_id, partitions)
         finally:
-            self.con.execute("DROP TABLE IF EXISTS _omh_lake_parts")
+            self.con.unregister("_omh_parts")
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
@@ -1188,7 +1188,9 @@ class PostgresWarehouse(Warehouse):
         arrow = self._arrow(data)
         cols = ", ".join(arrow.schema.names)
         options = pacsv.WriteOptions(include_header=False)
-        batches = arrow.to_batches(max_chunksize=self.COPY_BATCH_ROWS) if hasattr(arrow, "to_batches") else arrow
+        batches = (
+            arrow.to_batches(max_chunksize=self.COPY_BATCH_ROWS) if hasattr(arrow, "to_batches") else arrow
+        )
         rows = 0
         with self.con.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
             for batch in batches:
