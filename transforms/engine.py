@@ -43,16 +43,33 @@ def configure(con, temp_dir: str | Path | None = None) -> None:
     con.execute("SET enable_progress_bar = false")
 
 
-# A compressed in-memory database beside the connection's own, for a file's intermediate tables:
-# DuckDB compresses them like stored tables (a constant column costs nothing, repeated labels
-# are dictionary-coded), so a file's millions of observations take a fraction of the memory of
-# a TEMP table and spill far less past the memory limit.
+# A scratch database file beside the connection's own, for a file's intermediate tables: DuckDB
+# compresses them like stored tables (a constant column costs nothing, repeated labels are
+# dictionary-coded) and, having a file behind them, can evict them past its memory limit (an
+# in-memory database cannot: a 10 M-row file ran out of memory). It lives in the connection's
+# own spill folder (one per process, swept when the process is gone) and goes with release_work.
 WORK_DB = "omh_work"
 
 
 def work_schema(con) -> str:
-    con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {WORK_DB} (COMPRESS)")
+    folder = Path(fetch_value(con, "SELECT current_setting('temp_directory')"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = (folder / f"{WORK_DB}.duckdb").as_posix().replace("'", "''")  # a path, quoted
+    con.execute(f"ATTACH IF NOT EXISTS '{path}' AS {WORK_DB}")
     return f"{WORK_DB}.main"
+
+
+def release_work(con) -> None:
+    """Detach the scratch database and delete its file (tables of a file done with)."""
+    try:
+        rows = fetch_all(con, "SELECT path FROM duckdb_databases() WHERE database_name = ?", [WORK_DB])
+    except Exception:  # the connection is closed already: its folder goes with the sweep
+        return
+    if not rows:
+        return
+    con.execute(f"DETACH {WORK_DB}")
+    for suffix in ("", ".wal"):
+        Path(rows[0][0] + suffix).unlink(missing_ok=True)
 
 
 _DUPLICATES: dict[tuple[str, tuple[str, ...]], object] = {}
@@ -98,6 +115,19 @@ def register_frame(con, frame, prefix: str) -> str:
     """Register a pandas/Arrow frame under a fresh name and return the name."""
     name = temp_name(prefix)
     con.register(name, frame)
+    return name
+
+
+def small_table(con, frame, prefix: str) -> str:
+    """A small frame (a label map, the value columns) as a TEMP table: DuckDB then knows its size
+    and builds its hash joins on it, never on the millions of rows it is joined to (a registered
+    frame's size is a guess, and a wrong guess ran a 10 M-row file out of memory)."""
+    name = temp_name(prefix)
+    con.register(f"{name}_in", frame)
+    try:
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_in")
+    finally:
+        con.unregister(f"{name}_in")
     return name
 
 

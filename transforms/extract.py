@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms.contracts import Column, Contract, Predicate
-from transforms.engine import connect, fetch_df, fetch_value, ident, register_frame, temp_name
+from transforms.engine import connect, fetch_df, fetch_value, ident, register_frame, small_table, temp_name
 from transforms.readers import ReadError, read_grid
 from transforms.readers.grid import col_letter
 
@@ -77,6 +77,9 @@ class Extracted:
         return fetch_df(self.con, f"SELECT * FROM {self.view} ORDER BY source_row, source_col")
 
     def cleanup(self) -> None:
+        from transforms.engine import release_work
+
+        release_work(self.con)  # the harmonized tables of this file, if any were made
         for path in [self.staged, *self.temp_files]:
             if path is not None:
                 path.unlink(missing_ok=True)
@@ -230,14 +233,12 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
             view = temp_name("grid")
             blank = " AND ".join(f"c{i} = ''" for i in range(staged.width))
             src = "read_parquet('" + staged_path.as_posix().replace("'", "''") + "')"  # a path, quoted
-            # Rows after the first all-empty row are footnotes; all-empty rows are no data.
-            con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src} "
-                f"WHERE NOT ({blank}) AND source_row < (SELECT coalesce(min(source_row), 9e18) FROM {src} "
-                f"WHERE {blank})"
-                if spec.stop_at_blank_row
-                else f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src} WHERE NOT ({blank})"
-            )
+            # Rows after the first all-empty row are footnotes; all-empty rows are no data. The
+            # first empty row is looked up once: a subquery in the view would leave the planner
+            # guessing a handful of rows, and it would then hash millions of them in memory.
+            stop = fetch_value(con, f"SELECT min(source_row) FROM {src} WHERE {blank}") if spec.stop_at_blank_row else None
+            before = f" AND source_row < {int(stop)}" if stop is not None else ""
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src} WHERE NOT ({blank}){before}")
             return _Grid(view, staged.header_levels, staged.width, None, staged.rows, staged_path)
     grid = read_grid(path, spec)
     width = len(grid.header_levels[0]) if grid.header_levels else 0
@@ -335,7 +336,7 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
             **{n: [c[4].get(n, "") for c in columns] for n in level_names},
         }
     )
-    mname = register_frame(con, measures, "measures")
+    mname = small_table(con, measures, "measures")
     rows_view, long_view = temp_name("rows"), temp_name("long")
     total_sql = _any(contract.rows.total, prm)
     skip_sql = _any(contract.rows.skip, prm)

@@ -386,9 +386,10 @@ class Harmonized:
 
     def close(self) -> None:
         """Free the file's tables (the connection may be a warehouse's, used for more files)."""
-        for name in (self.view, self.controls_view):
-            if name and name.startswith(f"{WORK_DB}."):
-                self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        from transforms.engine import release_work
+
+        if any(name and name.startswith(f"{WORK_DB}.") for name in (self.view, self.controls_view)):
+            release_work(self.con)
 
 
 def harmonize(
@@ -439,7 +440,7 @@ def _label_columns(contract: Contract) -> list[str]:
 
 
 def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -> Harmonized:
-    from transforms.engine import ident, register_frame, temp_name
+    from transforms.engine import ident, register_frame, small_table, temp_name
 
     problems: list[Problem] = []
     columns = set(columns_of(con, view))
@@ -497,7 +498,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     vmap = pd.DataFrame(
         {"value_raw": values["value_raw"].astype(str), "value": parsed["value"], "action": parsed["action"]}
     )
-    vname = register_frame(con, vmap, "vmap")
+    vname = small_table(con, vmap, "vmap")
 
     # Every (field, context) gets its spec; column specs map their column's distinct labels once.
     ctx_list = [
@@ -559,7 +560,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
                     frame = pd.DataFrame({"label": distinct[spec.column], "code": codes.astype(object)})
                     # The reporter's role a flow type implies travels with the flow type's code.
                     frame["role"] = frame["code"].map(_default_role).astype(object)
-                    mname = register_frame(con, frame, "map")
+                    mname = small_table(con, frame, "map")
                     alias = f"m{len(map_names)}"
                     if spec.column in row_level:
                         row_joins.append(f"LEFT JOIN {mname} {alias} ON {alias}.label = r.{ident(spec.column)}")
@@ -608,7 +609,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     pmap["p_ok"] = per["_ok"].values
     pmap["p_period_start"] = pd.to_datetime(pmap["p_period_start"]).dt.date
     pmap["p_period_end"] = pd.to_datetime(pmap["p_period_end"]).dt.date
-    pname = register_frame(con, pmap, "pmap")
+    pname = small_table(con, pmap, "pmap")
     if period_cols and set(period_cols) <= row_level:
         # Joined on the rows like their labels (a row with no period match keeps NULLs: p_ok fails).
         row_joins.append(
