@@ -52,10 +52,12 @@ WORK_DB = "omh_work"
 
 
 def work_schema(con) -> str:
-    folder = Path(fetch_value(con, "SELECT current_setting('temp_directory')"))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = (folder / f"{WORK_DB}.duckdb").as_posix().replace("'", "''")  # a path, quoted
-    con.execute(f"ATTACH IF NOT EXISTS '{path}' AS {WORK_DB}")
+    if not fetch_all(con, "SELECT 1 FROM duckdb_databases() WHERE database_name = ?", [WORK_DB]):
+        folder = Path(fetch_value(con, "SELECT current_setting('temp_directory')"))
+        folder.mkdir(parents=True, exist_ok=True)
+        # One file per connection (a process may hold several connections).
+        path = (folder / f"{temp_name('work')}.duckdb").as_posix().replace("'", "''")  # a path, quoted
+        con.execute(f"ATTACH '{path}' AS {WORK_DB}")
     return f"{WORK_DB}.main"
 
 
