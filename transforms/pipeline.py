@@ -412,8 +412,6 @@ def check_file(path, source_id: str, report: str | None = None) -> IngestResult:
 
 def ingest_file(path, source_id: str, home=None) -> IngestResult:
     """The whole pipeline for one landing file; a file already loaded is skipped."""
-    from transforms.warehouse import LocalFacts, Warehouse
-
     cfg = get_settings(home).ensure()
     # Scratch files of killed runs (SIGKILL, OOM) go; this run works in a folder of its own.
     scratch.sweep(cfg.home / "tmp", tempfile.gettempdir())
@@ -427,6 +425,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         return _skipped(source_id, path, shown, sha)
     contract = get_contract(source_id)
     from transforms.validate import warm_up
+    from transforms.warehouse import LocalFacts, Warehouse
 
     warm_up()  # GX's imports overlap with reading the file
     entry = {
