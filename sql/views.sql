@@ -27,26 +27,47 @@ LEFT JOIN dim_flow_type ft ON ft.code = f.flow_type
 LEFT JOIN dim_unit u ON u.code = f.unit;
 
 -- Totals by reporter, root flow type, unit and the source's own period (any period type).
+-- (Facts are aggregated first, labels joined to the few totals: the same rows as grouping v_flow.)
 CREATE VIEW v_flow_by_period AS
-SELECT reporter_iso3, reporter_es, reporter_en, conference,
-       flow_type_root AS flow_type, unit, period_type, period_start, period_end,
-       sum(value) AS value,
-       count(*) AS observations,
-       count(*) FILTER (WHERE conf_status = 'S') AS suppressed_cells
-FROM v_flow
-GROUP BY reporter_iso3, reporter_es, reporter_en, conference, flow_type_root, unit, period_type,
-         period_start, period_end;
+WITH a AS (
+    SELECT reporter_iso3, flow_type, unit, period_type, period_start, period_end,
+           sum(value) AS value,
+           count(*) AS observations,
+           count(*) FILTER (WHERE conf_status = 'S') AS suppressed_cells
+    FROM fact_flow
+    GROUP BY reporter_iso3, flow_type, unit, period_type, period_start, period_end
+),
+b AS (
+    SELECT a.reporter_iso3, coalesce(ft.parent, a.flow_type) AS flow_type, a.unit, a.period_type,
+           a.period_start, a.period_end, sum(a.value) AS value,
+           CAST(sum(a.observations) AS BIGINT) AS observations,
+           CAST(sum(a.suppressed_cells) AS BIGINT) AS suppressed_cells
+    FROM a
+    LEFT JOIN dim_flow_type ft ON ft.code = a.flow_type
+    GROUP BY a.reporter_iso3, coalesce(ft.parent, a.flow_type), a.unit, a.period_type, a.period_start, a.period_end
+)
+SELECT b.reporter_iso3, r.name_es AS reporter_es, r.name_en AS reporter_en, r.conference,
+       b.flow_type, b.unit, b.period_type, b.period_start, b.period_end,
+       b.value, b.observations, b.suppressed_cells
+FROM b
+LEFT JOIN dim_country r ON r.iso3 = b.reporter_iso3;
 
 -- What each member state has delivered: files, observations, periods covered.
 CREATE VIEW v_reporter_summary AS
+WITH f AS (
+    SELECT reporter_iso3, source_id, source_sha256, count(value) AS observations,
+           min(period_start) AS first_period, max(period_end) AS last_period
+    FROM fact_flow
+    GROUP BY reporter_iso3, source_id, source_sha256
+)
 SELECT m.iso3 AS reporter_iso3, m.name_es, m.name_en, m.conference,
        count(DISTINCT f.source_id) AS sources,
        count(DISTINCT f.source_sha256) AS files,
-       count(f.value) AS observations,
-       min(f.period_start) AS first_period,
-       max(f.period_end) AS last_period
+       CAST(coalesce(sum(f.observations), 0) AS BIGINT) AS observations,
+       min(f.first_period) AS first_period,
+       max(f.last_period) AS last_period
 FROM dim_country m
-LEFT JOIN fact_flow f ON f.reporter_iso3 = m.iso3
+LEFT JOIN f ON f.reporter_iso3 = m.iso3
 WHERE m.is_member
 GROUP BY m.iso3, m.name_es, m.name_en, m.conference;
 
@@ -106,21 +127,29 @@ LEFT JOIN dim_unit u ON u.code = a.unit;
 
 -- Regional totals: CRM, CSM and ALL (every member state), per flow type, unit and period.
 CREATE VIEW v_regional_totals AS
-WITH m AS (
-    SELECT f.reporter_iso3, c.conference, f.flow_type, f.unit, f.period_type, f.period_start,
-           f.period_end, f.value
-    FROM fact_flow f
-    JOIN dim_country c ON c.iso3 = f.reporter_iso3
+WITH a AS (
+    SELECT reporter_iso3, flow_type, unit, period_type, period_start, period_end,
+           sum(value) AS value, count(*) AS observations
+    FROM fact_flow
+    GROUP BY reporter_iso3, flow_type, unit, period_type, period_start, period_end
+),
+m AS (
+    SELECT a.reporter_iso3, c.conference, a.flow_type, a.unit, a.period_type, a.period_start,
+           a.period_end, a.value, a.observations
+    FROM a
+    JOIN dim_country c ON c.iso3 = a.reporter_iso3
     WHERE c.is_member
 ),
 t AS (
     SELECT conference AS region, flow_type, unit, period_type, period_start, period_end,
-           sum(value) AS value, count(DISTINCT reporter_iso3) AS reporters, count(*) AS observations
+           sum(value) AS value, count(DISTINCT reporter_iso3) AS reporters,
+           CAST(sum(observations) AS BIGINT) AS observations
     FROM m
     GROUP BY conference, flow_type, unit, period_type, period_start, period_end
     UNION ALL
     SELECT 'ALL' AS region, flow_type, unit, period_type, period_start, period_end,
-           sum(value) AS value, count(DISTINCT reporter_iso3) AS reporters, count(*) AS observations
+           sum(value) AS value, count(DISTINCT reporter_iso3) AS reporters,
+           CAST(sum(observations) AS BIGINT) AS observations
     FROM m
     GROUP BY flow_type, unit, period_type, period_start, period_end
 ),
