@@ -18,7 +18,7 @@ import pandas as pd
 
 from transforms import codelists
 from transforms.contracts import Contract, FieldSpec
-from transforms.engine import WORK_DB, columns_of, fetch_df, fetch_value, work_schema
+from transforms.engine import columns_of, fetch_df, fetch_value, work_schema
 
 COUNTRY_FIELDS = ("reporter", "citizenship", "counterpart")
 FIELD_CODELIST = {
@@ -383,13 +383,6 @@ class Harmonized:
 
     def count(self) -> int:
         return int(fetch_value(self.con, f"SELECT count(*) FROM {self.view}"))
-
-    def close(self) -> None:
-        """Free the file's tables (the connection may be a warehouse's, used for more files)."""
-        from transforms.engine import release_work
-
-        if any(name and name.startswith(f"{WORK_DB}.") for name in (self.view, self.controls_view)):
-            release_work(self.con)
 
 
 def harmonize(

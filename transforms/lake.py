@@ -31,10 +31,16 @@ def leaf_path(lake: Path, reporter: str, year: int, month: int, source_id: str) 
 LEAF_ORDER = ("flow_type", "citizenship_iso3", "period_start", "source_row", "detail")
 
 
+def leaf_order_sql() -> str:
+    """ORDER BY list of the rows as the leaves hold them (DuckDB sorts text by its bytes)."""
+    return ", ".join(f'"{c}"' for c in (*PARTITION_COLUMNS, *LEAF_ORDER))
+
+
 def write_partitions(lake: Path, source_id: str, table, partitions: list[tuple[str, int, int]]) -> int:
     """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``table`` (an Arrow
-    table sorted by partition, then LEAF_ORDER, as ``Warehouse.partition_facts`` gives it)."""
-    return write_sorted(table.to_batches(max_chunksize=200_000), lake, source_id, partitions)
+    table in the fact schema), sorted here into leaf order."""
+    keys = [(c, "ascending") for c in (*PARTITION_COLUMNS, *LEAF_ORDER)]
+    return write_sorted(table.sort_by(keys).to_batches(max_chunksize=200_000), lake, source_id, partitions)
 
 
 def write_sorted(batches, lake: Path, source_id: str, partitions: list[tuple[str, int, int]]) -> int:

@@ -215,8 +215,7 @@ class Checked:
         return self.harmonized.con.sql(sql).to_arrow_reader(batch_rows)
 
     def close(self) -> None:
-        self.harmonized.close()
-        self.extracted.cleanup()
+        self.extracted.cleanup()  # with the harmonized tables of the file (engine.release_work)
 
 
 def _stage_check(path: Path, contract: Contract, work_dir=None, con=None) -> Checked:

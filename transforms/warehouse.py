@@ -863,16 +863,6 @@ class Warehouse:
             partitions=sorted((r, int(y), int(m)) for r, y, m in parts),
         )
 
-    def partition_facts(self, source_id: str, partitions: list[tuple[str, int, int]]):
-        """Current facts of ``source_id`` in the given (reporter, year, month) partitions, as Arrow
-        (schema ``fact_schema()`` whichever the engine)."""
-        table = self._read_partitions(source_id, partitions, lambda sql: self.to_arrow(sql, fact_schema()))
-        # Sorted by Arrow (byte order), not by the database (whose collation differs by engine and
-        # is slow on PostgreSQL): the same rows give the same lake file on either engine.
-        from transforms.lake import LEAF_ORDER, PARTITION_COLUMNS
-
-        return table.sort_by([(c, "ascending") for c in (*PARTITION_COLUMNS, *LEAF_ORDER)])
-
     def _read_partitions(self, source_id: str, partitions: list[tuple[str, int, int]], read):
         """``read(sql)`` of the current facts of ``source_id`` in ``partitions`` (a SELECT over a
         temporary table of the partitions, in one transaction)."""
@@ -902,10 +892,9 @@ class Warehouse:
         return out
 
     def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
-        """Rewrite the lake leaves of ``source_id`` in ``partitions`` from the current facts."""
-        from transforms.lake import write_partitions
-
-        return write_partitions(lake, source_id, self.partition_facts(source_id, partitions), partitions)
+        """Rewrite the lake leaves of ``source_id`` in ``partitions`` from the current facts
+        (``_read_partitions`` in leaf order, streamed by ``lake.write_sorted``)."""
+        raise NotImplementedError
 
     def partition_totals(self) -> list[tuple]:
         """(source_id, reporter_iso3, year, month, rows, values, sum of value) of the current facts."""
@@ -983,31 +972,15 @@ class DuckDBWarehouse(Warehouse):
 
     def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
         """The leaves streamed from ``fact_flow`` in leaf order (no copy of the facts in Python)."""
-        import pyarrow as pa
+        from transforms.lake import leaf_order_sql, write_sorted
 
-        from transforms.lake import LEAF_ORDER, PARTITION_COLUMNS, write_sorted
+        schema = fact_schema()
 
-        parts = pa.table(
-            {
-                "source_id": pa.array([source_id] * len(partitions), pa.string()),
-                "reporter_iso3": pa.array([p[0] for p in partitions], pa.string()),
-                "year": pa.array([int(p[1]) for p in partitions], pa.int32()),
-                "month": pa.array([int(p[2]) for p in partitions], pa.int32()),
-            }
-        )
-        self.con.register("_omh_parts", parts)
-        try:
-            # DuckDB sorts text by its bytes, as Arrow does for the other engine: same rows, same leaf.
-            order = ", ".join(f'"{c}"' for c in (*PARTITION_COLUMNS, *LEAF_ORDER))
-            reader = self.con.sql(
-                f"SELECT {', '.join('f.' + c for c in FACT_COLUMNS)} FROM fact_flow f "
-                "JOIN _omh_parts p ON p.source_id = f.source_id AND p.reporter_iso3 = f.reporter_iso3 "
-                f"AND p.year = f.year AND p.month = f.month ORDER BY {order}"
-            ).to_arrow_reader(200_000)
-            schema = fact_schema()
+        def stream(sql: str) -> int:
+            reader = self.con.sql(f"{sql} ORDER BY {leaf_order_sql()}").to_arrow_reader(200_000)
             return write_sorted((b.cast(schema) for b in reader), lake, source_id, partitions)
-        finally:
-            self.con.unregister("_omh_parts")
+
+        return self._read_partitions(source_id, partitions, stream)
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
@@ -1122,8 +1095,8 @@ class PostgresWarehouse(Warehouse):
         """The touched partitions spooled by COPY to a scratch CSV file, then sorted and streamed
         into leaves by DuckDB: bounded memory, however many facts the partitions hold (holding
         them as one Arrow table took 14 GB for a 20 M-observation source)."""
-        from transforms.engine import connect, ident, temp_name
-        from transforms.lake import LEAF_ORDER, PARTITION_COLUMNS, write_sorted
+        from transforms.engine import connect, temp_name
+        from transforms.lake import leaf_order_sql, write_sorted
         from transforms.scratch import process_dir
 
         spool = process_dir(self.settings.home / "tmp") / f"{temp_name('lake')}.csv"
@@ -1143,25 +1116,18 @@ class PostgresWarehouse(Warehouse):
                 return write_sorted(iter(()), lake, source_id, partitions)
             schema = fact_schema()
             columns = ", ".join(f"'{f.name}': '{_sql_type(f.type)}'" for f in schema)
-            order = ", ".join(ident(c) for c in (*PARTITION_COLUMNS, *LEAF_ORDER))
             path = spool.as_posix().replace("'", "''")  # a path, quoted
             con = connect(temp_dir=self.settings.home / "tmp")
             try:
                 reader = con.sql(
                     f"SELECT * FROM read_csv('{path}', header = false, columns = {{{columns}}}, "
-                    f"allow_quoted_nulls = false) ORDER BY {order}"
+                    f"allow_quoted_nulls = false) ORDER BY {leaf_order_sql()}"
                 ).to_arrow_reader(200_000)
                 return write_sorted((b.cast(schema) for b in reader), lake, source_id, partitions)
             finally:
                 con.close()
         finally:
             spool.unlink(missing_ok=True)
-
-    def partition_facts(self, source_id: str, partitions: list[tuple[str, int, int]]):
-        return self._retrying(
-            "the read of the touched partitions",
-            lambda: super(PostgresWarehouse, self).partition_facts(source_id, partitions),
-        )
 
     @staticmethod
     def _sql(sql: str, params) -> str:

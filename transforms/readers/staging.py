@@ -10,6 +10,7 @@ memory. DuckDB scans that file for every later pass.
 from __future__ import annotations
 
 import codecs
+import copy
 import csv
 import io
 import mmap
@@ -204,19 +205,9 @@ def _first_ragged(data, read_opts, parse_opts, delimiter: str) -> tuple[int, int
             return "error"  # the first is enough: stop reading
         return "skip"
 
-    opts = pacsv.ReadOptions(
-        column_names=read_opts.column_names,
-        encoding=read_opts.encoding,
-        block_size=read_opts.block_size,
-        use_threads=False,
-    )
-    sequential = pacsv.ParseOptions(
-        delimiter=parse_opts.delimiter,
-        quote_char=parse_opts.quote_char,
-        newlines_in_values=False,
-        ignore_empty_lines=False,
-        invalid_row_handler=on_invalid,
-    )
+    opts, sequential = copy.copy(read_opts), copy.copy(parse_opts)
+    opts.use_threads = False
+    sequential.invalid_row_handler = on_invalid
     try:
         for _ in pacsv.open_csv(pa.py_buffer(data), opts, sequential):
             pass
