@@ -198,6 +198,25 @@ LEFT JOIN dim_country r ON r.iso3 = c.reporter_iso3
 LEFT JOIN dim_flow_type ft ON ft.code = c.flow_type
 LEFT JOIN dim_unit u ON u.code = c.unit;
 
+-- Every state every observation has had: the current ones (fact_flow, valid_to NULL) and the
+-- ones that ended (fact_flow_closed). "As published on date X" is
+--   valid_from <= X AND (valid_to IS NULL OR valid_to > X).
+CREATE VIEW fact_flow_history AS
+SELECT source_id, reporter_iso3, reporter_role, flow_type, citizenship_iso3, counterpart_iso3,
+       period_start, period_end, period_type, sex, age_band, unit, detail, value, obs_status,
+       conf_status, rounding_base, source_file, source_sha256, source_sheet, source_row,
+       source_column, vintage, loaded_at, year, month,
+       loaded_at AS valid_from, CAST(NULL AS TIMESTAMP) AS valid_to, change,
+       CAST(NULL AS VARCHAR) AS closed_as, CAST(NULL AS VARCHAR) AS closed_by_sha256
+FROM fact_flow
+UNION ALL
+SELECT source_id, reporter_iso3, reporter_role, flow_type, citizenship_iso3, counterpart_iso3,
+       period_start, period_end, period_type, sex, age_band, unit, detail, value, obs_status,
+       conf_status, rounding_base, source_file, source_sha256, source_sheet, source_row,
+       source_column, vintage, loaded_at, year, month,
+       valid_from, valid_to, change, closed_as, closed_by_sha256
+FROM fact_flow_closed;
+
 -- What changed between vintages and by how much: one row per revised, added or withdrawn
 -- observation. "revised": a resent file changed its figure or flags; "added": it appeared in a
 -- resent file for a period the source had already published; "withdrawn": a resent file covering
@@ -215,7 +234,7 @@ WITH r AS (
            o.source_file AS previous_file, n.source_file AS file,
            o.source_sha256 AS previous_sha256, n.source_sha256 AS sha256
     FROM fact_flow_history n
-    LEFT JOIN fact_flow_history o
+    LEFT JOIN fact_flow_closed o
            ON o.closed_as = 'revised' AND o.valid_to = n.valid_from
           AND o.source_id = n.source_id AND o.reporter_iso3 = n.reporter_iso3
           AND o.flow_type = n.flow_type AND o.citizenship_iso3 = n.citizenship_iso3
@@ -234,7 +253,7 @@ WITH r AS (
            o.vintage AS previous_vintage, m.vintage,
            o.source_file AS previous_file, m.file_name AS file,
            o.source_sha256 AS previous_sha256, o.closed_by_sha256 AS sha256
-    FROM fact_flow_history o
+    FROM fact_flow_closed o
     LEFT JOIN file_manifest m ON m.source_id = o.source_id AND m.sha256 = o.closed_by_sha256
     WHERE o.closed_as = 'withdrawn'
 )

@@ -1,4 +1,4 @@
-"""The lake writer: leaves streamed from sorted batches, replaced whole, emptied partitions removed."""
+"""The lake writer: leaves streamed from batches in any order, replaced whole, emptied partitions removed."""
 
 import datetime as dt
 
@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.lake import leaf_path, scan, write_partitions, write_sorted
+from transforms.lake import LEAF_ORDER, leaf_path, scan, write_leaves, write_partitions
 from transforms.warehouse import fact_schema
 
 
@@ -36,15 +36,21 @@ def facts(rows: list[tuple[str, int, int, float]]) -> pa.Table:
 
 
 def leaf_values(lake, reporter, year, month):
-    return pq.read_table(leaf_path(lake, reporter, year, month, "src"), columns=["value"])["value"].to_pylist()
+    return pq.read_table(leaf_path(lake, reporter, year, month, "src"), columns=["value"])[
+        "value"
+    ].to_pylist()
 
 
 def test_leaves_follow_the_batches_across_batch_boundaries(tmp_path):
     rows = [("COL", 2024, 1, 1.0), ("COL", 2024, 1, 2.0), ("COL", 2024, 2, 3.0), ("PAN", 2024, 1, 4.0)]
     table = facts(rows)
-    batches = [table.slice(0, 1).to_batches()[0], table.slice(1, 2).to_batches()[0], table.slice(3).to_batches()[0]]
+    batches = [
+        table.slice(0, 1).to_batches()[0],
+        table.slice(1, 2).to_batches()[0],
+        table.slice(3).to_batches()[0],
+    ]
     parts = [("COL", 2024, 1), ("COL", 2024, 2), ("PAN", 2024, 1)]
-    assert write_sorted(iter(batches), tmp_path, "src", parts) == 4
+    assert write_leaves(iter(batches), tmp_path, "src", parts) == 4
     assert leaf_values(tmp_path, "COL", 2024, 1) == [1.0, 2.0]
     assert leaf_values(tmp_path, "COL", 2024, 2) == [3.0]
     assert leaf_values(tmp_path, "PAN", 2024, 1) == [4.0]
@@ -55,17 +61,48 @@ def test_leaves_follow_the_batches_across_batch_boundaries(tmp_path):
 
 
 def test_a_partition_left_without_rows_loses_its_leaf(tmp_path):
-    write_partitions(tmp_path, "src", facts([("COL", 2024, 1, 1.0), ("COL", 2024, 2, 2.0)]), [("COL", 2024, 1), ("COL", 2024, 2)])
+    write_partitions(
+        tmp_path,
+        "src",
+        facts([("COL", 2024, 1, 1.0), ("COL", 2024, 2, 2.0)]),
+        [("COL", 2024, 1), ("COL", 2024, 2)],
+    )
     write_partitions(tmp_path, "src", facts([("COL", 2024, 1, 5.0)]), [("COL", 2024, 1), ("COL", 2024, 2)])
     assert leaf_values(tmp_path, "COL", 2024, 1) == [5.0]
     assert not leaf_path(tmp_path, "COL", 2024, 2, "src").exists()
 
 
-def test_unsorted_rows_are_refused_and_leave_the_lake_as_it_was(tmp_path):
+def test_rows_in_any_order_land_in_their_leaves_in_leaf_order(tmp_path):
+    """Rows of 3 partitions interleaved one per batch, with a tiny buffer: every leaf gets all
+    its rows; a leaf that fits one row group is in leaf order, a larger one in several groups."""
+    import random
+
+    keys = [("COL", 2024, 1), ("COL", 2024, 2), ("PAN", 2023, 12)]
+    rows = [(*keys[i % 3], float(i)) for i in range(60)]
+    random.Random(3).shuffle(rows)
+    table = facts(rows)
+    written = write_leaves(
+        iter(table.to_batches(max_chunksize=1)), tmp_path, "src", keys, group_rows=25, buffer_rows=5
+    )
+    assert written == 60
+    for key in keys:
+        leaf = pq.read_table(leaf_path(tmp_path, *key, "src"))
+        assert sorted(leaf["value"].to_pylist()) == sorted(r[3] for r in rows if r[:3] == key)
+    backwards = facts(rows).take(pa.array(range(59, -1, -1)))  # source_row descending
+    write_leaves(iter(backwards.to_batches(max_chunksize=7)), tmp_path, "src", keys)
+    leaf = pq.read_table(leaf_path(tmp_path, "COL", 2024, 1, "src"))
+    order = leaf.select(list(LEAF_ORDER)).to_pylist()
+    assert order == sorted(order, key=lambda r: tuple(r[c] for c in LEAF_ORDER)) and len(order) == 20
+    assert pq.ParquetFile(leaf_path(tmp_path, "COL", 2024, 1, "src")).metadata.num_row_groups == 1
+
+
+def test_rows_outside_the_partitions_are_refused_and_leave_the_lake_as_it_was(tmp_path):
     write_partitions(tmp_path, "src", facts([("COL", 2024, 1, 1.0)]), [("COL", 2024, 1)])
-    unsorted = facts([("COL", 2024, 1, 7.0), ("COL", 2024, 2, 8.0), ("COL", 2024, 1, 9.0)])
-    with pytest.raises(ValueError, match="not sorted"):
-        write_sorted(iter(unsorted.to_batches(max_chunksize=1)), tmp_path, "src", [("COL", 2024, 1), ("COL", 2024, 2)])
+    stray = facts([("COL", 2024, 1, 7.0), ("COL", 2024, 2, 8.0), ("COL", 2024, 3, 9.0)])
+    with pytest.raises(ValueError, match="outside the partitions"):
+        write_leaves(
+            iter(stray.to_batches(max_chunksize=1)), tmp_path, "src", [("COL", 2024, 1), ("COL", 2024, 2)]
+        )
     assert leaf_values(tmp_path, "COL", 2024, 1) == [1.0]
     assert not leaf_path(tmp_path, "COL", 2024, 2, "src").exists()
-    assert scan(tmp_path)[1] == []  # no temporary file left behind
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name.startswith(".")]

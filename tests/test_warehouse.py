@@ -29,7 +29,14 @@ import pytest
 
 from transforms.config import settings
 from transforms.pipeline import ingest_file
-from transforms.warehouse import Warehouse, split_statements, with_schema
+from transforms.warehouse import (
+    FACT_COLUMNS,
+    SCHEMA_VERSION,
+    Warehouse,
+    migrations,
+    split_statements,
+    with_schema,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "data" / "realdata" / "raw"
@@ -203,7 +210,7 @@ def test_real_files_load_with_the_sources_own_totals(loaded):
         "SELECT count(*), sum(value), min(change), max(change) FROM fact_flow_history WHERE valid_to IS NULL"
     )
     assert hist[0] == (CBP_ROWS + DARIEN_ROWS, CBP_TOTAL + DARIEN_TOTAL, "new", "new")
-    assert loaded.sql("SELECT max(version) FROM schema_version")[0][0] == 2
+    assert loaded.sql("SELECT max(version) FROM schema_version")[0][0] == SCHEMA_VERSION
 
 
 @pytest.mark.postgres
@@ -417,7 +424,10 @@ def test_a_version_1_warehouse_upgrades_in_place(duck, tmp_path):
     )
     old.execute("INSERT INTO schema_version VALUES (1, now())")
     old.execute(f"ATTACH '{duck.home / 'warehouse.duckdb'}' AS cur (READ_ONLY)")
-    old.execute("INSERT INTO fact_flow SELECT * FROM cur.fact_flow WHERE source_id = 'pan_darien_yearly'")
+    cols = ", ".join(FACT_COLUMNS)
+    old.execute(
+        f"INSERT INTO fact_flow SELECT {cols} FROM cur.fact_flow WHERE source_id = 'pan_darien_yearly'"
+    )
     old.execute(
         "INSERT INTO file_manifest SELECT source_id, sha256, file_name, landing_path, size_bytes, received_at, vintage, "
         "status, rows_loaded, warnings, reason, report_path, processed_at FROM cur.file_manifest "
@@ -430,7 +440,7 @@ def test_a_version_1_warehouse_upgrades_in_place(duck, tmp_path):
     with env.active(), Warehouse(settings()) as wh:
         assert wh.schema_version() == 1
         wh.ensure_schema()
-        assert wh.schema_version() == 2
+        assert wh.schema_version() == SCHEMA_VERSION
         sha = wh.fetchall("SELECT sha256 FROM file_manifest")[0][0]
         assert wh.is_loaded("pan_darien_yearly", sha)
     assert env.sql("SELECT count(*), sum(value) FROM fact_flow_history WHERE valid_to IS NULL")[0] == (
@@ -443,6 +453,73 @@ def test_a_version_1_warehouse_upgrades_in_place(duck, tmp_path):
     with env.active(), Warehouse(settings()) as wh:
         assert wh.migrate() == []
         assert wh.install_views() is False
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_version_2_history_upgrades_to_the_same_states(engine, tmp_path):
+    """Version 2 kept every state in a table (the current ones twice); version 3 keeps the ended
+    ones in fact_flow_closed and shows fact_flow_history as a view. A version-2 warehouse holding
+    a new, a revised and a withdrawn figure upgrades to the same history, revisions and current
+    figures as the same two files loaded by this version."""
+    import pandas as pd
+    from test_views import load, obs
+
+    from transforms.config import Settings
+
+    first = [
+        obs("tst_hist", "PAN", c, dt.date(2024, 1, 1), v) for c, v in (("VEN", 10), ("CUB", 20), ("HTI", 30))
+    ]
+    second = [dict(first[0]), dict(first[1], value=25)]  # VEN unchanged, CUB revised, HTI withdrawn
+    order = "ORDER BY citizenship_iso3, valid_from"
+    history = f"SELECT * FROM fact_flow_history {order}"
+    revisions = "SELECT citizenship_iso3, change, previous_value, value, file FROM v_revisions ORDER BY 1"
+    with installation(engine, tmp_path / "new") as env:
+        (tmp_path / "new").mkdir()
+        url = env.url or f"duckdb:///{tmp_path / 'new' / 'warehouse.duckdb'}"
+        with Warehouse(Settings(home=tmp_path / "new", warehouse_url=url)) as wh:
+            wh.ensure_schema()
+            load(wh, first, "first.csv")
+            time.sleep(0.01)
+            load(wh, second, "second.csv")
+            cols, want = wh.query(history)
+            want_revisions = wh.fetchall(revisions)
+            tables = {}
+            for t in ("file_manifest", "file_coverage"):
+                names, rows = wh.query(f"SELECT * FROM {t}")
+                tables[t] = pd.DataFrame(rows, columns=names)
+            current = pd.DataFrame(
+                wh.fetchall(f"SELECT {', '.join(FACT_COLUMNS)} FROM fact_flow"), columns=FACT_COLUMNS
+            )
+    assert [r[cols.index("closed_as")] for r in want] == ["revised", None, "withdrawn", None]
+    assert [r[:3] for r in want_revisions] == [("CUB", "revised", 20), ("HTI", "withdrawn", 30)]
+
+    with installation(engine, tmp_path / "old") as env:
+        (tmp_path / "old").mkdir()
+        url = env.url or f"duckdb:///{tmp_path / 'old' / 'warehouse.duckdb'}"
+        with Warehouse(Settings(home=tmp_path / "old", warehouse_url=url)) as wh:
+            with wh.transaction():  # a version-2 warehouse, with a view on the history table
+                wh.execute(
+                    "CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)"
+                )
+                for version, path in migrations()[:2]:
+                    for stmt in split_statements(path.read_text(encoding="utf-8"), wh.engine):
+                        wh.execute(stmt)
+                    wh.execute("INSERT INTO schema_version VALUES (?, ?)", [version, dt.datetime.now()])
+                wh.execute("CREATE VIEW v_states AS SELECT count(*) AS n FROM fact_flow_history")
+                wh.copy_into("fact_flow", current)
+                wh.copy_into("fact_flow_history", pd.DataFrame(want, columns=cols))
+                for name, frame in tables.items():
+                    wh.copy_into(name, frame)
+            assert wh.schema_version() == 2
+            wh.ensure_schema()
+            assert wh.schema_version() == SCHEMA_VERSION
+            assert wh.query(history) == (cols, want)
+            assert wh.fetchall(revisions) == want_revisions
+            assert wh.fetchall("SELECT citizenship_iso3, change FROM fact_flow ORDER BY 1") == [
+                ("CUB", "revised"),
+                ("VEN", "new"),
+            ]
+            assert wh.fetchall("SELECT count(*) FROM fact_flow_closed")[0][0] == 2
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -18,7 +18,7 @@ import pandas as pd
 
 from transforms import codelists
 from transforms.contracts import Contract, FieldSpec
-from transforms.engine import columns_of, fetch_df, fetch_value, work_schema
+from transforms.engine import columns_of, fetch_all, fetch_df, fetch_value, work_schema
 
 COUNTRY_FIELDS = ("reporter", "citizenship", "counterpart")
 FIELD_CODELIST = {
@@ -556,7 +556,9 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
                     mname = small_table(con, frame, "map")
                     alias = f"m{len(map_names)}"
                     if spec.column in row_level:
-                        row_joins.append(f"LEFT JOIN {mname} {alias} ON {alias}.label = r.{ident(spec.column)}")
+                        row_joins.append(
+                            f"LEFT JOIN {mname} {alias} ON {alias}.label = r.{ident(spec.column)}"
+                        )
                         row_cols += [f"{alias}.code AS _{alias}_code", f"{alias}.role AS _{alias}_role"]
                         map_names[mkey] = f"l._{alias}_"
                     else:
@@ -608,7 +610,9 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         row_joins.append(
             f"LEFT JOIN {pname} p ON " + " AND ".join(f"p.{ident(c)} = r.{ident(c)}" for c in period_cols)
         )
-        row_cols += [f"p.{c}" for c in ("p_period_start", "p_period_end", "p_period_type", "p_year", "p_month", "p_ok")]
+        row_cols += [
+            f"p.{c}" for c in ("p_period_start", "p_period_end", "p_period_type", "p_year", "p_month", "p_ok")
+        ]
         pjoin, pp = "", "l."
     else:
         pjoin = (
@@ -641,6 +645,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         pd.DataFrame({"source_id": [contract.source_id], "sheet": [sheet], "rounding": [contract.rounding]}),
         "hprm",
     )
+    role_sql = f"coalesce({field_sql['reporter_role']}, nullif({implied_role}, ''))"
     # One-row parameters as scalar subqueries (evaluated once; a cross join would copy every row).
     prm = {k: f"(SELECT {k} FROM {params})" for k in ("source_id", "sheet", "rounding")}
     detail = " , ".join(f"'{_sql_text(a)}=' || l.{ident(a)}" for a in contract.detail)
@@ -653,24 +658,43 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
 
     def select(
         value_sql: str, status_sql: str, rounding_sql: str, detail_expr: str, extra_from: str, where: str
-    ) -> str:
-        return f"""
-            SELECT {prm["source_id"]} AS source_id, {field_sql["reporter"]} AS reporter_iso3, {field_sql["flow_type"]} AS flow_type,
-                   {field_sql["citizenship"]} AS citizenship_iso3, {field_sql["counterpart"]} AS counterpart_iso3,
-                   {pp}p_period_start AS period_start, {pp}p_period_end AS period_end, {field_sql["sex"]} AS sex,
-                   {field_sql["age_band"]} AS age_band, {field_sql["unit"]} AS unit, {detail_expr} AS detail,
-                   coalesce({field_sql["reporter_role"]}, nullif({implied_role}, '')) AS reporter_role,
-                   {pp}p_period_type AS period_type,
-                   {value_sql} AS value, {status_sql} AS obs_status,
-                   CASE WHEN v.action = 'suppressed' THEN 'S' ELSE 'F' END AS conf_status,
-                   {rounding_sql} AS rounding_base, {prm["sheet"]} AS source_sheet, l.source_row,
-                   l.source_column, {pp}p_year AS year, {pp}p_month AS month
+    ) -> tuple[list[tuple[str, str]], str]:
+        """The canonical columns of one kind of cell, as (name, expression), and their FROM … WHERE."""
+        columns = [
+            ("source_id", prm["source_id"]),
+            ("reporter_iso3", field_sql["reporter"]),
+            ("flow_type", field_sql["flow_type"]),
+            ("citizenship_iso3", field_sql["citizenship"]),
+            ("counterpart_iso3", field_sql["counterpart"]),
+            ("period_start", f"{pp}p_period_start"),
+            ("period_end", f"{pp}p_period_end"),
+            ("sex", field_sql["sex"]),
+            ("age_band", field_sql["age_band"]),
+            ("unit", field_sql["unit"]),
+            ("detail", detail_expr),
+            ("reporter_role", role_sql),
+            ("period_type", f"{pp}p_period_type"),
+            ("value", value_sql),
+            ("obs_status", status_sql),
+            ("conf_status", "CASE WHEN v.action = 'suppressed' THEN 'S' ELSE 'F' END"),
+            ("rounding_base", rounding_sql),
+            ("source_sheet", prm["sheet"]),
+            ("source_row", "l.source_row"),
+            ("source_column", "l.source_column"),
+            ("year", f"{pp}p_year"),
+            ("month", f"{pp}p_month"),
+        ]
+        tail = f"""
             FROM {cells} l
             JOIN {vname} v ON v.value_raw = l.value_raw
             {pjoin}
             {join_sql}
             {extra_from}
             WHERE {pp}p_ok AND {required} AND {where}"""
+        return columns, tail
+
+    def sql_of(part: tuple[list[tuple[str, str]], str]) -> str:
+        return "SELECT " + ", ".join(f"{e} AS {a}" for a, e in part[0]) + part[1]
 
     leaves_sql = select(
         "v.value",
@@ -682,6 +706,11 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         "l.cell_role = 'value' AND v.action <> 'missing'",
     )
     parts = [leaves_sql]
+    # Expressions that read no cell (the contract's fixed codes, the file's parameters).
+    fixed = {prm["source_id"], prm["sheet"], "NULL"}
+    fixed |= {field_sql[n] for n in field_sql if field_sql[n] in fixed or _is_literal(field_sql[n])}
+    if {field_sql["reporter_role"], implied_role} <= fixed:
+        fixed.add(role_sql)
     controls_view = None
     if has_totals:
         controls_view = f"{work_schema(con)}.{temp_name('controls')}"
@@ -699,31 +728,64 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
                 )
             )
     everything = temp_name("canon_all")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {everything} AS {' UNION ALL '.join(parts)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {everything} AS {' UNION ALL '.join(sql_of(p) for p in parts)}")
+    # Columns with the same fixed expression in every kind of cell are not materialized: the
+    # canonical view adds them back as typed constants (a 10 M-row file has 20 M observations,
+    # and each stored column costs time however well it compresses).
+    constant = [
+        a for i, (a, e) in enumerate(parts[0][0]) if e in fixed and all(p[0][i][1] == e for p in parts[1:])
+    ]
     # Materialized once (DuckDB spills past its memory limit): every later check and the load scan it.
     canon, out_of_scope = temp_name("canon"), 0
     member_codes = {m["iso3"] for m in codelists.members()}
     fixed_reporter = field_sql["reporter"].strip("'") if field_sql["reporter"].startswith("'") else None
-    source = f"SELECT * FROM {everything}"
-    if contract.reporter_scope == "members" and fixed_reporter not in member_codes:
+    names = [a for a, _ in parts[0][0]]
+    stored = [a for a in names if a not in constant] or names[:1]
+    source = f"SELECT {', '.join(stored)} FROM {everything}"
+    scoped = contract.reporter_scope == "members" and fixed_reporter not in member_codes
+    if scoped:
         members = register_frame(con, pd.DataFrame({"iso3": sorted(member_codes)}), "members")
         source += f" WHERE reporter_iso3 IN (SELECT iso3 FROM {members})"
     if ex is not None and os.environ.get("OMH_CANON_PARQUET", "0") == "1":
         # A compressed Parquet file: bounded memory however many observations the file holds.
         path = ex.temp_file("canon")
         con.execute(f"COPY ({source}) TO '{_sql_text(path.as_posix())}' (FORMAT parquet, COMPRESSION zstd)")
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {canon} AS SELECT * FROM read_parquet('{_sql_text(path.as_posix())}')"
-        )
+        table = f"read_parquet('{_sql_text(path.as_posix())}')"
     else:
-        canon = f"{work_schema(con)}.{canon}"
-        con.execute(f"CREATE OR REPLACE TABLE {canon} AS {source}")
-    if source != f"SELECT * FROM {everything}":
+        table = f"{work_schema(con)}.{temp_name('canon_t')}"
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {source}")
+    # The canonical view: the stored columns and the constants, in the canonical order and types.
+    types = dict(
+        fetch_all(con, f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {everything})")
+    )
+    exprs = dict(parts[0][0])
+    values = {}
+    if constant:
+        row = fetch_all(con, f"SELECT {', '.join(exprs[a] for a in constant)}")[0]
+        values = dict(zip(constant, row, strict=True))
+    cols = [
+        ident(a) if a in stored else f"CAST({_sql_literal(values[a])} AS {types[a]}) AS {ident(a)}"
+        for a in names
+    ]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {canon} AS SELECT {', '.join(cols)} FROM {table}")
+    if scoped:
         total = fetch_value(con, f"SELECT count(*) FROM {everything}")
         out_of_scope = int(total - fetch_value(con, f"SELECT count(*) FROM {canon}"))
     _check_keys(con, canon, problems)
     _check_jumps(con, canon, problems)
     return Harmonized(con, canon, problems, controls_view, out_of_scope)
+
+
+_LITERAL = re.compile(r"^'(?:[^']|'')*'$")
+
+
+def _is_literal(sql: str) -> bool:
+    """A quoted SQL string, as ``_sql_text`` writes the contract's fixed values."""
+    return bool(_LITERAL.match(sql.strip()))
+
+
+def _sql_literal(value) -> str:
+    return "NULL" if value is None else f"'{_sql_text(str(value))}'"
 
 
 def _concat_lists(lists) -> list:

@@ -27,82 +27,135 @@ def leaf_path(lake: Path, reporter: str, year: int, month: int, source_id: str) 
     )
 
 
-# Row order inside a leaf: the same rows give the same order whichever engine wrote them.
+# Row order inside a leaf: the same rows give the same order whichever engine wrote them (a leaf
+# of up to LEAF_GROUP_ROWS rows is one row group in this order; a larger one, several).
 LEAF_ORDER = ("flow_type", "citizenship_iso3", "period_start", "source_row", "detail")
-
-
-def leaf_order_sql() -> str:
-    """ORDER BY list of the rows as the leaves hold them (DuckDB sorts text by its bytes)."""
-    return ", ".join(f'"{c}"' for c in (*PARTITION_COLUMNS, *LEAF_ORDER))
+# Rows of one leaf gathered before they are written as a row group, and rows held in all.
+LEAF_GROUP_ROWS = 250_000
+BUFFER_ROWS = 1_000_000
 
 
 def write_partitions(lake: Path, source_id: str, table, partitions: list[tuple[str, int, int]]) -> int:
     """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``table`` (an Arrow
-    table in the fact schema), sorted here into leaf order."""
-    keys = [(c, "ascending") for c in (*PARTITION_COLUMNS, *LEAF_ORDER)]
-    return write_sorted(table.sort_by(keys).to_batches(max_chunksize=200_000), lake, source_id, partitions)
+    table in the fact schema)."""
+    return write_leaves(table.to_batches(max_chunksize=200_000), lake, source_id, partitions)
 
 
-def write_sorted(batches, lake: Path, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
+class _Leaves:
+    """Open leaves of one write: rows gathered per partition, written as row groups in leaf order."""
+
+    def __init__(self, lake: Path, source_id: str, group_rows: int, buffer_rows: int):
+        self.lake, self.source_id = lake, source_id
+        self.group_rows, self.buffer_rows = group_rows, buffer_rows
+        self.pending: dict[tuple[str, int, int], list] = {}
+        self.counts: dict[tuple[str, int, int], int] = {}
+        self.held = 0
+        self.writers: dict = {}
+        self.temps: dict[tuple[str, int, int], Path] = {}
+
+    def add(self, key: tuple[str, int, int], table) -> None:
+        self.pending.setdefault(key, []).append(table)
+        self.counts[key] = self.counts.get(key, 0) + table.num_rows
+        self.held += table.num_rows
+        if self.counts[key] >= self.group_rows:
+            self.flush(key)
+        while self.held > self.buffer_rows:  # many leaves at once: the largest goes first
+            self.flush(max(self.counts, key=self.counts.__getitem__))
+
+    def flush(self, key: tuple[str, int, int]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(self.pending.pop(key))
+        self.held -= self.counts.pop(key)
+        table = table.sort_by([(c, "ascending") for c in LEAF_ORDER])
+        if key not in self.writers:
+            path = leaf_path(self.lake, *key, self.source_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.temps[key] = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            self.writers[key] = pq.ParquetWriter(self.temps[key], table.schema, compression="zstd")
+        self.writers[key].write_table(table, row_group_size=max(table.num_rows, 1))
+
+    def close(self) -> None:
+        for key in list(self.pending):
+            self.flush(key)
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
+
+    def discard(self) -> None:
+        for writer in self.writers.values():
+            try:
+                writer.close()
+            except Exception:  # already failing: the temporary files go anyway
+                pass
+        for tmp in self.temps.values():
+            tmp.unlink(missing_ok=True)
+
+
+def write_leaves(
+    batches,
+    lake: Path,
+    source_id: str,
+    partitions: list[tuple[str, int, int]],
+    group_rows: int = LEAF_GROUP_ROWS,
+    buffer_rows: int = BUFFER_ROWS,
+) -> int:
     """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``batches`` (Arrow
-    record batches in the fact schema, sorted by partition, then LEAF_ORDER); a partition with
-    no rows left loses its leaf.
+    record batches in the fact schema, in any order); a partition with no rows left loses its leaf.
 
-    The rows stream through: each leaf is written while its rows pass (memory stays one batch),
-    to a temporary name in its folder; once all are written, each is flushed to disk and renamed
-    over the old one, so a reader sees the old file or the new one, never half of either.
+    The rows stream through: each batch is split by partition and gathered per leaf; a leaf's
+    rows are written as a row group (in LEAF_ORDER) once they reach ``group_rows``, and the
+    largest gathering is written whenever more than ``buffer_rows`` are held, so memory stays
+    bounded whatever the order of the rows and the number of partitions. Leaves are written to
+    temporary names in their folders; once all are complete, each is flushed to disk and renamed
+    over the old one, so a reader sees the old file or the new one, never half of either. Rows
+    outside ``partitions`` are an error and leave the lake as it was.
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    written: dict[tuple[str, int, int], Path] = {}
-    writer, current, rows = None, None, 0
+    wanted = {(p[0], int(p[1]), int(p[2])) for p in partitions}
+    leaves = _Leaves(lake, source_id, group_rows, buffer_rows)
+    rows = 0
     try:
         for batch in batches:
             if not batch.num_rows:
                 continue
-            reporter = batch.column("reporter_iso3")
-            ym = batch.column("year").to_numpy().astype(np.int64) * 100 + batch.column("month").to_numpy()
-            change = np.diff(ym) != 0
-            if len(ym) > 1:
-                change |= pc.not_equal(reporter.slice(1), reporter.slice(0, len(reporter) - 1)).to_numpy(
-                    zero_copy_only=False
-                )
-            cuts = [0, *(np.flatnonzero(change) + 1).tolist(), len(ym)]
-            table = pa.Table.from_batches([batch]).drop_columns(list(PARTITION_COLUMNS))
+            table = pa.Table.from_batches([batch])
+            # One code per partition of the batch: its reporters' dictionary index, year and month.
+            reporters = pc.dictionary_encode(table.column("reporter_iso3")).combine_chunks()
+            names = reporters.dictionary.to_pylist()
+            code = (
+                reporters.indices.to_numpy(zero_copy_only=False).astype(np.int64) * 1_000_000
+                + table.column("year").to_numpy().astype(np.int64) * 100
+                + table.column("month").to_numpy()
+            )
+            order = np.argsort(code, kind="stable")
+            code = code[order]
+            table = table.take(pa.array(order)).drop_columns(list(PARTITION_COLUMNS))
+            cuts = [0, *(np.flatnonzero(np.diff(code)) + 1).tolist(), len(code)]
             for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-                key = (reporter[a].as_py(), int(ym[a] // 100), int(ym[a] % 100))
-                if key != current:
-                    if key in written:
-                        raise ValueError(f"lake write of {source_id}: rows are not sorted by partition")
-                    if writer is not None:
-                        writer.close()
-                    current = key
-                    path = leaf_path(lake, *key, source_id)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    written[key] = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                    writer = pq.ParquetWriter(written[key], table.schema, compression="zstd")
-                writer.write_table(table.slice(a, b - a))
+                c = int(code[a])
+                key = (names[c // 1_000_000], c % 1_000_000 // 100, c % 100)
+                if key not in wanted:
+                    raise ValueError(
+                        f"lake write of {source_id}: rows of {key} are outside the partitions written"
+                    )
+                leaves.add(key, table.slice(a, b - a))
                 rows += b - a
-        if writer is not None:
-            writer.close()
-            writer = None
-        for key in partitions:
-            key = (key[0], int(key[1]), int(key[2]))
+        leaves.close()
+        for key in sorted(wanted):
             path = leaf_path(lake, *key, source_id)
-            if key not in written:
+            if key not in leaves.temps:
                 path.unlink(missing_ok=True)
                 continue
-            with open(written[key], "rb+") as fh:
+            with open(leaves.temps[key], "rb+") as fh:
                 os.fsync(fh.fileno())
-            os.replace(written.pop(key), path)
+            os.replace(leaves.temps.pop(key), path)
     finally:
-        if writer is not None:
-            writer.close()
-        for tmp in written.values():  # an error midway (or rows outside ``partitions``)
-            tmp.unlink(missing_ok=True)
+        leaves.discard()  # an error midway: the temporary files go, the old leaves stay
     return rows
 
 

@@ -74,20 +74,28 @@ class Refused(Exception):
 
 @contextlib.contextmanager
 def timed(step: str, name: str):
-    """Log how long a step of a file took and the process's resident memory after it (the
-    operator's view of where a slow load spends its time; ``omh -v`` shows it)."""
+    """Log how long a step of a file took, the process's resident memory after it and its peak
+    so far (the operator's view of where a slow load spends its time; ``omh -v`` shows it)."""
     start = time.perf_counter()
     try:
         yield
     finally:
-        log.info("%s: %s took %.2f s (rss %d MB)", name, step, time.perf_counter() - start, _rss_mb())
+        log.info(
+            "%s: %s took %.2f s (rss %d MB, peak %d MB)",
+            name,
+            step,
+            time.perf_counter() - start,
+            _rss_mb(),
+            _rss_mb("VmHWM:"),
+        )
 
 
-def _rss_mb() -> int:
+def _rss_mb(field: str = "VmRSS:") -> int:
+    """Resident memory (VmRSS) or its peak so far (VmHWM), in MB."""
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1]) // 1024
     except OSError:
         pass
@@ -235,15 +243,17 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None) -> Che
         raise Refused(str(exc), unreadable=True) from exc
     except ExtractError as exc:
         # A person-level file rarely fits the contract: say what it is, not which column is missing.
-        found = guard.header_findings(getattr(exc, "header", None) or [], name, guard.contract_headers(contract))
+        found = guard.header_findings(
+            getattr(exc, "header", None) or [], name, guard.contract_headers(contract)
+        )
         raise Refused(*((found[0], found) if found else (str(exc),))) from exc
     try:
         if not ex.rows_read:  # an empty delivery never replaces published figures
             raise Refused(f"{name}: the file has no data rows (a header at most); nothing is loaded from it")
         # Person-level identifiers and formula labels: refused before anything echoes a value.
-        found = guard.header_findings(ex.header, name, guard.contract_headers(contract)) or guard.label_findings(
-            ex, contract, name
-        )
+        found = guard.header_findings(
+            ex.header, name, guard.contract_headers(contract)
+        ) or guard.label_findings(ex, contract, name)
         if found:
             raise Refused(found[0], found)
         warnings = [f"{name}: {d}" for d in ex.drift]

@@ -2,8 +2,9 @@
 
 For every (source, reporter, year, month) the lake's leaf and the warehouse's current facts must
 have the same number of rows, of non-null values and the same sum of ``value``. The warehouse is
-also checked against itself: ``fact_flow`` equals the open rows of ``fact_flow_history``, no
-observation key appears twice, and every loaded file had its lake leaves written.
+also checked against itself: every ended state (``fact_flow_closed``) ended after it began, by a
+loaded file; every current figure says how it arrived; no observation key appears twice; and
+every loaded file had its lake leaves written.
 
 The warehouse is the source of truth: ``--repair`` rewrites the differing leaves from it (and
 removes leftovers of interrupted writes), then verifies again.
@@ -98,24 +99,23 @@ def _compare(cfg: Settings, wh) -> VerifyReport:
         if lk is None or w is None or lk[0] != w[0] or lk[1] != w[1] or not _same(lk[2], w[2]):
             report.mismatches.append(Mismatch(name, *key, lk, w))
 
-    # The warehouse against itself.
-    cur = dict(
-        ((s,), (int(n), t))
-        for s, n, t in wh.fetchall("SELECT source_id, count(*), sum(value) FROM fact_flow GROUP BY source_id")
-    )
-    hist = dict(
-        ((s,), (int(n), t))
-        for s, n, t in wh.fetchall(
-            "SELECT source_id, count(*), sum(value) FROM fact_flow_history WHERE valid_to IS NULL GROUP BY source_id"
+    # The warehouse against itself: every ended state ended after it began, by a file that was
+    # loaded; every current figure says how it arrived.
+    for source_id, n in wh.fetchall(
+        "SELECT c.source_id, count(*) FROM fact_flow_closed c "
+        "LEFT JOIN file_manifest m ON m.source_id = c.source_id AND m.sha256 = c.closed_by_sha256 "
+        "AND m.status = 'loaded' WHERE c.valid_to < c.valid_from OR m.sha256 IS NULL GROUP BY c.source_id"
+    ):
+        report.problems.append(
+            f"WAREHOUSE {source_id}: {n} ended states of fact_flow_closed end before they begin "
+            "or were ended by a file the manifest does not hold as loaded"
         )
-    )
-    for key in sorted(set(cur) | set(hist)):
-        a, b = cur.get(key, (0, None)), hist.get(key, (0, None))
-        if a[0] != b[0] or not _same(a[1], b[1]):
-            report.problems.append(
-                f"WAREHOUSE {key[0]}: fact_flow has {a[0]} rows (sum {_num(a[1])}) but fact_flow_history has "
-                f"{b[0]} current rows (sum {_num(b[1])})"
-            )
+    for source_id, n in wh.fetchall(
+        "SELECT source_id, count(*) FROM fact_flow WHERE change IS NULL GROUP BY source_id"
+    ):
+        report.problems.append(
+            f"WAREHOUSE {source_id}: {n} current figures of fact_flow do not say how they arrived"
+        )
     keys = ", ".join(KEY_COLUMNS)
     dupes = wh.fetchall(
         f"SELECT source_id, count(*) FROM (SELECT {keys} FROM fact_flow GROUP BY {keys} HAVING count(*) > 1) d "

@@ -677,7 +677,7 @@ class Warehouse:
         The file replaces its source's figures for the periods it covers: an observation whose
         figure changed is revised, one absent from the file is withdrawn, a new one is added, an
         unchanged one stays as it is (with the lineage of the file that first published it).
-        ``fact_flow_history`` keeps every state with ``valid_from`` / ``valid_to``; the manifest
+        ``fact_flow_history`` shows every state with ``valid_from`` / ``valid_to``; the manifest
         row and the validation results are written in the same transaction. A file already loaded
         changes nothing (its partitions are returned so that the lake can be rewritten).
         """
@@ -709,9 +709,10 @@ class Warehouse:
             )
             if done:
                 gone = self.fetchall(
-                    "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_history "
-                    "WHERE closed_by_sha256 = ? OR source_sha256 = ?",
-                    [sha, sha],
+                    "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_closed "
+                    "WHERE closed_by_sha256 = ? OR source_sha256 = ? "
+                    "UNION SELECT DISTINCT reporter_iso3, year, month FROM fact_flow WHERE source_sha256 = ?",
+                    [sha, sha, sha],
                 )
                 parts = sorted(set(own or []) | {(r, int(y), int(m)) for r, y, m in gone})
                 return LoadResult(rows=rows, unchanged=rows, partitions=parts, already_loaded=True)
@@ -741,7 +742,8 @@ class Warehouse:
             self._analyze(
                 "fact_flow", ("source_id", "reporter_iso3", "period_start", "period_end", "year", "month")
             )
-            self._analyze("fact_flow_history", ("source_id", "period_start", "period_end", "valid_to"))
+        if result.revised + result.withdrawn >= self.ANALYZE_AFTER_ROWS:
+            self._analyze("fact_flow_closed", ("source_id", "period_start", "period_end", "valid_to"))
         log.info(
             "%s: %d new, %d added, %d revised, %d withdrawn, %d unchanged",
             entry.get("file_name"),
@@ -819,26 +821,28 @@ class Warehouse:
         self._analyze("_fresh", ("source_id", "period_start", "period_end"))
 
     def _counts_after(self, sha: str, stamp: dt.datetime, cols: str, span: str, bounds: list) -> LoadResult:
-        """Apply ``_gone`` and ``_fresh`` to the facts and their history; count what changed."""
+        """Apply ``_gone`` and ``_fresh`` to the facts and their history; count what changed.
+
+        A current figure that ends moves to ``fact_flow_closed`` (with when, how and by which
+        file); the file's fresh figures go to ``fact_flow`` with how they arrived. The current
+        state is written once: ``fact_flow_history`` is the view of both tables."""
         self.execute(
-            "UPDATE fact_flow_history SET valid_to = ?, "
-            "closed_as = CASE WHEN g.revised THEN 'revised' ELSE 'withdrawn' END, closed_by_sha256 = ? "
-            f"FROM _gone g WHERE fact_flow_history.valid_to IS NULL AND {span.format(t='fact_flow_history')} "
-            f"AND {_key_eq('fact_flow_history', 'g')}",
+            f"INSERT INTO fact_flow_closed ({cols}, valid_from, valid_to, change, closed_as, closed_by_sha256) "
+            f"SELECT {', '.join('c.' + c for c in FACT_COLUMNS)}, c.loaded_at, ?, coalesce(c.change, 'new'), "
+            "CASE WHEN g.revised THEN 'revised' ELSE 'withdrawn' END, ? "
+            f"FROM (SELECT * FROM fact_flow c WHERE {span.format(t='c')}) c JOIN _gone g ON {_key_eq('c', 'g')}",
             [stamp, sha, *bounds],
-        )
-        self.execute(
-            f"INSERT INTO fact_flow_history ({cols}, valid_from, valid_to, change, closed_as, closed_by_sha256) "
-            f"SELECT {', '.join('f.' + c for c in FACT_COLUMNS)}, f.loaded_at, NULL, "
-            "CASE WHEN f.revised THEN 'revised' WHEN s.seen THEN 'added' ELSE 'new' END, NULL, NULL "
-            "FROM _fresh f JOIN _scope s ON s.source_id = f.source_id "
-            "AND s.period_start = f.period_start AND s.period_end = f.period_end"
         )
         self.execute(
             f"DELETE FROM fact_flow USING _gone g WHERE {span.format(t='fact_flow')} AND {_key_eq('fact_flow', 'g')}",
             bounds,
         )
-        self.execute(f"INSERT INTO fact_flow ({cols}) SELECT {cols} FROM _fresh")
+        self.execute(
+            f"INSERT INTO fact_flow ({cols}, change) SELECT {', '.join('f.' + c for c in FACT_COLUMNS)}, "
+            "CASE WHEN f.revised THEN 'revised' WHEN s.seen THEN 'added' ELSE 'new' END "
+            "FROM _fresh f JOIN _scope s ON s.source_id = f.source_id "
+            "AND s.period_start = f.period_start AND s.period_end = f.period_end"
+        )
         counts = self.fetchall(
             "SELECT "
             "(SELECT count(*) FROM _new), "
@@ -893,7 +897,7 @@ class Warehouse:
 
     def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
         """Rewrite the lake leaves of ``source_id`` in ``partitions`` from the current facts
-        (``_read_partitions`` in leaf order, streamed by ``lake.write_sorted``)."""
+        (``_read_partitions``, streamed by ``lake.write_leaves``)."""
         raise NotImplementedError
 
     def partition_totals(self) -> list[tuple]:
@@ -971,14 +975,15 @@ class DuckDBWarehouse(Warehouse):
         return self.con.sql(sql).to_arrow_table().cast(schema)
 
     def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
-        """The leaves streamed from ``fact_flow`` in leaf order (no copy of the facts in Python)."""
-        from transforms.lake import leaf_order_sql, write_sorted
+        """The leaves streamed from ``fact_flow`` as DuckDB scans it (no sort of the facts, no
+        copy of them in Python: ``lake.write_leaves`` gathers each leaf's rows)."""
+        from transforms.lake import write_leaves
 
         schema = fact_schema()
 
         def stream(sql: str) -> int:
-            reader = self.con.sql(f"{sql} ORDER BY {leaf_order_sql()}").to_arrow_reader(200_000)
-            return write_sorted((b.cast(schema) for b in reader), lake, source_id, partitions)
+            reader = self.con.sql(sql).to_arrow_reader(200_000)
+            return write_leaves((b.cast(schema) for b in reader), lake, source_id, partitions)
 
         return self._read_partitions(source_id, partitions, stream)
 
@@ -1092,11 +1097,11 @@ class PostgresWarehouse(Warehouse):
         )
 
     def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
-        """The touched partitions spooled by COPY to a scratch CSV file, then sorted and streamed
-        into leaves by DuckDB: bounded memory, however many facts the partitions hold (holding
+        """The touched partitions spooled by COPY to a scratch CSV file, then read back by DuckDB
+        and streamed into leaves: bounded memory, however many facts the partitions hold (holding
         them as one Arrow table took 14 GB for a 20 M-observation source)."""
         from transforms.engine import connect, temp_name
-        from transforms.lake import leaf_order_sql, write_sorted
+        from transforms.lake import write_leaves
         from transforms.scratch import process_dir
 
         spool = process_dir(self.settings.home / "tmp") / f"{temp_name('lake')}.csv"
@@ -1113,7 +1118,7 @@ class PostgresWarehouse(Warehouse):
                 lambda: self._read_partitions(source_id, partitions, to_file),
             )
             if spool.stat().st_size == 0:
-                return write_sorted(iter(()), lake, source_id, partitions)
+                return write_leaves(iter(()), lake, source_id, partitions)
             schema = fact_schema()
             columns = ", ".join(f"'{f.name}': '{_sql_type(f.type)}'" for f in schema)
             path = spool.as_posix().replace("'", "''")  # a path, quoted
@@ -1121,9 +1126,9 @@ class PostgresWarehouse(Warehouse):
             try:
                 reader = con.sql(
                     f"SELECT * FROM read_csv('{path}', header = false, columns = {{{columns}}}, "
-                    f"allow_quoted_nulls = false) ORDER BY {leaf_order_sql()}"
+                    "allow_quoted_nulls = false)"
                 ).to_arrow_reader(200_000)
-                return write_sorted((b.cast(schema) for b in reader), lake, source_id, partitions)
+                return write_leaves((b.cast(schema) for b in reader), lake, source_id, partitions)
             finally:
                 con.close()
         finally:
