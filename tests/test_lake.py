@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.lake import LEAF_ORDER, leaf_path, scan, write_leaves, write_partitions
+from transforms.lake import leaf_path, scan, scattered, write_leaves, write_partitions
 from transforms.warehouse import fact_schema
 
 
@@ -72,28 +72,27 @@ def test_a_partition_left_without_rows_loses_its_leaf(tmp_path):
     assert not leaf_path(tmp_path, "COL", 2024, 2, "src").exists()
 
 
-def test_rows_in_any_order_land_in_their_leaves_in_leaf_order(tmp_path):
-    """Rows of 3 partitions interleaved one per batch, with a tiny buffer: every leaf gets all
-    its rows; a leaf that fits one row group is in leaf order, a larger one in several groups."""
+def test_rows_in_any_order_land_in_their_leaves_in_their_order(tmp_path):
+    """Rows of 3 partitions interleaved, one per batch and then many per batch, with tiny limits:
+    every leaf gets all its rows, in the order they came, as several row groups."""
     import random
 
     keys = [("COL", 2024, 1), ("COL", 2024, 2), ("PAN", 2023, 12)]
-    rows = [(*keys[i % 3], float(i)) for i in range(60)]
+    rows = [(*keys[i % 3], float(i)) for i in range(600)]
     random.Random(3).shuffle(rows)
     table = facts(rows)
-    written = write_leaves(
-        iter(table.to_batches(max_chunksize=1)), tmp_path, "src", keys, group_rows=25, buffer_rows=5
-    )
-    assert written == 60
-    for key in keys:
-        leaf = pq.read_table(leaf_path(tmp_path, *key, "src"))
-        assert sorted(leaf["value"].to_pylist()) == sorted(r[3] for r in rows if r[:3] == key)
-    backwards = facts(rows).take(pa.array(range(59, -1, -1)))  # source_row descending
-    write_leaves(iter(backwards.to_batches(max_chunksize=7)), tmp_path, "src", keys)
-    leaf = pq.read_table(leaf_path(tmp_path, "COL", 2024, 1, "src"))
-    order = leaf.select(list(LEAF_ORDER)).to_pylist()
-    assert order == sorted(order, key=lambda r: tuple(r[c] for c in LEAF_ORDER)) and len(order) == 20
-    assert pq.ParquetFile(leaf_path(tmp_path, "COL", 2024, 1, "src")).metadata.num_row_groups == 1
+    assert scattered(table.to_batches()[0]) and not scattered(facts(sorted(rows)).to_batches()[0])
+    for chunk in (1, 7, 600):
+        written = write_leaves(
+            iter(table.to_batches(max_chunksize=chunk)), tmp_path, "src", keys, group_rows=50, buffer_rows=30
+        )
+        assert written == 600
+        for key in keys:
+            assert leaf_values(tmp_path, *key) == [r[3] for r in rows if r[:3] == key], (chunk, key)
+        groups = pq.ParquetFile(leaf_path(tmp_path, *keys[0], "src")).metadata.num_row_groups
+        assert groups > 1 if chunk < 50 else groups == 1, (chunk, groups)
+    leaves, strays = scan(tmp_path)
+    assert len(leaves) == 3 and not strays
 
 
 def test_rows_outside_the_partitions_are_refused_and_leave_the_lake_as_it_was(tmp_path):

@@ -713,9 +713,13 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         fixed.add(role_sql)
     controls_view = None
     if has_totals:
-        controls_view = f"{work_schema(con)}.{temp_name('controls')}"
-        con.execute(f"CREATE OR REPLACE TABLE {controls_view} AS {_controls_sql(view, vname, ex)}")
-        _reconcile(contract, con, controls_view, problems)
+        # Every control as a view (``Harmonized.controls``); only those whose total differs from
+        # its cells are stored: the reconciliation and the remainders read nothing else.
+        controls_view = temp_name("controls")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {controls_view} AS {_controls_sql(view, vname, ex)}")
+        differing = f"{work_schema(con)}.{temp_name('controls_off')}"
+        con.execute(f"CREATE OR REPLACE TABLE {differing} AS SELECT * FROM {controls_view} WHERE remainder <> 0")
+        _reconcile(contract, con, differing, problems)
         if contract.remainder is not None:
             parts.append(
                 select(
@@ -723,7 +727,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
                     "'E'",
                     "CAST(NULL AS INTEGER)",
                     f"CASE WHEN {detail_sql} = '' THEN 'remainder' ELSE {detail_sql} || '; remainder' END",
-                    f"JOIN {controls_view} ctl ON ctl.source_row = l.source_row AND ctl.source_col = l.source_col",
+                    f"JOIN {differing} ctl ON ctl.source_row = l.source_row AND ctl.source_col = l.source_col",
                     "l.cell_role IN ('total', 'total_row') AND ctl.remainder > 0",
                 )
             )

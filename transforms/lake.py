@@ -27,12 +27,11 @@ def leaf_path(lake: Path, reporter: str, year: int, month: int, source_id: str) 
     )
 
 
-# Row order inside a leaf: the same rows give the same order whichever engine wrote them (a leaf
-# of up to LEAF_GROUP_ROWS rows is one row group in this order; a larger one, several).
-LEAF_ORDER = ("flow_type", "citizenship_iso3", "period_start", "source_row", "detail")
-# Rows of one leaf gathered before they are written as a row group, and rows held in all.
-LEAF_GROUP_ROWS = 250_000
-BUFFER_ROWS = 1_000_000
+# Rows of one leaf gathered before they are written as a row group, and rows held in all (the
+# record batches that gathered rows point into count whole).
+LEAF_GROUP_ROWS = 125_000
+BUFFER_ROWS = 250_000
+WRITE_THREADS = 2
 
 
 def write_partitions(lake: Path, source_id: str, table, partitions: list[tuple[str, int, int]]) -> int:
@@ -41,49 +40,118 @@ def write_partitions(lake: Path, source_id: str, table, partitions: list[tuple[s
     return write_leaves(table.to_batches(max_chunksize=200_000), lake, source_id, partitions)
 
 
+def _codes(table):
+    """One int64 code per row for its partition (reporter's index in ``names``, year, month)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    reporters = pc.dictionary_encode(table.column("reporter_iso3")).combine_chunks()
+    code = (
+        reporters.indices.to_numpy(zero_copy_only=False).astype(np.int64) * 1_000_000
+        + table.column("year").to_numpy().astype(np.int64) * 100
+        + table.column("month").to_numpy()
+    )
+    return code, reporters.dictionary.to_pylist()
+
+
+def _runs(code):
+    """Start offsets of the runs of equal codes, with the end appended."""
+    import numpy as np
+
+    return [0, *(np.flatnonzero(code[1:] != code[:-1]) + 1).tolist(), len(code)]
+
+
+def scattered(batch) -> bool:
+    """Rows of many partitions interleaved in ``batch`` (more than one change of partition per
+    1,024 rows): the caller had better ask its database for rows ordered by partition."""
+    if batch.num_rows < 2:
+        return False
+    import pyarrow as pa
+
+    code, _ = _codes(pa.Table.from_batches([batch]))
+    return len(_runs(code)) - 2 > max(8, batch.num_rows // 1024)
+
+
 class _Leaves:
-    """Open leaves of one write: rows gathered per partition, written as row groups in leaf order."""
+    """The leaves of one write: rows gathered per partition as slices of the batches they came
+    in (no copy), each leaf's gathering written as a row group by a small pool of threads."""
 
     def __init__(self, lake: Path, source_id: str, group_rows: int, buffer_rows: int):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.lake, self.source_id = lake, source_id
         self.group_rows, self.buffer_rows = group_rows, buffer_rows
-        self.pending: dict[tuple[str, int, int], list] = {}
+        self.pending: dict[tuple[str, int, int], list] = {}  # key -> [(batch number, slice)]
         self.counts: dict[tuple[str, int, int], int] = {}
+        self.refs: dict[int, int] = {}  # batch number -> slices pending from it
+        self.sizes: dict[int, int] = {}  # batch number -> its rows (counted while referenced)
         self.held = 0
         self.writers: dict = {}
         self.temps: dict[tuple[str, int, int], Path] = {}
+        self.pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="omh-lake")
+        self.last: dict[tuple[str, int, int], object] = {}  # key -> its latest write (in order)
+        self.inflight: list = []
 
-    def add(self, key: tuple[str, int, int], table) -> None:
-        self.pending.setdefault(key, []).append(table)
-        self.counts[key] = self.counts.get(key, 0) + table.num_rows
-        self.held += table.num_rows
+    def add(self, number: int, rows: int, key: tuple[str, int, int], piece) -> None:
+        if number not in self.refs:
+            self.refs[number], self.sizes[number] = 0, rows
+            self.held += rows
+        self.refs[number] += 1
+        self.pending.setdefault(key, []).append((number, piece))
+        self.counts[key] = self.counts.get(key, 0) + piece.num_rows
         if self.counts[key] >= self.group_rows:
             self.flush(key)
-        while self.held > self.buffer_rows:  # many leaves at once: the largest goes first
-            self.flush(max(self.counts, key=self.counts.__getitem__))
+
+    def relieve(self) -> None:
+        """Past the buffer, write the gatherings that hold the oldest batches first."""
+        while self.held > self.buffer_rows and self.pending:
+            self.flush(min(self.pending, key=lambda k: self.pending[k][0][0]))
 
     def flush(self, key: tuple[str, int, int]) -> None:
         import pyarrow as pa
+
+        pieces = self.pending.pop(key)
+        self.counts.pop(key)
+        table = pa.concat_tables([p for _, p in pieces])  # written as one row group
+        for number, _ in pieces:
+            self.refs[number] -= 1
+            if not self.refs[number]:
+                del self.refs[number]
+                self.held -= self.sizes.pop(number)
+        self._submit(key, table)
+
+    def _submit(self, key: tuple[str, int, int], table) -> None:
         import pyarrow.parquet as pq
 
-        table = pa.concat_tables(self.pending.pop(key))
-        self.held -= self.counts.pop(key)
-        table = table.sort_by([(c, "ascending") for c in LEAF_ORDER])
         if key not in self.writers:
             path = leaf_path(self.lake, *key, self.source_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.temps[key] = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             self.writers[key] = pq.ParquetWriter(self.temps[key], table.schema, compression="zstd")
-        self.writers[key].write_table(table, row_group_size=max(table.num_rows, 1))
+        writer, before = self.writers[key], self.last.get(key)
+
+        def write() -> None:
+            if before is not None:  # row groups of a leaf in the order they were gathered
+                before.result()
+            writer.write_table(table, row_group_size=max(table.num_rows, 1))
+
+        self.last[key] = future = self.pool.submit(write)
+        self.inflight.append(future)
+        while len(self.inflight) > WRITE_THREADS:  # bounded: a table waits in memory for a thread
+            self.inflight.pop(0).result()
 
     def close(self) -> None:
         for key in list(self.pending):
             self.flush(key)
+        for future in self.inflight:
+            future.result()
+        self.inflight.clear()
         for writer in self.writers.values():
             writer.close()
         self.writers.clear()
 
     def discard(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
         for writer in self.writers.values():
             try:
                 writer.close()
@@ -104,38 +172,33 @@ def write_leaves(
     """Replace the leaves of ``source_id`` in ``partitions`` with the rows of ``batches`` (Arrow
     record batches in the fact schema, in any order); a partition with no rows left loses its leaf.
 
-    The rows stream through: each batch is split by partition and gathered per leaf; a leaf's
-    rows are written as a row group (in LEAF_ORDER) once they reach ``group_rows``, and the
-    largest gathering is written whenever more than ``buffer_rows`` are held, so memory stays
-    bounded whatever the order of the rows and the number of partitions. Leaves are written to
-    temporary names in their folders; once all are complete, each is flushed to disk and renamed
-    over the old one, so a reader sees the old file or the new one, never half of either. Rows
-    outside ``partitions`` are an error and leave the lake as it was.
+    The rows stream through. Each batch is cut into runs of one partition (a batch whose
+    partitions are interleaved is first put in partition order); the runs are gathered per leaf
+    and a leaf's gathering is written as a row group once it reaches ``group_rows``, or, when
+    the batches still referenced hold more than ``buffer_rows`` rows, oldest first: memory stays
+    bounded whatever the order of the rows. Rows keep their order within a leaf as they come.
+    Leaves are written to temporary names in their folders; once all are complete, each is
+    flushed to disk and renamed over the old one, so a reader sees the old file or the new one,
+    never half of either. Rows outside ``partitions`` are an error and leave the lake as it was.
     """
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     wanted = {(p[0], int(p[1]), int(p[2])) for p in partitions}
     leaves = _Leaves(lake, source_id, group_rows, buffer_rows)
     rows = 0
     try:
-        for batch in batches:
+        for number, batch in enumerate(batches):
             if not batch.num_rows:
                 continue
             table = pa.Table.from_batches([batch])
-            # One code per partition of the batch: its reporters' dictionary index, year and month.
-            reporters = pc.dictionary_encode(table.column("reporter_iso3")).combine_chunks()
-            names = reporters.dictionary.to_pylist()
-            code = (
-                reporters.indices.to_numpy(zero_copy_only=False).astype(np.int64) * 1_000_000
-                + table.column("year").to_numpy().astype(np.int64) * 100
-                + table.column("month").to_numpy()
-            )
-            order = np.argsort(code, kind="stable")
-            code = code[order]
-            table = table.take(pa.array(order)).drop_columns(list(PARTITION_COLUMNS))
-            cuts = [0, *(np.flatnonzero(np.diff(code)) + 1).tolist(), len(code)]
+            code, names = _codes(table)
+            cuts = _runs(code)
+            if len(cuts) - 2 > max(8, len(code) // 1024):  # interleaved: one copy in partition order
+                order = np.argsort(code, kind="stable")
+                code, table = code[order], table.take(pa.array(order))
+                cuts = _runs(code)
+            table = table.drop_columns(list(PARTITION_COLUMNS))
             for a, b in zip(cuts[:-1], cuts[1:], strict=True):
                 c = int(code[a])
                 key = (names[c // 1_000_000], c % 1_000_000 // 100, c % 100)
@@ -143,8 +206,9 @@ def write_leaves(
                     raise ValueError(
                         f"lake write of {source_id}: rows of {key} are outside the partitions written"
                     )
-                leaves.add(key, table.slice(a, b - a))
+                leaves.add(number, table.num_rows, key, table.slice(a, b - a))
                 rows += b - a
+            leaves.relieve()
         leaves.close()
         for key in sorted(wanted):
             path = leaf_path(lake, *key, source_id)

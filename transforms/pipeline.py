@@ -216,7 +216,7 @@ class Checked:
             cols.append(f"CAST({source} AS {_sql_type(f.type)}) AS {ident(f.name)}")
         return f"SELECT {', '.join(cols)} FROM {hz.view}"
 
-    def fact_batches(self, file_name: str, sha: str, vintage, stamp, batch_rows: int = 200_000):
+    def fact_batches(self, file_name: str, sha: str, vintage, stamp, batch_rows: int = 32_768):
         """The observations with their lineage, as a stream of Arrow batches in the fact schema:
         the warehouse stages them batch by batch, so no file is ever held whole in memory."""
         sql = self.fact_select(file_name, sha, vintage, stamp)

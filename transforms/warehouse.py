@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import logging
 import re
@@ -908,6 +909,29 @@ class Warehouse:
         )
 
 
+# Rows per Arrow batch read from DuckDB: larger batches made DuckDB hold ~370 MB more while a
+# 4 M-row scan streamed out (measured: 122,880-row batches +370 MB, 32,768-row batches +70 MB).
+ARROW_BATCH_ROWS = 32_768
+
+
+def _leaf_batches(con, sql: str, batch_rows: int = ARROW_BATCH_ROWS):
+    """The facts of ``sql`` (run by DuckDB connection ``con``) as Arrow batches in the fact schema,
+    for ``lake.write_leaves``: in the order DuckDB scans them, which is the order they were
+    loaded in; when the first batch shows partitions interleaved (facts loaded from a file
+    sorted by something else), DuckDB sorts them by partition instead, spilling past its memory
+    limit, so that the writer gathers each leaf from a run or two of every batch."""
+    from transforms.lake import PARTITION_COLUMNS, scattered
+
+    schema = fact_schema()
+    reader = con.sql(sql).to_arrow_reader(batch_rows)
+    first = next(iter(reader), None)
+    if first is not None and scattered(first):
+        reader = con.sql(f"{sql} ORDER BY {', '.join(PARTITION_COLUMNS)}").to_arrow_reader(batch_rows)
+        first = None
+    for batch in reader if first is None else itertools.chain([first], reader):
+        yield batch.cast(schema)
+
+
 # ---------------------------------------------------------------------------- DuckDB
 
 
@@ -979,11 +1003,8 @@ class DuckDBWarehouse(Warehouse):
         copy of them in Python: ``lake.write_leaves`` gathers each leaf's rows)."""
         from transforms.lake import write_leaves
 
-        schema = fact_schema()
-
         def stream(sql: str) -> int:
-            reader = self.con.sql(sql).to_arrow_reader(200_000)
-            return write_leaves((b.cast(schema) for b in reader), lake, source_id, partitions)
+            return write_leaves(_leaf_batches(self.con, sql), lake, source_id, partitions)
 
         return self._read_partitions(source_id, partitions, stream)
 
@@ -1124,11 +1145,11 @@ class PostgresWarehouse(Warehouse):
             path = spool.as_posix().replace("'", "''")  # a path, quoted
             con = connect(temp_dir=self.settings.home / "tmp")
             try:
-                reader = con.sql(
+                sql = (
                     f"SELECT * FROM read_csv('{path}', header = false, columns = {{{columns}}}, "
                     "allow_quoted_nulls = false)"
-                ).to_arrow_reader(200_000)
-                return write_leaves((b.cast(schema) for b in reader), lake, source_id, partitions)
+                )
+                return write_leaves(_leaf_batches(con, sql), lake, source_id, partitions)
             finally:
                 con.close()
         finally:
