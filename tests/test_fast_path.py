@@ -104,6 +104,12 @@ def _darien_variant(kind: str) -> bytes:
         return (lines[0] + ",,\n" + "".join(lines[1:])).encode()
     if kind == "long row":
         return text.replace("Brasil,2021,8370", "Brasil,2021,8,370", 1).encode()
+    if kind == "blank line then footnotes":  # a true empty line ends the data (CRLF here)
+        return ("".join(lines[:10]) + "\r\nFuente: SNM, 2022\r\nNota: cifras preliminares\r\n").encode()
+    if kind == "NUL byte":
+        return text.replace("Brasil,2021,8370", "Brasil,2021,83\x0070", 1).encode()
+    if kind == "NUL byte in the footnotes":
+        return ("".join(lines[:10]) + "\nFuente: SNM\x00\n").encode()
     raise AssertionError(kind)
 
 
@@ -116,6 +122,9 @@ RAGGED = {
     "empty row": 2,
     "empty row before the data": 28,
     "long row": (4, 4, 1),
+    "blank line then footnotes": 9,
+    "NUL byte": "NUL",
+    "NUL byte in the footnotes": "NUL",
 }
 
 
@@ -138,16 +147,25 @@ def _verdict(path: Path, monkeypatch, fast: bool):
 
 
 @pytest.mark.parametrize("kind", sorted(RAGGED))
-def test_both_csv_paths_give_the_same_verdict_on_ragged_rows(kind, tmp_path, monkeypatch):
+@pytest.mark.parametrize("block", [5, 1 << 20])
+def test_both_csv_paths_give_the_same_verdict_on_ragged_rows(kind, block, tmp_path, monkeypatch):
     """The plain reader and the Arrow fast path (OMH_FAST_CSV_BYTES=1) agree: a truncated or
     long row is refused with the same message (file, physical line, fields expected and found);
-    an entirely empty row is skipped."""
+    an entirely empty row is skipped; an empty line ends the data; a NUL byte anywhere is
+    refused. The fast path scans the file in blocks: 5-byte blocks put every pattern across
+    a block boundary somewhere."""
+    from transforms.readers import staging
+
+    monkeypatch.setattr(staging, "SCAN_BYTES", block)
     path = tmp_path / "darien_ragged.csv"
     path.write_bytes(_darien_variant(kind))
     plain = _verdict(path, monkeypatch, fast=False)
     fast = _verdict(path, monkeypatch, fast=True)
-    assert plain == fast
     expected = RAGGED[kind]
+    assert plain == fast
+    if expected == "NUL":
+        assert plain[0] == "refused" and ": NUL byte; this is not a text file" in plain[1]
+        return
     if expected == "same":  # whatever the later checks say, both paths say it
         return
     if isinstance(expected, int):  # loads that many observations

@@ -13,7 +13,6 @@ import codecs
 import copy
 import csv
 import io
-import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,25 +107,24 @@ def stage_csv(path: Path, spec, out: Path, name: str | None = None) -> StagedGri
             f"{name}: line {header_end_line}: the header has one column; is the delimiter {spec.delimiter!r} right?"
         )
 
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        start = _offset_of_line(mm, header_end_line)
-        nul = mm.find(b"\x00", start)
-        if nul >= 0:
-            line = mm[:nul].count(b"\n") + 1
-            raise ReadError(f"{name}: line {line}: NUL byte; this is not a text file in {encoding}")
+    # The file is read in blocks, never mapped or held whole: a mapped file's pages count in the
+    # process's resident memory (a 600 MB file made the 10 M-row ingest peak at 1.4 GB).
+    with path.open("rb") as fh:
+        start = _offset_of_line(fh, header_end_line)
         # Blank rows between the header and the data are skipped, as the plain reader skips them
         # (only a blank row after data ends the data).
         empty = (spec.delimiter + spec.quotechar + " \t\r\n").encode("utf-8")
-        while start < len(mm):
-            nxt = mm.find(b"\n", start)
-            nxt = len(mm) if nxt < 0 else nxt + 1
-            if mm[start:nxt].strip(empty):
+        fh.seek(start)
+        for line in fh:
+            if line.strip(empty):
                 break
-            start, header_end_line = nxt, header_end_line + 1
-        end = len(mm)
-        if spec.stop_at_blank_row:
-            end = _first_blank_line(mm, start, end)
-        data = mm[start:end]
+            start, header_end_line = start + len(line), header_end_line + 1
+        nul, end = _scan(fh, start, spec.stop_at_blank_row)
+        if nul >= 0:
+            raise ReadError(f"{name}: line {_line_of(fh, nul)}: NUL byte; this is not a text file in {encoding}")
+
+    def data():
+        return _FileSlice(path, start, end)
 
     bad = [0]  # rows whose field count is not the header's
     blank = [0]  # lines of blanks only (" "): the plain reader skips them
@@ -161,7 +159,7 @@ def stage_csv(path: Path, spec, out: Path, name: str | None = None) -> StagedGri
     first_line = header_end_line + 1
     writer = None
     try:
-        stream = pacsv.open_csv(pa.py_buffer(data), read_opts, parse_opts, convert_opts)
+        stream = pacsv.open_csv(data(), read_opts, parse_opts, convert_opts)
         for batch in stream:
             n = batch.num_rows
             if not n:
@@ -192,7 +190,7 @@ def stage_csv(path: Path, spec, out: Path, name: str | None = None) -> StagedGri
 
 
 def _first_ragged(data, read_opts, parse_opts, delimiter: str) -> tuple[int, int]:
-    """(line within ``data``, fields) of the first row whose field count is not the header's: a
+    """(line within ``data()``, a new stream of the data section, fields) of the first row whose field count is not the header's: a
     second, single-threaded parse (Arrow numbers rows only then), on the way to a refusal."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -209,34 +207,83 @@ def _first_ragged(data, read_opts, parse_opts, delimiter: str) -> tuple[int, int
     opts.use_threads = False
     sequential.invalid_row_handler = on_invalid
     try:
-        for _ in pacsv.open_csv(pa.py_buffer(data), opts, sequential):
+        for _ in pacsv.open_csv(data(), opts, sequential):
             pass
     except pa.ArrowInvalid:
         pass
     return found[0] if found else (0, 0)
 
 
-def _offset_of_line(mm, line: int) -> int:
+SCAN_BYTES = 8 << 20
+
+
+class _FileSlice(io.RawIOBase):
+    """Bytes ``start`` to ``end`` of a file, as a stream read in blocks (for Arrow's CSV reader)."""
+
+    def __init__(self, path: Path, start: int, end: int):
+        super().__init__()
+        self._fh = path.open("rb")
+        self._fh.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self._left)
+        if n <= 0:
+            return 0
+        got = self._fh.readinto(memoryview(buffer)[:n])
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _offset_of_line(fh, line: int) -> int:
     """Byte offset just after the end of physical line ``line`` (1-based)."""
+    fh.seek(0)
     pos = 0
     for _ in range(line):
-        nxt = mm.find(b"\n", pos)
-        if nxt < 0:
-            return len(mm)
-        pos = nxt + 1
+        chunk = fh.readline()
+        if not chunk:
+            break
+        pos += len(chunk)
     return pos
 
 
-def _first_blank_line(mm, start: int, end: int) -> int:
-    """Offset of the first empty line after ``start`` (footnotes follow it), else ``end``."""
-    found = end
-    for pattern in (b"\n\n", b"\n\r\n"):
-        hit = mm.find(pattern, start, end)
-        if hit >= 0:
-            found = min(found, hit + 1)
-    if start < end and mm[start : start + 1] in (b"\n", b"\r"):
-        return start
-    return found
+def _scan(fh, start: int, stop_at_blank: bool) -> tuple[int, int]:
+    """(offset of the first NUL byte from ``start`` or -1, end of the data), in one pass of
+    blocks to the end of the file. The data ends at EOF, or with ``stop_at_blank`` at the first
+    empty line (footnotes follow it; a data section that begins with an empty line is empty)."""
+    fh.seek(start)
+    end, pos, tail = None, start, b""
+    while block := fh.read(SCAN_BYTES):
+        nul = block.find(b"\x00")
+        if nul >= 0:
+            return pos + nul, -1
+        if stop_at_blank and end is None:
+            window = tail + block
+            if pos == start and window[:1] in (b"\n", b"\r"):
+                end = start
+            hits = [h for h in (window.find(b"\n\n"), window.find(b"\n\r\n")) if h >= 0]
+            if hits and end is None:
+                end = pos - len(tail) + min(hits) + 1
+        tail = block[-2:]
+        pos += len(block)
+    return -1, pos if end is None else end
 
 
-__all__ = ["StagedGrid", "stage_csv"]
+def _line_of(fh, offset: int) -> int:
+    """Physical line (1-based) of byte ``offset``."""
+    fh.seek(0)
+    lines, pos = 1, 0
+    while pos < offset:
+        block = fh.read(min(SCAN_BYTES, offset - pos))
+        if not block:
+            break
+        lines += block.count(b"\n")
+        pos += len(block)
+    return lines
