@@ -32,6 +32,19 @@ def leaf_path(lake: Path, reporter: str, year: int, month: int, source_id: str) 
 LEAF_GROUP_ROWS = 125_000
 BUFFER_ROWS = 250_000
 WRITE_THREADS = 2
+# Columns whose row-group statistics readers prune on; statistics of the others (constant per
+# file, or lineage) and a dictionary of source_row (unique) cost time and bytes: without them a
+# leaf is written 25% faster and is 25% smaller (measured on a month of the bench's facts).
+STATISTICS_COLUMNS = ("flow_type", "citizenship_iso3", "counterpart_iso3", "period_start", "sex", "value")
+
+
+def leaf_options(schema) -> dict:
+    """ParquetWriter options of a leaf with columns ``schema``."""
+    return {
+        "compression": "zstd",
+        "use_dictionary": [n for n in schema.names if n != "source_row"],
+        "write_statistics": [n for n in schema.names if n in STATISTICS_COLUMNS],
+    }
 
 
 def write_partitions(lake: Path, source_id: str, table, partitions: list[tuple[str, int, int]]) -> int:
@@ -127,7 +140,7 @@ class _Leaves:
             path = leaf_path(self.lake, *key, self.source_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             self.temps[key] = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            self.writers[key] = pq.ParquetWriter(self.temps[key], table.schema, compression="zstd")
+            self.writers[key] = pq.ParquetWriter(self.temps[key], table.schema, **leaf_options(table.schema))
         writer, before = self.writers[key], self.last.get(key)
 
         def write() -> None:

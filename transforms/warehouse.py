@@ -827,33 +827,49 @@ class Warehouse:
         A current figure that ends moves to ``fact_flow_closed`` (with when, how and by which
         file); the file's fresh figures go to ``fact_flow`` with how they arrived. The current
         state is written once: ``fact_flow_history`` is the view of both tables."""
-        self.execute(
-            f"INSERT INTO fact_flow_closed ({cols}, valid_from, valid_to, change, closed_as, closed_by_sha256) "
-            f"SELECT {', '.join('c.' + c for c in FACT_COLUMNS)}, c.loaded_at, ?, coalesce(c.change, 'new'), "
-            "CASE WHEN g.revised THEN 'revised' ELSE 'withdrawn' END, ? "
-            f"FROM (SELECT * FROM fact_flow c WHERE {span.format(t='c')}) c JOIN _gone g ON {_key_eq('c', 'g')}",
-            [stamp, sha, *bounds],
+        gone = int(self._scalar("SELECT count(*) FROM _gone"))
+        if gone:
+            self.execute(
+                f"INSERT INTO fact_flow_closed ({cols}, valid_from, valid_to, change, closed_as, closed_by_sha256) "
+                f"SELECT {', '.join('c.' + c for c in FACT_COLUMNS)}, c.loaded_at, ?, coalesce(c.change, 'new'), "
+                "CASE WHEN g.revised THEN 'revised' ELSE 'withdrawn' END, ? "
+                f"FROM (SELECT * FROM fact_flow c WHERE {span.format(t='c')}) c JOIN _gone g ON {_key_eq('c', 'g')}",
+                [stamp, sha, *bounds],
+            )
+            self.execute(
+                f"DELETE FROM fact_flow USING _gone g WHERE {span.format(t='fact_flow')} "
+                f"AND {_key_eq('fact_flow', 'g')}",
+                bounds,
+            )
+        fresh_cols = ", ".join("f." + c for c in FACT_COLUMNS)
+        if self._scalar("SELECT count(*) FROM _scope WHERE seen"):
+            # Some periods were covered by an earlier file: a figure new to them was "added".
+            self.execute(
+                f"INSERT INTO fact_flow ({cols}, change) SELECT {fresh_cols}, "
+                "CASE WHEN f.revised THEN 'revised' WHEN s.seen THEN 'added' ELSE 'new' END "
+                "FROM _fresh f JOIN _scope s ON s.source_id = f.source_id "
+                "AND s.period_start = f.period_start AND s.period_end = f.period_end"
+            )
+            new = self._scalar(
+                "SELECT count(*) FROM _fresh f JOIN _scope s ON s.source_id = f.source_id "
+                "AND s.period_start = f.period_start AND s.period_end = f.period_end "
+                "WHERE NOT f.revised AND NOT s.seen"
+            )
+        else:  # periods no file covered before (a first load): no join of the file's rows
+            self.execute(
+                f"INSERT INTO fact_flow ({cols}, change) SELECT {fresh_cols}, "
+                "CASE WHEN f.revised THEN 'revised' ELSE 'new' END FROM _fresh f"
+            )
+            new = None
+        total, fresh_plain, revised = (
+            int(x)
+            for x in self.fetchall(
+                "SELECT (SELECT count(*) FROM _new), (SELECT count(*) FROM _fresh WHERE NOT revised), "
+                "(SELECT count(*) FROM _fresh WHERE revised)"
+            )[0]
         )
-        self.execute(
-            f"DELETE FROM fact_flow USING _gone g WHERE {span.format(t='fact_flow')} AND {_key_eq('fact_flow', 'g')}",
-            bounds,
-        )
-        self.execute(
-            f"INSERT INTO fact_flow ({cols}, change) SELECT {', '.join('f.' + c for c in FACT_COLUMNS)}, "
-            "CASE WHEN f.revised THEN 'revised' WHEN s.seen THEN 'added' ELSE 'new' END "
-            "FROM _fresh f JOIN _scope s ON s.source_id = f.source_id "
-            "AND s.period_start = f.period_start AND s.period_end = f.period_end"
-        )
-        counts = self.fetchall(
-            "SELECT "
-            "(SELECT count(*) FROM _new), "
-            "(SELECT count(*) FROM _fresh f JOIN _scope s ON s.source_id = f.source_id "
-            " AND s.period_start = f.period_start AND s.period_end = f.period_end WHERE NOT f.revised AND NOT s.seen), "
-            "(SELECT count(*) FROM _fresh WHERE NOT revised), "
-            "(SELECT count(*) FROM _fresh WHERE revised), "
-            "(SELECT count(*) FROM _gone WHERE NOT revised)"
-        )[0]
-        total, new, fresh_plain, revised, withdrawn = (int(x) for x in counts)
+        new = fresh_plain if new is None else int(new)
+        withdrawn = int(self._scalar("SELECT count(*) FROM _gone WHERE NOT revised")) if gone else 0
         parts = self.fetchall(
             "SELECT DISTINCT reporter_iso3, year, month FROM _fresh "
             "UNION SELECT DISTINCT reporter_iso3, year, month FROM _gone"
