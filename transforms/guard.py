@@ -204,24 +204,41 @@ def label_findings(ex, contract, file_name: str) -> list[str]:
     attrs = [a for a in (ex.attrs or []) if a]
     if not attrs:
         return []
-    relation = ex.view
     periods = _period_columns(contract)
     out: list[str] = []
     formulas: list[str] = []
+    # A label of the file's rows is read once per row, not once per cell of the row.
+    rows = f"(SELECT * FROM {ex.rows_view} WHERE _is_total OR NOT _skip)" if ex.rows_view else None
     for attr in attrs:
         col = ident(attr)
         shown = ex.headers.get(attr, attr)
+        relation = rows if rows and attr in (ex.row_attrs or []) else ex.view
+        known = sorted(_known_labels(contract, attr))
+        # One pass: the distinct labels (with their first row), how many look like documents or
+        # birth dates, and the first three that would run as spreadsheet formulas.
         row = fetch_all(
             ex.con,
-            f"""WITH d AS (SELECT DISTINCT {col} AS v FROM {relation} WHERE {col} IS NOT NULL AND {col} <> '')
+            f"""WITH d AS (SELECT {col} AS v, min(source_row) AS r FROM {relation}
+                           WHERE {col} IS NOT NULL AND {col} <> '' GROUP BY 1)
                 SELECT count(*),
                        count(*) FILTER (WHERE regexp_full_match(upper(v), $passport)
                                            OR regexp_full_match(upper(v), $curp)),
-                       count(*) FILTER (WHERE regexp_full_match(v, $date) AND regexp_matches(v, $day))
+                       count(*) FILTER (WHERE regexp_full_match(v, $date) AND regexp_matches(v, $day)),
+                       arg_min([v, CAST(r AS VARCHAR)], r, 3) FILTER (
+                           WHERE regexp_matches(v, $formula) AND NOT regexp_full_match(v, $dashes)
+                             AND NOT list_contains($known, v))
                 FROM d""",
-            {"passport": _PASSPORT, "curp": _CURP, "date": _FULL_DATE, "day": _NOT_PERIOD_DAY},
+            {
+                "passport": _PASSPORT,
+                "curp": _CURP,
+                "date": _FULL_DATE,
+                "day": _NOT_PERIOD_DAY,
+                "formula": r"^[=+\-@\t\r]",
+                "dashes": r"^[-.…]+$",
+                "known": known,
+            },
         )[0]
-        distinct, documents, births = (int(x or 0) for x in row)
+        distinct, documents, births = (int(x or 0) for x in row[:3])
         if distinct and documents >= MIN_VALUES and documents >= MIN_SHARE * distinct:
             out.append(
                 f"{file_name}: person-level data: column {shown!r} holds {documents} values that look like "
@@ -234,16 +251,7 @@ def label_findings(ex, contract, file_name: str) -> list[str]:
             )
         if out:
             continue
-        known = sorted(_known_labels(contract, attr))
-        hits = fetch_all(
-            ex.con,
-            f"""SELECT {col} AS v, min(source_row) AS r FROM {relation}
-                WHERE regexp_matches({col}, $formula) AND NOT regexp_full_match({col}, $dashes)
-                  AND NOT list_contains($known, {col})
-                GROUP BY 1 ORDER BY 2 LIMIT 3""",
-            {"formula": r"^[=+\-@\t\r]", "dashes": r"^[-.…]+$", "known": known},
-        )
-        for value, source_row in hits:
+        for value, source_row in row[3] or []:
             formulas.append(
                 f"{file_name}: row {source_row}, column {shown!r}: label {value[:40]!r} starts with "
                 f"{value[:1]!r} and would run as a spreadsheet formula; labels must not start with "
