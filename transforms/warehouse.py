@@ -942,6 +942,7 @@ def _leaf_batches(con, sql: str, batch_rows: int = ARROW_BATCH_ROWS):
     reader = con.sql(sql).to_arrow_reader(batch_rows)
     first = next(iter(reader), None)
     if first is not None and scattered(first):
+        reader.close()  # DuckDB runs one result at a time
         reader = con.sql(f"{sql} ORDER BY {', '.join(PARTITION_COLUMNS)}").to_arrow_reader(batch_rows)
         first = None
     for batch in reader if first is None else itertools.chain([first], reader):
