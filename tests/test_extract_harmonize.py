@@ -570,3 +570,71 @@ def test_latin1_contract_end_to_end(tmp_path):
     _, hz = run(tmp_path, text, c, encoding="latin-1")
     assert not hz.errors
     assert hz.frame.set_index("citizenship_iso3")["value"].to_dict() == {"HTI": 1165, "PER": 2}
+
+
+def test_label_groups_over_rows_equal_those_over_cells(tmp_path):
+    """The grouping of labels, raw values, periods and contexts that harmonize takes on a file's
+    rows (record-level files) equals the cell-level GROUPING SETS query, for every real file and
+    sample whose labels are labels of its rows (sample files cover total rows and columns)."""
+    from transforms import harmonize as hz_module
+    from transforms.config import Settings
+    from transforms.contracts import load_contracts
+    from transforms.engine import fetch_df, ident
+    from transforms.pipeline import source_files
+    from transforms.samples import write_samples
+
+    write_samples(tmp_path / "landing")
+    contracts = load_contracts()
+    cfg = Settings(home=tmp_path, warehouse_url=f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    files = [(p, c) for c in contracts.values() for p in source_files(c, cfg)]
+    raw = Path(__file__).resolve().parent.parent / "data" / "realdata" / "raw"
+    real = {
+        "usa_cbp_swb_encounters": "usa_cbp_sbo-encounters-fy22-fy25-aug.csv",
+        "col_entradas_extranjeros": "colombia_entradas_de_extranjeros_a_colombia_20250803.csv",
+        "unhcr_solutions": "unhcr_refugee_data_finder_solutions_extracted_2024-07-19.csv",
+        "pan_darien_yearly": "panama_darien_2019-2022_by_nationality_derived.csv",
+    }
+    files += [(raw / name, contracts[sid]) for sid, name in real.items()]
+    compared = 0
+    for path, contract in files:
+        ex = extract(path, contract)
+        try:
+            labels = hz_module._label_columns(contract)
+            if ex.rows_view is None or not set(labels) <= set(ex.row_attrs):
+                continue
+            periods = list(
+                dict.fromkeys(
+                    getattr(contract.period, p).column
+                    for p in ("year", "month", "quarter", "date")
+                    if getattr(contract.period, p) is not None and getattr(contract.period, p).column
+                )
+            )
+            group_cols = [*labels, "value_raw", "measure_index", "cell_role"]
+            sets = [f"({ident(c)}, measure_index, cell_role)" for c in labels] + ["(value_raw)"]
+            if periods:
+                sets.append("(" + ", ".join(ident(c) for c in periods) + ", cell_role)")
+            sets.append("(measure_index, cell_role)")
+            cols = ", ".join(ident(c) for c in group_cols)
+            cells = fetch_df(
+                ex.con,
+                f"SELECT {cols}, count(*) AS _n, min(source_row) AS source_row, min(source_row, 5) AS _rows, "
+                f"GROUPING({cols}) AS _gid FROM {ex.view} GROUP BY GROUPING SETS ({', '.join(sets)})",
+            )
+            rows = hz_module._grouped_over_rows(ex.con, ex, labels, periods, group_cols)
+
+            assert _groups(rows, group_cols) == _groups(cells, group_cols), path.name
+            compared += 1
+        finally:
+            ex.cleanup()
+    assert compared >= 10, compared
+
+
+def _groups(frame, group_cols: list[str]) -> list[tuple]:
+    """A grouping frame as sorted tuples (labels as text, counts, first rows as a set)."""
+    import pandas as pd
+
+    return sorted(
+        tuple("\x00null" if pd.isna(v) else str(v) for v in r[: len(group_cols)])
+        + (int(r[-4]), int(r[-3]), tuple(sorted(int(x) for x in r[-2])), int(r[-1]))
+        for r in frame[[*group_cols, "_n", "source_row", "_rows", "_gid"]].itertuples(index=False)
+    )

@@ -416,6 +416,96 @@ def harmonize(
     return result
 
 
+def _gid_of(group_cols: list[str], cols: list[str]) -> int:
+    """GROUPING() of a grouping set over ``group_cols``: a bit set for each column not grouped."""
+    return sum(1 << (len(group_cols) - 1 - i) for i, c in enumerate(group_cols) if c not in cols)
+
+
+def _merge_rows(lists) -> list[int]:
+    return sorted(int(r) for rows in lists for r in rows)[:5]
+
+
+def _grouped_over_rows(
+    con, ex, labels: list[str], period_cols: list[str], group_cols: list[str]
+) -> pd.DataFrame:
+    """The grouping sets of ``_harmonize`` computed on the file's rows, not on its cells.
+
+    When every label column is a label of the rows (a record-level file: one row, several value
+    columns), the cells of a row share its labels: the rows are grouped once (label, whether
+    the row is a total row) and each group is spread over the value columns here, with the
+    cell role each column gives it (the long view's rule); raw values are grouped per value
+    column. The result is the frame the cell-level GROUPING SETS query returns (same columns,
+    same groups, same counts and first rows), from a pass over a quarter or less of the cells.
+    """
+    from transforms.engine import ident
+
+    rows = f"(SELECT * FROM {ex.rows_view} WHERE _is_total OR NOT _skip)"
+    measures = ex.measures[["col_index", "measure_index", "role"]]
+    value_exprs = [f"trim(coalesce(c{int(i)}, ''))" for i in sorted(set(measures["col_index"]))]
+    sets = [f"({ident(c)}, _is_total)" for c in labels]
+    sets += [f"(_v{i})" for i in range(len(value_exprs))]
+    if period_cols:
+        sets.append("(" + ", ".join(ident(c) for c in period_cols) + ", _is_total)")
+    sets.append("(_is_total)")
+    sets = list(dict.fromkeys(sets))  # a period column alone is also a label's set: once
+    keys = [*labels, *(f"_v{i}" for i in range(len(value_exprs))), "_is_total"]
+    raw = fetch_df(
+        con,
+        f"""SELECT {", ".join(ident(k) for k in keys)}, count(*) AS _n, min(source_row) AS source_row,
+                   min(source_row, 5) AS _rows, GROUPING({", ".join(ident(k) for k in keys)}) AS _g
+            FROM (SELECT *, {", ".join(f"{e} AS _v{i}" for i, e in enumerate(value_exprs))} FROM {rows})
+            GROUP BY GROUPING SETS ({", ".join(sets)})""",
+    )
+    agg = {"_n": ("_n", "sum"), "source_row": ("source_row", "min"), "_rows": ("_rows", _merge_rows)}
+
+    def part(cols: list[str]) -> pd.DataFrame:
+        return raw[raw["_g"] == _gid_of(keys, cols)]
+
+    def spread(frame: pd.DataFrame, by: list[str], keep: list[str]) -> pd.DataFrame:
+        """Rows grouped by ``by`` + _is_total -> cells grouped by ``by`` + ``keep`` contexts."""
+        cells = frame[[*by, "_is_total", "_n", "source_row", "_rows"]].merge(measures, how="cross")
+        total = cells["_is_total"].astype(bool)
+        cells["cell_role"] = cells["role"].where(
+            ~total, cells["role"].map(lambda r: "grand_total" if r == "total" else "total_row")
+        )
+        out = cells.groupby([*by, *keep], sort=False, dropna=False).agg(**agg).reset_index()
+        return out
+
+    pieces = []
+    for c in labels:
+        pieces.append(
+            spread(part([c, "_is_total"]), [c], ["measure_index", "cell_role"]).assign(
+                _gid=_gid_of(group_cols, [c, "measure_index", "cell_role"])
+            )
+        )
+    values = []
+    for i, _ in enumerate(value_exprs):
+        v = part([f"_v{i}"])
+        values.append(v[[f"_v{i}", "_n", "source_row", "_rows"]].rename(columns={f"_v{i}": "value_raw"}))
+    if values:
+        merged = (
+            pd.concat(values, ignore_index=True).groupby("value_raw", sort=False).agg(**agg).reset_index()
+        )
+        pieces.append(merged.assign(_gid=_gid_of(group_cols, ["value_raw"])))
+    if period_cols:
+        pieces.append(
+            spread(part([*period_cols, "_is_total"]), period_cols, ["cell_role"]).assign(
+                _gid=_gid_of(group_cols, [*period_cols, "cell_role"])
+            )
+        )
+    pieces.append(
+        spread(part(["_is_total"]), [], ["measure_index", "cell_role"]).assign(
+            _gid=_gid_of(group_cols, ["measure_index", "cell_role"])
+        )
+    )
+    grouped = pd.concat(pieces, ignore_index=True)
+    for col in group_cols:
+        if col not in grouped:
+            grouped[col] = None
+    grouped["measure_index"] = grouped["measure_index"].astype("Int64")  # NULL outside its sets
+    return grouped[[*group_cols, "_n", "source_row", "_rows", "_gid"]]
+
+
 def _label_columns(contract: Contract) -> list[str]:
     """Attributes whose labels the field and period specs read."""
     cols: list[str] = []
@@ -456,21 +546,25 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
             if getattr(contract.period, part) is not None and getattr(contract.period, part).column
         )
     )
-    # One pass over the cells: distinct labels per column and context, distinct raw values,
-    # distinct period labels, each with its count of cells and first rows.
-    sets = [f"({ident(c)}, measure_index, cell_role)" for c in labels]
-    sets.append("(value_raw)")
-    if period_cols:
-        sets.append("(" + ", ".join(ident(c) for c in period_cols) + ", cell_role)")
-    sets.append("(measure_index, cell_role)")
+    # One pass: distinct labels per column and context, distinct raw values, distinct period
+    # labels, each with its count of cells and first rows.
     group_cols = [*labels, "value_raw", "measure_index", "cell_role"]
-    grouped = fetch_df(
-        con,
-        f"""SELECT {", ".join(ident(c) for c in group_cols)}, count(*) AS _n, min(source_row) AS source_row,
-                   min(source_row, 5) AS _rows, GROUPING({", ".join(ident(c) for c in group_cols)}) AS _gid
-            FROM {view}
-            GROUP BY GROUPING SETS ({", ".join(sets)})""",
-    )
+    row_level = ex is not None and ex.rows_view is not None and set(labels) <= set(ex.row_attrs)
+    if row_level:
+        grouped = _grouped_over_rows(con, ex, labels, period_cols, group_cols)
+    else:
+        sets = [f"({ident(c)}, measure_index, cell_role)" for c in labels]
+        sets.append("(value_raw)")
+        if period_cols:
+            sets.append("(" + ", ".join(ident(c) for c in period_cols) + ", cell_role)")
+        sets.append("(measure_index, cell_role)")
+        grouped = fetch_df(
+            con,
+            f"""SELECT {", ".join(ident(c) for c in group_cols)}, count(*) AS _n, min(source_row) AS source_row,
+                       min(source_row, 5) AS _rows, GROUPING({", ".join(ident(c) for c in group_cols)}) AS _gid
+                FROM {view}
+                GROUP BY GROUPING SETS ({", ".join(sets)})""",
+        )
 
     def grouping(cols: list[str]) -> pd.DataFrame:
         gid = sum(1 << (len(group_cols) - 1 - i) for i, c in enumerate(group_cols) if c not in cols)
@@ -718,7 +812,9 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         controls_view = temp_name("controls")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {controls_view} AS {_controls_sql(view, vname, ex)}")
         differing = f"{work_schema(con)}.{temp_name('controls_off')}"
-        con.execute(f"CREATE OR REPLACE TABLE {differing} AS SELECT * FROM {controls_view} WHERE remainder <> 0")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {differing} AS SELECT * FROM {controls_view} WHERE remainder <> 0"
+        )
         _reconcile(contract, con, differing, problems)
         if contract.remainder is not None:
             parts.append(
