@@ -803,7 +803,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     # Expressions that read no cell (the contract's fixed codes, the file's parameters).
     fixed = {prm["source_id"], prm["sheet"], "NULL"}
     fixed |= {field_sql[n] for n in field_sql if field_sql[n] in fixed or _is_literal(field_sql[n])}
-    if {field_sql["reporter_role"], implied_role} <= fixed:
+    if all(e in fixed or _is_literal(e) for e in (field_sql["reporter_role"], implied_role)):
         fixed.add(role_sql)
     controls_view = None
     if has_totals:
