@@ -36,6 +36,34 @@ def omh_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+# ---------------------------------------------------------------------------- omh as a child process
+
+
+@pytest.fixture(scope="session")
+def pycache(tmp_path_factory) -> Path:
+    """One bytecode cache for every ``omh`` child of the session (hostile_corpus.omh_env): the
+    first child compiles Great Expectations and the rest into it, once for the whole session."""
+    return tmp_path_factory.mktemp("pycache")
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory, pycache) -> Path:
+    """A warehouse and lake that publish the real Darién and CBP figures, loaded by ``omh ingest``.
+    Shared by the hostile corpus and the fault tests, which only ever work on copies of it."""
+    import hostile_corpus as hc
+
+    home = tmp_path_factory.mktemp("published") / "home"
+    for path, source in ((hc.DARIEN, "pan_darien_yearly"), (hc.CBP, "usa_cbp_swb_encounters")):
+        run = hc.run_omh(["ingest", str(path), "--source", source], hc.omh_env(home, pycache), home.parent / "w")
+        assert run.rc == 0, run.output
+    (total, per) = hc.figures(home)
+    assert dict((s, (n, v)) for s, n, v in per) == {
+        "pan_darien_yearly": (28, 404_516),
+        "usa_cbp_swb_encounters": (1936, 7_421_677),
+    }
+    return home
+
+
 # ---------------------------------------------------------------------------- one real Airflow
 
 
