@@ -85,5 +85,11 @@ def airflow_server(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    # The tests on the shared Airflow run last, so that it is started late and stopped at once.
-    items.sort(key=lambda item: "airflow_server" in getattr(item, "fixturenames", ()))
+    # The tests on the shared Airflow run last, so that it is started late and stopped at once; a
+    # test marked ``while_airflow_waits`` runs among them, in its file's order (it fills a wait).
+    def with_the_shared_airflow(item) -> bool:
+        return "airflow_server" in getattr(item, "fixturenames", ()) or bool(
+            item.get_closest_marker("while_airflow_waits")
+        )
+
+    items.sort(key=with_the_shared_airflow)
