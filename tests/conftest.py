@@ -36,6 +36,34 @@ def omh_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+# ---------------------------------------------------------------------------- omh as a child process
+
+
+@pytest.fixture(scope="session")
+def pycache(tmp_path_factory) -> Path:
+    """One bytecode cache for every ``omh`` child of the session (hostile_corpus.omh_env): the
+    first child compiles Great Expectations and the rest into it, once for the whole session."""
+    return tmp_path_factory.mktemp("pycache")
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory, pycache) -> Path:
+    """A warehouse and lake that publish the real Darién and CBP figures, loaded by ``omh ingest``.
+    Shared by the hostile corpus and the fault tests, which only ever work on copies of it."""
+    import hostile_corpus as hc
+
+    home = tmp_path_factory.mktemp("published") / "home"
+    for path, source in ((hc.DARIEN, "pan_darien_yearly"), (hc.CBP, "usa_cbp_swb_encounters")):
+        run = hc.run_omh(["ingest", str(path), "--source", source], hc.omh_env(home, pycache), home.parent / "w")
+        assert run.rc == 0, run.output
+    (total, per) = hc.figures(home)
+    assert dict((s, (n, v)) for s, n, v in per) == {
+        "pan_darien_yearly": (28, 404_516),
+        "usa_cbp_swb_encounters": (1936, 7_421_677),
+    }
+    return home
+
+
 # ---------------------------------------------------------------------------- one real Airflow
 
 
@@ -57,5 +85,11 @@ def airflow_server(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    # The tests on the shared Airflow run last, so that it is started late and stopped at once.
-    items.sort(key=lambda item: "airflow_server" in getattr(item, "fixturenames", ()))
+    # The tests on the shared Airflow run last, so that it is started late and stopped at once; a
+    # test marked ``while_airflow_waits`` runs among them, in its file's order (it fills a wait).
+    def with_the_shared_airflow(item) -> bool:
+        return "airflow_server" in getattr(item, "fixturenames", ()) or bool(
+            item.get_closest_marker("while_airflow_waits")
+        )
+
+    items.sort(key=with_the_shared_airflow)

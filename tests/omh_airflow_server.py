@@ -149,7 +149,7 @@ class AirflowServer:
                     return
             except (OSError, AssertionError, KeyError) as exc:
                 last = exc
-            time.sleep(3)
+            time.sleep(1)
         raise RuntimeError(f"Airflow not ready after {timeout}s (last: {last}):\n{self.log_tail()}")
 
     def stop(self) -> None:

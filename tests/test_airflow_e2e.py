@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import pytest
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.slow
 SOURCE = "pan_darien_yearly"
 REAL_FILE = DATA_DIR / "realdata" / "raw" / "panama_darien_2019-2022_by_nationality_derived.csv"
 
-# Runs the source DAG once with dag.test() on the DAG loaded through a DagBag; prints its run.
+# Runs a source DAG with dag.test() on the DAG loaded through a DagBag, once per source id read
+# from stdin (several runs in one process, as `omh demo` runs its DAGs); prints each run on a line.
 RUN_DAG = textwrap.dedent(
     """
     import json, os, sys
@@ -35,34 +37,63 @@ RUN_DAG = textwrap.dedent(
     from transforms.config import settings
 
     cfg = settings()
-    with open(os.devnull, "w") as quiet:
-        stdout, sys.stdout = sys.stdout, quiet  # Airflow's own logging goes to the captured stderr
-        afe.prepare_airflow(cfg.home)
-        from airflow.dag_processing.dagbag import DagBag
+    stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # Airflow's own logging goes to stderr
+    afe.prepare_airflow(cfg.home)
+    from airflow.dag_processing.dagbag import DagBag
 
-        from transforms.demo import for_dag_test
+    from transforms.demo import for_dag_test
 
+    while source_id := sys.stdin.readline().strip():
         bag = DagBag(dag_folder=str(afe.DAGS_DIR))
-        dag = for_dag_test(bag.dags[afe.dag_id(sys.argv[1])])
+        dag = for_dag_test(bag.dags[afe.dag_id(source_id)])
         run = dag.test(logical_date=None)  # a run by hand: no delivery period
         tis = [
             {"task_id": t.task_id, "file": t.rendered_map_index, "state": str(getattr(t.state, "value", t.state)),
              "try_number": t.try_number, "max_tries": t.max_tries}
             for t in run.get_task_instances()
         ]
-        sys.stdout = stdout
-    print(json.dumps({"state": str(getattr(run.state, "value", run.state)), "tis": tis, "airflow_home": os.environ["AIRFLOW_HOME"]}))
+        out = {"state": str(getattr(run.state, "value", run.state)), "tis": tis, "airflow_home": os.environ["AIRFLOW_HOME"]}
+        print(json.dumps(out), file=stdout, flush=True)
     """
 )
 
 
-def run_source_dag(home, source_id: str) -> dict:
-    env = {**os.environ, "OMH_HOME": str(home)}
-    proc = subprocess.run(
-        [sys.executable, "-c", RUN_DAG, source_id], env=env, capture_output=True, text=True, timeout=150
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+class DagRunner:
+    """One Python process that runs source DAGs with ``dag.test()`` when asked (Airflow imported and
+    its metadata database migrated once); its environment (OMH_HOME, AIRFLOW_HOME under it) is in
+    place before Airflow is imported."""
+
+    def __init__(self, home, log_path):
+        env = {**os.environ, "OMH_HOME": str(home)}
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", RUN_DAG], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=log, text=True,
+            )  # fmt: skip
+
+    def run(self, source_id: str, timeout: float = 150) -> dict:
+        self.proc.stdin.write(source_id + "\n")
+        self.proc.stdin.flush()
+        with ThreadPoolExecutor(1) as pool:
+            line = pool.submit(self.proc.stdout.readline)
+            try:
+                text = line.result(timeout)
+            except TimeoutError:
+                self.proc.kill()
+                raise AssertionError(f"no run of {source_id} within {timeout} s\n{self.stderr()}") from None
+        assert text.strip(), f"the DAG runner exited with {self.proc.wait()}\n{self.stderr()}"
+        return json.loads(text)
+
+    def stderr(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            assert self.proc.wait(60) == 0, self.stderr()
+        finally:
+            self.proc.kill()
 
 
 def states(run: dict, task_id: str) -> dict:
@@ -77,39 +108,6 @@ def sql(home, query: str):
         con.close()
 
 
-def test_real_file_through_airflow_then_skipped_and_a_refused_file_fails_without_retry(omh_home):
-    landing = omh_home / "landing" / get_contract(SOURCE).landing.folder
-    landing.mkdir(parents=True)
-    shutil.copy2(REAL_FILE, landing / REAL_FILE.name)
-
-    first = run_source_dag(omh_home, SOURCE)
-    assert first["airflow_home"] == str(omh_home / "airflow")
-    assert first["state"] == "success", first
-    assert states(first, "ingest") == {REAL_FILE.name: "success"}
-    assert states(first, "publish") == {"publish": "success"}
-    assert sql(omh_home, "SELECT sum(value) FROM fact_flow WHERE reporter_iso3='PAN' AND year=2022") == [
-        (248284,)
-    ]
-    rows = sql(omh_home, "SELECT count(*) FROM fact_flow")
-
-    # Second run, with a bad file landed beside the loaded one (one run less keeps this test short):
-    # the loaded file is skipped, the bad one fails its own task on the first try (a refusal does
-    # not retry), fails the run, and changes nothing.
-    (landing / "darien_2023_bad.csv").write_text("toShow,year,total\nAtlantis,2023,5\n", encoding="utf-8")
-    second = run_source_dag(omh_home, SOURCE)
-    assert second["state"] == "failed", second
-    (bad,) = [t for t in second["tis"] if t["task_id"] == "ingest"]  # the loaded file is not ingested
-    assert (bad["file"], bad["state"], bad["try_number"]) == ("darien_2023_bad.csv", "failed", 1)
-    assert bad["max_tries"] >= 2  # retries are configured, and were not used
-    assert states(second, "publish") == {"publish": "skipped"}  # nothing new loaded: no asset event
-    assert states(second, "all_files_loaded") == {"all_files_loaded": "upstream_failed"}
-    assert sql(omh_home, "SELECT count(*) FROM fact_flow") == rows
-    assert sql(omh_home, "SELECT file_name, status FROM file_manifest ORDER BY 1") == [
-        ("darien_2023_bad.csv", "refused"),
-        (REAL_FILE.name, "loaded"),
-    ]
-
-
 # ---------------------------------------------------------------------------- under the real scheduler
 # The tests below share one `omh airflow` (Airflow standalone: scheduler, DAG processor, triggerer,
 # API server) started by the session fixture `airflow_server` (tests/omh_airflow_server.py).
@@ -117,7 +115,7 @@ def test_real_file_through_airflow_then_skipped_and_a_refused_file_fails_without
 RUN_TIMEOUT = 420
 
 
-def _poll(what, check, timeout: float, pause: float = 3.0):
+def _poll(what, check, timeout: float, pause: float = 1.0):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -175,6 +173,33 @@ def test_validation_reports_are_served_to_airflow_users_only(airflow_server):
     )
 
 
+# The run of a period whose file never came (PAN 2018: the real file covers 2019-2022). Its
+# run_after is just after the 2022 run's: with one active run per DAG, the scheduler takes queued
+# runs in run_after order, so it starts once the 2022 run has loaded the real file.
+MISSED_RUN_ID = "e2e_2018"
+
+
+@pytest.fixture(scope="module")
+def missed_delivery_run(airflow_server) -> str:
+    """The missed period's run, created when the first test that needs it starts: the Deadline
+    Alert is set at the run's creation (due date 2019-01-31, long past, so creation + the grace),
+    and its grace runs down while the 2022 run of the test below runs, not after it."""
+    run = {
+        "dag_run_id": MISSED_RUN_ID,
+        "logical_date": "2018-01-01T00:00:00Z",
+        "data_interval_start": "2018-01-01T00:00:00Z",
+        "data_interval_end": "2019-01-01T00:00:00Z",
+        "run_after": "2023-01-01T00:00:01Z",
+    }
+    dag_id = afe.dag_id(SOURCE)
+    status, created = airflow_server.request(
+        "POST", f"/api/v2/dags/{dag_id}/dagRuns", run, token=airflow_server.token()
+    )
+    assert status == 200, created
+    return MISSED_RUN_ID
+
+
+@pytest.mark.usefixtures("missed_delivery_run")  # its deadline's grace overlaps with this test
 def test_pan_dag_triggered_through_the_rest_api_runs_under_the_scheduler_and_loads_its_file(airflow_server):
     token = airflow_server.token()
     status, body = airflow_server.request("GET", "/api/v2/dags?tags=country:PAN&limit=50", token=token)
@@ -253,7 +278,53 @@ def test_pan_dag_triggered_through_the_rest_api_runs_under_the_scheduler_and_loa
     ), outputs
 
 
-def test_a_missed_delivery_fires_a_deadline_alert(airflow_server):
+# ---------------------------------------------------------------------------- dag.test(), no scheduler
+# This test needs no shared Airflow: it runs among the tests that do, between the PAN run above and
+# the Deadline Alert below (conftest.py), while that alert's grace runs down.
+
+
+@pytest.fixture()
+def dag_runner(omh_home, tmp_path):
+    runner = DagRunner(omh_home, tmp_path / "dag_runner.log")
+    yield runner
+    runner.close()
+
+
+@pytest.mark.while_airflow_waits
+def test_real_file_through_airflow_then_skipped_and_a_refused_file_fails_without_retry(omh_home, dag_runner):
+    landing = omh_home / "landing" / get_contract(SOURCE).landing.folder
+    landing.mkdir(parents=True)
+    shutil.copy2(REAL_FILE, landing / REAL_FILE.name)
+
+    first = dag_runner.run(SOURCE)
+    assert first["airflow_home"] == str(omh_home / "airflow")
+    assert first["state"] == "success", first
+    assert states(first, "ingest") == {REAL_FILE.name: "success"}
+    assert states(first, "publish") == {"publish": "success"}
+    assert sql(omh_home, "SELECT sum(value) FROM fact_flow WHERE reporter_iso3='PAN' AND year=2022") == [
+        (248284,)
+    ]
+    rows = sql(omh_home, "SELECT count(*) FROM fact_flow")
+
+    # Second run, with a bad file landed beside the loaded one (one run less keeps this test short):
+    # the loaded file is skipped, the bad one fails its own task on the first try (a refusal does
+    # not retry), fails the run, and changes nothing.
+    (landing / "darien_2023_bad.csv").write_text("toShow,year,total\nAtlantis,2023,5\n", encoding="utf-8")
+    second = dag_runner.run(SOURCE)
+    assert second["state"] == "failed", second
+    (bad,) = [t for t in second["tis"] if t["task_id"] == "ingest"]  # the loaded file is not ingested
+    assert (bad["file"], bad["state"], bad["try_number"]) == ("darien_2023_bad.csv", "failed", 1)
+    assert bad["max_tries"] >= 2  # retries are configured, and were not used
+    assert states(second, "publish") == {"publish": "skipped"}  # nothing new loaded: no asset event
+    assert states(second, "all_files_loaded") == {"all_files_loaded": "upstream_failed"}
+    assert sql(omh_home, "SELECT count(*) FROM fact_flow") == rows
+    assert sql(omh_home, "SELECT file_name, status FROM file_manifest ORDER BY 1") == [
+        ("darien_2023_bad.csv", "refused"),
+        (REAL_FILE.name, "loaded"),
+    ]
+
+
+def test_a_missed_delivery_fires_a_deadline_alert(airflow_server, missed_delivery_run):
     # The run of a period whose file never came (the real file covers 2019-2022): discover finds no
     # new file, the period is not loaded and its due date (2019-01-31) has passed, so the run fails;
     # its Deadline Alert (created with the run, due date or creation + grace) fires, and the
@@ -262,21 +333,13 @@ def test_a_missed_delivery_fires_a_deadline_alert(airflow_server):
 
     token = airflow_server.token()
     dag_id = afe.dag_id(SOURCE)
-    run = {
-        "dag_run_id": "e2e_2018",
-        "logical_date": "2018-01-01T00:00:00Z",
-        "data_interval_start": "2018-01-01T00:00:00Z",
-        "data_interval_end": "2019-01-01T00:00:00Z",
-        "run_after": "2019-01-01T00:00:00Z",
-    }
-    status, created = airflow_server.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", run, token=token)
-    assert status == 200, created
+    assert missed_delivery_run == "e2e_2018"
 
     def alert():
         return [a for a in read_alerts(airflow_server.home) if a["run_id"] == "e2e_2018"]
 
     try:
-        (fired,) = _poll("the Deadline Alert of PAN 2018", alert, timeout=240, pause=5)
+        (fired,) = _poll("the Deadline Alert of PAN 2018", alert, timeout=240, pause=0.5)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{airflow_server.log_tail()}") from exc
     assert (fired["source_id"], fired["reporter_iso3"], fired["period"]) == (SOURCE, "PAN", "2018")

@@ -168,13 +168,30 @@ def parse_in_fresh_interpreter(path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# Imports every DAG file once, in one interpreter: writes the bytecode caches of all they import.
+WARM_UP = textwrap.dedent(
+    """
+    import runpy, sys
+    import airflow.sdk
+    for path in sys.argv[1:]:
+        runpy.run_path(path, run_name="dag_file")
+    """
+)
+
+
 @pytest.fixture(scope="module")
 def parse_times():
-    for path in DAG_FILES:  # writes the bytecode caches of everything the files import
-        parse_in_fresh_interpreter(path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-c", WARM_UP, *map(str, DAG_FILES)], capture_output=True, timeout=120, check=True, env=env
+    )
     times = {}
     for path in DAG_FILES:
-        runs = [parse_in_fresh_interpreter(path) for _ in range(2)]
+        # Best of two: a second interpreter only when the first was over the budget (the best of
+        # two is under it exactly when one of them is).
+        runs = [parse_in_fresh_interpreter(path)]
+        if max(runs[0]["wall"], runs[0]["cpu"]) >= PARSE_BUDGET_SECONDS:
+            runs.append(parse_in_fresh_interpreter(path))
         times[path.name] = {
             "wall_seconds": round(min(r["wall"] for r in runs), 3),
             "cpu_seconds": round(min(r["cpu"] for r in runs), 3),

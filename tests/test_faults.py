@@ -3,12 +3,13 @@
 Nothing is mocked. ``omh ingest`` of a large CBP release (193,600 observations, 17 MB, read by the
 Arrow fast path with its canonical observations in a Parquet file: OMH_FAST_CSV_BYTES and
 OMH_CANON_PARQUET) runs as a child process on a copy of a warehouse that publishes the real Darién and
-CBP files, and is killed with SIGKILL at several points: while it reads and checks the file (by
-elapsed time), inside the warehouse transaction and during the lake write (by the progress marks
-the pipeline writes to ``$OMH_HOME/logs/omh.log``, plus a delay). After each kill the published
-figures are either the previous ones or the new ones, never a mix; before the commit, the lake is
-byte for byte what it was. The rerun then completes, with no duplicate observation, and
-``omh verify`` passes.
+CBP files, and is killed with SIGKILL at several points: while it checks the file (once it is read),
+inside the warehouse transaction and during the lake write (by the progress marks the pipeline
+writes to ``$OMH_HOME/logs/omh.log``, plus a delay). After each kill the published figures are
+either the previous ones or the new ones, never a mix; before the commit, the lake is byte for
+byte what it was. The rerun then completes, with no duplicate observation, and ``omh verify``
+passes. The kill points run two at a time (2 cores), each on its own copy of the warehouse and
+with a temporary directory of its own, beside a complete load of the release on another copy.
 
 On PostgreSQL a thread terminates the load's backend (``pg_terminate_backend``) while its COPY
 runs, while it waits at its manifest write (held there by a table lock), or while it sits idle
@@ -26,10 +27,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -43,37 +45,11 @@ KEY = (
 )
 
 
-@pytest.fixture(scope="session")
-def pycache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("pycache")
-
-
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("release") / "usa_cbp_sbo-encounters-fy22-fy25-revised.csv"
     path.write_bytes(hc.cbp_release(COPIES))
     return path
-
-
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory, pycache, release):
-    """(home publishing Darién + CBP, figures then, figures once the release is loaded)."""
-    root = tmp_path_factory.mktemp("faults")
-    home = root / "v1" / "home"
-    for path, source in ((hc.DARIEN, "pan_darien_yearly"), (hc.CBP, "usa_cbp_swb_encounters")):
-        run = hc.run_omh(["ingest", str(path), "--source", source], hc.omh_env(home, pycache), root / "w")
-        assert run.rc == 0, run.output
-    v1 = hc.figures(home)
-    # The figures a complete load gives, on a copy.
-    full = root / "full" / "home"
-    shutil.copytree(home, full)
-    run = hc.run_omh(
-        ["ingest", str(release), "--source", "usa_cbp_swb_encounters"], hc.omh_env(full, pycache), root / "w"
-    )
-    assert run.rc == 0, run.output
-    v2 = hc.figures(full)
-    assert v2 != v1 and v2[0][0] == 28 + 1936 * COPIES
-    return home, v1, v2
 
 
 def _marks(log: Path, start: int) -> str:
@@ -108,12 +84,13 @@ def _kill_at(cmd, env, log: Path, marker: str | None, delay_ms: int, cwd: Path) 
     }
 
 
-def _scratch_of(pid: int, home: Path) -> list[Path]:
-    """The scratch folders of process ``pid`` (staging and canonical Parquet, DuckDB spill)."""
+def _scratch_of(pid: int, home: Path, tmp: Path) -> list[Path]:
+    """The scratch folders of process ``pid`` (staging and canonical Parquet, DuckDB spill) under
+    its OMH_HOME and its temporary directory (``TMPDIR``)."""
     from transforms.scratch import SPILL, owner_name
 
     name = owner_name(pid)
-    bases = [home / "tmp", Path(tempfile.gettempdir())]
+    bases = [home / "tmp", tmp]
     return [p for b in bases for p in (b / name, b / SPILL / name) if p.exists()]
 
 
@@ -129,54 +106,121 @@ def _duplicates(home: Path) -> int:
 
 COMMITTED = "warehouse committed"
 LOADING = "warehouse load of"
+EXTRACTED = "extract took"  # the mark of the extract step: the file is read, its checks run next
 KILL_POINTS = [
-    ("checking", None, 2000),
+    ("checking", EXTRACTED, 0),
     ("transaction+0ms", LOADING, 0),
     ("transaction+250ms", LOADING, 250),
     ("lake+0ms", COMMITTED, 0),
     ("lake+250ms", COMMITTED, 250),
 ]
 WHERE_KILLED: dict[str, str] = {}  # label -> phase the kill landed in
+WORKERS = 2  # kill points run two at a time (2 cores), each on its own copy and TMPDIR
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("label,marker,delay_ms", KILL_POINTS, ids=[k[0] for k in KILL_POINTS])
-def test_sigkill_midway_keeps_figures_and_rerun_completes(
-    label, marker, delay_ms, baseline, release, pycache, tmp_path
-):
-    home0, v1, v2 = baseline
-    home = tmp_path / "home"
-    shutil.copytree(home0, home)
+@dataclass
+class Killed:
+    """What one kill point saw: after the kill, then after the rerun."""
+
+    kill: dict
+    home: Path
+    left: list[Path]  # the killed run's scratch folders right after the kill
+    left_names: list[str]  # the files in them
+    figures: tuple
+    lake_before: dict
+    lake_after: dict
+    duplicates: int
+    rerun: hc.Run
+    left_after_rerun: list[Path]
+    figures_after_rerun: tuple
+    duplicates_after_rerun: int
+    verify: hc.Run
+
+
+def _kill_point(marker, delay_ms, published: Path, release: Path, pycache: Path, work: Path) -> Killed:
+    home, tmp = work / "home", work / "tmp"
+    shutil.copytree(published, home)
+    tmp.mkdir()
     lake_before = hc.lake_state(home)
     # The Arrow fast path and a canonical Parquet file: scratch files exist while the load runs.
-    env = hc.omh_env(home, pycache, OMH_FAST_CSV_BYTES=str(1 << 20), OMH_CANON_PARQUET="1")
+    # TMPDIR of its own: another kill point's rerun sweeps only its own temporary directory.
+    env = hc.omh_env(home, pycache, OMH_FAST_CSV_BYTES=str(1 << 20), OMH_CANON_PARQUET="1", TMPDIR=str(tmp))
     omh = str(Path(sys.executable).parent / "omh")
     cmd = [omh, "ingest", str(release), "--source", "usa_cbp_swb_encounters"]
 
-    kill = _kill_at(cmd, env, home / "logs" / "omh.log", marker, delay_ms, tmp_path)
+    kill = _kill_at(cmd, env, home / "logs" / "omh.log", marker, delay_ms, work)
+    left = _scratch_of(kill["pid"], home, tmp)
+    names = [f.name for d in left for f in d.iterdir()]
+    figures, lake_after, duplicates = hc.figures(home), hc.lake_state(home), _duplicates(home)
+
+    rerun = hc.run_omh(cmd[1:], env, work / "rerun")
+    left_after_rerun = _scratch_of(kill["pid"], home, tmp)
+    figures_after_rerun, duplicates_after_rerun = hc.figures(home), _duplicates(home)
+    verify = hc.run_omh(["verify"], env, work / "verify")
+    return Killed(
+        kill, home, left, names, figures, lake_before, lake_after, duplicates,
+        rerun, left_after_rerun, figures_after_rerun, duplicates_after_rerun, verify,
+    )  # fmt: skip
+
+
+@dataclass
+class Kills:
+    v1: tuple  # the published figures
+    v2: tuple  # the figures once the release is loaded whole
+    points: dict[str, Killed]
+
+
+@pytest.fixture(scope="module")
+def kills(published, release, pycache, tmp_path_factory) -> Kills:
+    """Every kill point (kill, look, rerun, look, verify), and a complete load of the release on
+    another copy (the figures a load gives, read by the plain reader), two at a time."""
+    root = tmp_path_factory.mktemp("faults")
+    v1 = hc.figures(published)
+
+    def full_load() -> tuple:
+        home = root / "full" / "home"
+        shutil.copytree(published, home)
+        run = hc.run_omh(
+            ["ingest", str(release), "--source", "usa_cbp_swb_encounters"], hc.omh_env(home, pycache), root / "w"
+        )
+        assert run.rc == 0, run.output
+        return hc.figures(home)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        full = pool.submit(full_load)
+        points = {
+            label: pool.submit(_kill_point, marker, delay_ms, published, release, pycache, root / f"kill{i}")
+            for i, (label, marker, delay_ms) in enumerate(KILL_POINTS)
+        }
+        v2 = full.result()
+        points = {label: future.result() for label, future in points.items()}
+    assert v2 != v1 and v2[0][0] == 28 + 1936 * COPIES
+    return Kills(v1, v2, points)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", [k[0] for k in KILL_POINTS])
+def test_sigkill_midway_keeps_figures_and_rerun_completes(label, kills):
+    v1, v2, k = kills.v1, kills.v2, kills.points[label]
+    kill = k.kill
     assert kill["killed"], f"{label}: the load finished before the kill ({kill['after_s']:.1f} s): make it larger"
     committed = COMMITTED in kill["log"]
     WHERE_KILLED[label] = "lake" if committed else ("transaction" if LOADING in kill["log"] else "check")
-    left = _scratch_of(kill["pid"], home)
     if WHERE_KILLED[label] == "transaction":  # the file's staging and canonical Parquet are still there
-        names = [f.name for d in left for f in d.iterdir()]
-        assert any(n.startswith("_omh_stage_") for n in names), (label, names)
-        assert any(n.startswith("_omh_canon_") for n in names), (label, names)
-        assert any(d.parent.name == "omh-duckdb-spill" for d in left), (label, left)
-    now = hc.figures(home)
+        assert any(n.startswith("_omh_stage_") for n in k.left_names), (label, k.left_names)
+        assert any(n.startswith("_omh_canon_") for n in k.left_names), (label, k.left_names)
+        assert any(d.parent.name == "omh-duckdb-spill" for d in k.left), (label, k.left)
     # All or nothing: the previous figures, or (killed after the commit) the new ones.
-    assert now == (v2 if committed else v1), f"{label}: figures are neither the old nor the new ones"
+    assert k.figures == (v2 if committed else v1), f"{label}: figures are neither the old nor the new ones"
     if not committed:
-        assert hc.lake_state(home) == lake_before, f"{label}: the lake changed before the commit"
-    assert _duplicates(home) == 0
+        assert k.lake_after == k.lake_before, f"{label}: the lake changed before the commit"
+    assert k.duplicates == 0
 
-    rerun = hc.run_omh(cmd[1:], env, tmp_path / "rerun")
-    assert rerun.rc == 0 and "Traceback" not in rerun.output, rerun.output
-    assert _scratch_of(kill["pid"], home) == [], "the killed run's scratch files are still there"
-    assert hc.figures(home) == v2
-    assert _duplicates(home) == 0
-    verify = hc.run_omh(["verify"], env, tmp_path / "verify")
-    assert verify.rc == 0 and "agree" in verify.stdout, verify.output
+    assert k.rerun.rc == 0 and "Traceback" not in k.rerun.output, k.rerun.output
+    assert k.left_after_rerun == [], "the killed run's scratch files are still there"
+    assert k.figures_after_rerun == v2
+    assert k.duplicates_after_rerun == 0
+    assert k.verify.rc == 0 and "agree" in k.verify.stdout, k.verify.output
 
 
 def test_scratch_of_live_processes_is_kept_and_of_dead_ones_removed(tmp_path):

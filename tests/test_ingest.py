@@ -91,31 +91,52 @@ def test_renamed_column_is_reported_by_name(home, tmp_path):
     assert "'total'" in result.reason and "missing" in result.reason
 
 
-def _omh(*args, env):
-    return subprocess.run(
-        [sys.executable, "-m", "transforms.cli", *args], capture_output=True, text=True, env=env, timeout=300
+def _start(*args, env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "transforms.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
+
+
+def _done(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _omh(*args, env):
+    return _done(_start(*args, env=env))
 
 
 @pytest.mark.slow
 def test_omh_command_exit_codes(home, tmp_path):
     env = {**os.environ, "OMH_HOME": str(home)}
     env.pop("OMH_WAREHOUSE_URL", None)
-    sources = _omh("sources", env=env)
+    binary = tmp_path / "darien_binary.csv"
+    binary.write_bytes(b"\x00\x01\x02PK garbage" * 100)
+    shutil.copy(DARIEN, tmp_path / "darien.csv")
+    # Four commands that do not depend on each other run at the same time (a check stores nothing).
+    started = [
+        _start("sources", env=env),
+        _start("check", str(CANADA), "--source", "can_ircc_asylum_gender", env=env),
+        _start("check", str(binary), "--source", "pan_darien_yearly", env=env),
+        _start("ingest", str(tmp_path / "darien.csv"), "--source", "pan_darien_yearly", env=env),
+    ]
+    sources, ok, unreadable, loaded = [_done(p) for p in started]
+
     assert sources.returncode == 0
     assert "pan_darien_yearly" in [line.split("\t")[0] for line in sources.stdout.splitlines()]
 
-    ok = _omh("check", str(CANADA), "--source", "can_ircc_asylum_gender", env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
-    binary = tmp_path / "darien_binary.csv"
-    binary.write_bytes(b"\x00\x01\x02PK garbage" * 100)
-    unreadable = _omh("check", str(binary), "--source", "pan_darien_yearly", env=env)
     assert unreadable.returncode == 2
     assert "darien_binary.csv" in unreadable.stdout and "Traceback" not in unreadable.stdout + unreadable.stderr
 
-    shutil.copy(DARIEN, tmp_path / "darien.csv")
-    loaded = _omh("ingest", str(tmp_path / "darien.csv"), "--source", "pan_darien_yearly", env=env)
     assert loaded.returncode == 0, loaded.stderr
     query = _omh("sql", "SELECT sum(value) AS v FROM fact_flow WHERE year = 2022", "--csv", env=env)
     assert query.returncode == 0
