@@ -99,6 +99,15 @@ def _compare(cfg: Settings, wh) -> VerifyReport:
         if lk is None or w is None or lk[0] != w[0] or lk[1] != w[1] or not _same(lk[2], w[2]):
             report.mismatches.append(Mismatch(name, *key, lk, w))
 
+    from transforms.warehouse import SCHEMA_VERSION
+
+    version = wh.schema_version()
+    if version < SCHEMA_VERSION:  # read-only: not migrated here (``--repair`` and ingest migrate)
+        report.problems.append(
+            f"WAREHOUSE: schema version {version}, this omh writes version {SCHEMA_VERSION}; "
+            "run `omh verify --repair` (or any `omh ingest`) to migrate it"
+        )
+        return report
     # The warehouse against itself: every ended state ended after it began, by a file that was
     # loaded; every current figure says how it arrived.
     for source_id, n in wh.fetchall(
@@ -144,6 +153,8 @@ def verify(home=None, repair: bool = False) -> VerifyReport:
 
     cfg = get_settings(home)
     with Warehouse(cfg, read_only=not repair) as wh:
+        if repair:  # an older warehouse is migrated (and its views reinstalled) first
+            wh.ensure_schema()
         report = _compare(cfg, wh)
         if not repair or (report.ok and not report.strays and not report.notes):
             return report
