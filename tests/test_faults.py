@@ -206,8 +206,8 @@ def test_sigkill_midway_keeps_figures_and_rerun_completes(label, kills):
     assert kill["killed"], f"{label}: the load finished before the kill ({kill['after_s']:.1f} s): make it larger"
     committed = COMMITTED in kill["log"]
     WHERE_KILLED[label] = "lake" if committed else ("transaction" if LOADING in kill["log"] else "check")
-    if WHERE_KILLED[label] == "transaction":  # the file's staging and canonical Parquet are still there
-        assert any(n.startswith("_omh_stage_") for n in k.left_names), (label, k.left_names)
+    if WHERE_KILLED[label] == "transaction":  # the file's work database (its staging table) and canonical Parquet are still there
+        assert any(n.startswith("_omh_work_") and n.endswith(".duckdb") for n in k.left_names), (label, k.left_names)
         assert any(n.startswith("_omh_canon_") for n in k.left_names), (label, k.left_names)
         assert any(d.parent.name == "omh-duckdb-spill" for d in k.left), (label, k.left)
     # All or nothing: the previous figures, or (killed after the commit) the new ones.

@@ -61,7 +61,7 @@ class Extracted:
     headers: dict[str, str] = field(default_factory=dict)
     version: int | None = None
     attrs: list[str] = field(default_factory=list)
-    staged: Path | None = None
+    staged: str | None = None  # the staging table of a large delimited file (trimmed cells)
     rows_view: str | None = None
     row_attrs: list[str] = field(default_factory=list)
     # SELECT of the long table over a relation of the rows view's columns (plus ``extra`` ones
@@ -80,9 +80,8 @@ class Extracted:
         from transforms.engine import release_work
 
         release_work(self.con)  # the harmonized tables of this file, if any were made
-        for path in [self.staged, *self.temp_files]:
-            if path is not None:
-                path.unlink(missing_ok=True)
+        for path in self.temp_files:
+            path.unlink(missing_ok=True)
 
     def temp_file(self, prefix: str, suffix: str = ".parquet") -> Path:
         """A scratch file next to the staging data, removed by ``cleanup``."""
@@ -155,7 +154,8 @@ def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path
     """Read ``path`` with the contract format version it fits (the contract's own first).
 
     ``con`` is the DuckDB connection to build the long view in (a new in-memory one by default);
-    ``work_dir`` receives the staging Parquet of a large delimited file.
+    ``work_dir`` receives scratch files (a transcoded copy of a large UTF-16 file, the
+    canonical Parquet when asked for).
     """
     con = con if con is not None else connect()
     grid = _load_grid(Path(path), contract, con, work_dir)
@@ -175,9 +175,9 @@ def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path
             out.drift.insert(0, f"matched format version {variant.version} of the contract")
         out.version = variant.version
         out.work_dir = Path(work_dir) if work_dir else None
-        _drop_staged(grids, keep=grid)
+        _drop_staged(con, grids, keep=grid)
         return out
-    _drop_staged(grids)
+    _drop_staged(con, grids)
     error = first_error
     if len(variants) > 1:
         tried = ", ".join(str(v.version) for v in variants)
@@ -186,10 +186,11 @@ def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path
     raise error
 
 
-def _drop_staged(grids: list[_Grid], keep: _Grid | None = None) -> None:
+def _drop_staged(con, grids: list[_Grid], keep: _Grid | None = None) -> None:
     for g in grids:
         if g.staged is not None and g is not keep and (keep is None or g.staged != keep.staged):
-            g.staged.unlink(missing_ok=True)
+            con.execute(f"DROP VIEW IF EXISTS {g.view}")
+            con.execute(f"DROP TABLE IF EXISTS {g.staged}")
 
 
 @dataclass
@@ -199,7 +200,7 @@ class _Grid:
     width: int
     sheet: str | None
     rows: int
-    staged: Path | None = None
+    staged: str | None = None  # staging table: its cells are trimmed already
     short_rows: list[tuple[int, int]] = field(default_factory=list)
 
     @property
@@ -218,28 +219,26 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
         raise ReadError(f"{path.name}: no such file")
     threshold = int(os.environ.get("OMH_FAST_CSV_BYTES", FAST_CSV_BYTES))
     if spec.format == "csv" and (path.stat().st_size >= threshold or _many_cells(path, spec.delimiter)):
+        from transforms.engine import work_schema
         from transforms.readers.staging import stage_csv
 
-        folder = Path(work_dir or tempfile.gettempdir())
-        folder.mkdir(parents=True, exist_ok=True)
-        staged_path = folder / f"{temp_name('stage')}.parquet"
+        table = f"{work_schema(con)}.{temp_name('stage')}"
         try:
-            staged = stage_csv(path, spec, staged_path)
+            staged = stage_csv(path, spec, con, table, scratch=work_dir)
         except ReadError as exc:
-            staged_path.unlink(missing_ok=True)
             if "plain reader" not in str(exc):
                 raise
         else:
             view = temp_name("grid")
-            blank = " AND ".join(f"c{i} = ''" for i in range(staged.width))
-            src = "read_parquet('" + staged_path.as_posix().replace("'", "''") + "')"  # a path, quoted
             # Rows after the first all-empty row are footnotes; all-empty rows are no data. The
             # first empty row is looked up once: a subquery in the view would leave the planner
             # guessing a handful of rows, and it would then hash millions of them in memory.
-            stop = fetch_value(con, f"SELECT min(source_row) FROM {src} WHERE {blank}") if spec.stop_at_blank_row else None
+            stop = fetch_value(con, f"SELECT min(source_row) FROM {table} WHERE _blank") if spec.stop_at_blank_row else None
             before = f" AND source_row < {int(stop)}" if stop is not None else ""
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src} WHERE NOT ({blank}){before}")
-            return _Grid(view, staged.header_levels, staged.width, None, staged.rows, staged_path)
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (_blank) FROM {table} WHERE NOT _blank{before}"
+            )
+            return _Grid(view, staged.header_levels, staged.width, None, staged.rows, table)
     grid = read_grid(path, spec)
     width = len(grid.header_levels[0]) if grid.header_levels else 0
     frame = pd.DataFrame(
@@ -269,7 +268,7 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
             drift.append(f"column {col.header!r} is named {alias!r} in this file")
         used.add(idx)
         headers[attr] = header[idx]
-        expr = f"trim(coalesce(c{idx}, ''))"
+        expr = f"c{idx}" if grid.staged else f"trim(coalesce(c{idx}, ''))"  # staged cells are trimmed
         if attr in contract.reader.fill_down:
             expr = (
                 f"coalesce(last_value(nullif({expr}, '') IGNORE NULLS) OVER (ORDER BY source_row "
@@ -350,13 +349,15 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
         SELECT a.*, {total_sql} AS _is_total, {skip_sql} AS _skip FROM a CROSS JOIN {prm_name} AS prm"""
     )
     value_case = "CASE m.col_index " + " ".join(f"WHEN {i} THEN r.c{i}" for i in value_cols) + " END"
+    # Staged cells are trimmed already (a value column's cells pass here once per row).
+    value_sql = f"coalesce({value_case}, '')" if grid.staged else f"trim(coalesce({value_case}, ''))"
     attrs_out = ", ".join(f"r.{ident(a)}" for a in attr_sql)
     levels_out = ", ".join(f"m.{ident(n)}" for n in level_names)
 
     def long_over(rows: str, extra: list[str]) -> str:
         carried = "".join(f", r.{ident(c)}" for c in extra)
         return f"""SELECT {attrs_out}{", " if attrs_out else ""}{levels_out}{", " if levels_out else ""}
-               m.measure, m.measure_index, trim(coalesce({value_case}, '')) AS value_raw,
+               m.measure, m.measure_index, {value_sql} AS value_raw,
                r.source_row, m.measure AS source_column, m.source_col,
                CASE WHEN r._is_total THEN (CASE WHEN m.role = 'total' THEN 'grand_total' ELSE 'total_row' END)
                     ELSE m.role END AS cell_role{carried}

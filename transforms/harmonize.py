@@ -355,12 +355,23 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
 class Harmonized:
     """Canonical observations of one file: views in DuckDB, plus problems and controls."""
 
-    def __init__(self, con, view: str, problems: list[Problem], controls_view: str | None, out_of_scope: int):
+    def __init__(
+        self,
+        con,
+        view: str,
+        problems: list[Problem],
+        controls_view: str | None,
+        out_of_scope: int,
+        constants: dict | None = None,
+    ):
         self.con = con
         self.view = view
         self.problems = problems
         self.controls_view = controls_view
         self.out_of_scope = out_of_scope
+        # Canonical columns that hold the same value in every observation of the file (the
+        # contract's fixed codes, the file's parameters), as Python values.
+        self.constants = constants or {}
 
     @property
     def errors(self) -> list[Problem]:
@@ -873,7 +884,7 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         out_of_scope = int(total - fetch_value(con, f"SELECT count(*) FROM {canon}"))
     _check_keys(con, canon, problems)
     _check_jumps(con, canon, problems)
-    return Harmonized(con, canon, problems, controls_view, out_of_scope)
+    return Harmonized(con, canon, problems, controls_view, out_of_scope, {a: values[a] for a in constant if a not in stored})
 
 
 _LITERAL = re.compile(r"^'(?:[^']|'')*'$")

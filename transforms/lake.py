@@ -44,6 +44,9 @@ def leaf_options(schema) -> dict:
         "compression": "zstd",
         "use_dictionary": [n for n in schema.names if n != "source_row"],
         "write_statistics": [n for n in schema.names if n in STATISTICS_COLUMNS],
+        # The Arrow schema is not stored: a column that came as a dictionary (a constant of the
+        # load) reads back as plain text, like the same column of any other leaf.
+        "store_schema": False,
     }
 
 

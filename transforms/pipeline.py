@@ -216,6 +216,12 @@ class Checked:
             cols.append(f"CAST({source} AS {_sql_type(f.type)}) AS {ident(f.name)}")
         return f"SELECT {', '.join(cols)} FROM {hz.view}"
 
+    def fact_constants(self, file_name: str, sha: str, vintage, stamp) -> dict:
+        """Fact columns with one value in every observation of the file: its lineage and the
+        canonical constants (the lake writes them without reading them back row by row)."""
+        lineage = {"source_file": file_name, "source_sha256": sha, "vintage": vintage, "loaded_at": stamp}
+        return {**self.harmonized.constants, **lineage}
+
     def fact_batches(self, file_name: str, sha: str, vintage, stamp, batch_rows: int = 32_768):
         """The observations with their lineage, as a stream of Arrow batches in the fact schema:
         the warehouse stages them batch by batch, so no file is ever held whole in memory."""
@@ -510,6 +516,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         result.report = str(_report(cfg, result, outcomes, contract))
         # Progress marks in the log (an operator, and the fault tests, see where a load stopped).
         log.info("%s: warehouse load of %d observations begins", path.name, checked.rows)
+        constants = checked.fact_constants(path.name, sha, entry["vintage"], now)
         try:
             with timed("warehouse load", path.name):
                 loaded = wh.load(
@@ -532,7 +539,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
 
         log.info("%s: warehouse committed; lake write of %d partitions begins", path.name, len(partitions))
         with timed("lake write", path.name):
-            wh.write_lake(cfg.lake, source_id, partitions)
+            wh.write_lake(cfg.lake, source_id, partitions, constants=constants)
         wh.lake_written(source_id, sha)
     for w in warnings:
         log.warning(w)

@@ -884,9 +884,14 @@ class Warehouse:
             partitions=sorted((r, int(y), int(m)) for r, y, m in parts),
         )
 
-    def _read_partitions(self, source_id: str, partitions: list[tuple[str, int, int]], read):
-        """``read(sql)`` of the current facts of ``source_id`` in ``partitions`` (a SELECT over a
-        temporary table of the partitions, in one transaction)."""
+    def _read_partitions(
+        self, source_id: str, partitions: list[tuple[str, int, int]], read, constants: dict | None = None
+    ):
+        """``read(sql, fixed)`` of the current facts of ``source_id`` in ``partitions`` (a SELECT
+        over a temporary table of the partitions, in one transaction). ``constants`` are fact
+        columns that the caller expects to hold one value in all those facts (a first load's
+        lineage and fixed codes): those that do, checked here, are left out of the SELECT and
+        passed as ``fixed`` (column -> value) instead."""
         import pyarrow as pa
 
         parts = pa.table(
@@ -897,6 +902,10 @@ class Warehouse:
                 "month": pa.array([int(p[2]) for p in partitions], pa.int32()),
             }
         )
+        source = (
+            "FROM fact_flow f JOIN _parts p ON p.source_id = f.source_id AND p.reporter_iso3 = f.reporter_iso3 "
+            "AND p.year = f.year AND p.month = f.month"
+        )
         with self.transaction():
             self.execute("DROP TABLE IF EXISTS _parts")
             self.execute(
@@ -904,17 +913,34 @@ class Warehouse:
             )
             self.copy_into("_parts", parts)
             self._analyze("_parts")
-            out = read(
-                f"SELECT {', '.join('f.' + c for c in FACT_COLUMNS)} FROM fact_flow f "
-                "JOIN _parts p ON p.source_id = f.source_id AND p.reporter_iso3 = f.reporter_iso3 "
-                "AND p.year = f.year AND p.month = f.month"
-            )
+            fixed = self._fixed_columns(source, constants or {})
+            columns = [c for c in FACT_COLUMNS if c not in fixed]
+            out = read(f"SELECT {', '.join('f.' + c for c in columns)} {source}", fixed)
             self.execute("DROP TABLE IF EXISTS _parts")
         return out
 
-    def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
+    def _fixed_columns(self, source: str, constants: dict) -> dict:
+        """The ``constants`` (fact column -> value) that every row of ``source`` holds, in one scan
+        (a column that holds one value compresses to a constant: the scan barely reads it). The
+        lake's partition columns are always read (the writer cuts the rows by them)."""
+        from transforms.lake import PARTITION_COLUMNS
+
+        candidates = [c for c in FACT_COLUMNS if c in constants and c not in PARTITION_COLUMNS]
+        if not candidates:
+            return {}
+        counts = self.fetchall(
+            "SELECT "
+            + ", ".join(f"count(*) FILTER (WHERE f.{c} IS DISTINCT FROM ?)" for c in candidates)
+            + f" {source}",
+            [constants[c] for c in candidates],
+        )[0]
+        return {c: constants[c] for c, n in zip(candidates, counts, strict=True) if n == 0}
+
+    def write_lake(
+        self, lake, source_id: str, partitions: list[tuple[str, int, int]], constants: dict | None = None
+    ) -> int:
         """Rewrite the lake leaves of ``source_id`` in ``partitions`` from the current facts
-        (``_read_partitions``, streamed by ``lake.write_leaves``)."""
+        (``_read_partitions``, streamed by ``lake.write_leaves``); ``constants`` as there."""
         raise NotImplementedError
 
     def partition_totals(self) -> list[tuple]:
@@ -930,15 +956,45 @@ class Warehouse:
 ARROW_BATCH_ROWS = 32_768
 
 
-def _leaf_batches(con, sql: str, batch_rows: int = ARROW_BATCH_ROWS):
+def _leaf_batches(con, sql: str, batch_rows: int = ARROW_BATCH_ROWS, fixed: dict | None = None):
     """The facts of ``sql`` (run by DuckDB connection ``con``) as Arrow batches in the fact schema,
     for ``lake.write_leaves``: in the order DuckDB scans them, which is the order they were
     loaded in; when the first batch shows partitions interleaved (facts loaded from a file
     sorted by something else), DuckDB sorts them by partition instead, spilling past its memory
-    limit, so that the writer gathers each leaf from a run or two of every batch."""
+    limit, so that the writer gathers each leaf from a run or two of every batch.
+
+    ``fixed`` columns (column -> value) are not in ``sql``: each batch gets them as constant
+    arrays, text as a one-word dictionary (the leaf stores a dictionary page and run lengths,
+    as it would have; reading ten million copies of a file name back out of DuckDB cost more
+    than writing the leaf)."""
+    import numpy as np
+    import pyarrow as pa
+
     from transforms.lake import PARTITION_COLUMNS, scattered
 
     schema = fact_schema()
+    fixed = fixed or {}
+    read = pa.schema([f for f in schema if f.name not in fixed])
+    words = {c: pa.array([v], schema.field(c).type) for c, v in fixed.items() if v is not None}
+    out = pa.schema(
+        [
+            pa.field(f.name, pa.dictionary(pa.int32(), f.type))
+            if f.name in words and pa.types.is_string(f.type)
+            else f
+            for f in schema
+        ]
+    )
+    zeros = pa.array(np.zeros(batch_rows, dtype=np.int32))
+
+    def constant(name: str, rows: int):
+        field = schema.field(name)
+        if name not in words:
+            return pa.nulls(rows, field.type)
+        if pa.types.is_string(field.type):
+            indices = zeros if rows == len(zeros) else pa.array(np.zeros(rows, dtype=np.int32))
+            return pa.DictionaryArray.from_arrays(indices, words[name])
+        return pa.repeat(words[name][0], rows)
+
     reader = con.sql(sql).to_arrow_reader(batch_rows)
     first = next(iter(reader), None)
     if first is not None and scattered(first):
@@ -946,7 +1002,14 @@ def _leaf_batches(con, sql: str, batch_rows: int = ARROW_BATCH_ROWS):
         reader = con.sql(f"{sql} ORDER BY {', '.join(PARTITION_COLUMNS)}").to_arrow_reader(batch_rows)
         first = None
     for batch in reader if first is None else itertools.chain([first], reader):
-        yield batch.cast(schema)
+        if not fixed:
+            yield batch.cast(schema)
+            continue
+        batch = batch.cast(read)
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(f.name) if f.name not in fixed else constant(f.name, batch.num_rows) for f in out],
+            schema=out,
+        )
 
 
 # ---------------------------------------------------------------------------- DuckDB
@@ -1015,15 +1078,18 @@ class DuckDBWarehouse(Warehouse):
     def to_arrow(self, sql: str, schema):
         return self.con.sql(sql).to_arrow_table().cast(schema)
 
-    def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
+    def write_lake(
+        self, lake, source_id: str, partitions: list[tuple[str, int, int]], constants: dict | None = None
+    ) -> int:
         """The leaves streamed from ``fact_flow`` as DuckDB scans it (no sort of the facts, no
-        copy of them in Python: ``lake.write_leaves`` gathers each leaf's rows)."""
+        copy of them in Python: ``lake.write_leaves`` gathers each leaf's rows). Columns with one
+        value in all the facts written are not read back: Arrow adds them to each batch."""
         from transforms.lake import write_leaves
 
-        def stream(sql: str) -> int:
-            return write_leaves(_leaf_batches(self.con, sql), lake, source_id, partitions)
+        def stream(sql: str, fixed: dict) -> int:
+            return write_leaves(_leaf_batches(self.con, sql, fixed=fixed), lake, source_id, partitions)
 
-        return self._read_partitions(source_id, partitions, stream)
+        return self._read_partitions(source_id, partitions, stream, constants)
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
@@ -1134,7 +1200,9 @@ class PostgresWarehouse(Warehouse):
             replayable=lambda: not read[0],
         )
 
-    def write_lake(self, lake, source_id: str, partitions: list[tuple[str, int, int]]) -> int:
+    def write_lake(
+        self, lake, source_id: str, partitions: list[tuple[str, int, int]], constants: dict | None = None
+    ) -> int:
         """The touched partitions spooled by COPY to a scratch CSV file, then read back by DuckDB
         and streamed into leaves: bounded memory, however many facts the partitions hold (holding
         them as one Arrow table took 14 GB for a 20 M-observation source)."""
@@ -1144,7 +1212,7 @@ class PostgresWarehouse(Warehouse):
 
         spool = process_dir(self.settings.home / "tmp") / f"{temp_name('lake')}.csv"
 
-        def to_file(sql: str) -> None:
+        def to_file(sql: str, fixed: dict) -> None:  # no constants asked for: every column
             with open(spool, "wb") as fh, self.con.cursor() as cur:
                 with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
                     for chunk in copy:
