@@ -181,7 +181,9 @@ def kills(published, release, pycache, tmp_path_factory) -> Kills:
         home = root / "full" / "home"
         shutil.copytree(published, home)
         run = hc.run_omh(
-            ["ingest", str(release), "--source", "usa_cbp_swb_encounters"], hc.omh_env(home, pycache), root / "w"
+            ["ingest", str(release), "--source", "usa_cbp_swb_encounters"],
+            hc.omh_env(home, pycache),
+            root / "w",
         )
         assert run.rc == 0, run.output
         return hc.figures(home)
@@ -203,11 +205,18 @@ def kills(published, release, pycache, tmp_path_factory) -> Kills:
 def test_sigkill_midway_keeps_figures_and_rerun_completes(label, kills):
     v1, v2, k = kills.v1, kills.v2, kills.points[label]
     kill = k.kill
-    assert kill["killed"], f"{label}: the load finished before the kill ({kill['after_s']:.1f} s): make it larger"
+    assert kill["killed"], (
+        f"{label}: the load finished before the kill ({kill['after_s']:.1f} s): make it larger"
+    )
     committed = COMMITTED in kill["log"]
     WHERE_KILLED[label] = "lake" if committed else ("transaction" if LOADING in kill["log"] else "check")
-    if WHERE_KILLED[label] == "transaction":  # the file's work database (its staging table) and canonical Parquet are still there
-        assert any(n.startswith("_omh_work_") and n.endswith(".duckdb") for n in k.left_names), (label, k.left_names)
+    if (
+        WHERE_KILLED[label] == "transaction"
+    ):  # the file's work database (its staging table) and canonical Parquet are still there
+        assert any(n.startswith("_omh_work_") and n.endswith(".duckdb") for n in k.left_names), (
+            label,
+            k.left_names,
+        )
         assert any(n.startswith("_omh_canon_") for n in k.left_names), (label, k.left_names)
         assert any(d.parent.name == "omh-duckdb-spill" for d in k.left), (label, k.left)
     # All or nothing: the previous figures, or (killed after the commit) the new ones.
@@ -405,7 +414,9 @@ class Blocker:
                         [self.role],
                     ).fetchall()
                     if rows:
-                        con.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(self.action)), [rows[0][0]])
+                        con.execute(
+                            sql.SQL("SELECT {}(%s)").format(sql.Identifier(self.action)), [rows[0][0]]
+                        )
                         self.hit.append(rows[0][1][:80])
                         return
                     time.sleep(0.01)

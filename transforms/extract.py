@@ -233,7 +233,11 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
             # Rows after the first all-empty row are footnotes; all-empty rows are no data. The
             # first empty row is looked up once: a subquery in the view would leave the planner
             # guessing a handful of rows, and it would then hash millions of them in memory.
-            stop = fetch_value(con, f"SELECT min(source_row) FROM {table} WHERE _blank") if spec.stop_at_blank_row else None
+            stop = (
+                fetch_value(con, f"SELECT min(source_row) FROM {table} WHERE _blank")
+                if spec.stop_at_blank_row
+                else None
+            )
             before = f" AND source_row < {int(stop)}" if stop is not None else ""
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (_blank) FROM {table} WHERE NOT _blank{before}"

@@ -884,7 +884,9 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         out_of_scope = int(total - fetch_value(con, f"SELECT count(*) FROM {canon}"))
     _check_keys(con, canon, problems)
     _check_jumps(con, canon, problems)
-    return Harmonized(con, canon, problems, controls_view, out_of_scope, {a: values[a] for a in constant if a not in stored})
+    return Harmonized(
+        con, canon, problems, controls_view, out_of_scope, {a: values[a] for a in constant if a not in stored}
+    )
 
 
 _LITERAL = re.compile(r"^'(?:[^']|'')*'$")

@@ -189,14 +189,20 @@ def stage_csv(
             failure.append(exc)
             raise
 
-    stream = pa.RecordBatchReader.from_batches(schema, numbered())
+    from transforms.engine import temp_name
+
+    stream = temp_name("csv_stream")
+    con.register(stream, pa.RecordBatchReader.from_batches(schema, numbered()))
     # Cells are stored trimmed (DuckDB's trim, as the rows and long views apply it), with the
     # blank-row flag taken before trimming; the stream is consumed as DuckDB stores it.
     cells = ", ".join(f"trim(c{i}) AS c{i}" for i in range(width))
     blank_sql = " AND ".join(f"c{i} = ''" for i in range(width))
     try:
-        con.execute(f"CREATE TABLE {table} AS SELECT {cells}, source_row, ({blank_sql}) AS _blank FROM stream")
+        con.execute(
+            f"CREATE TABLE {table} AS SELECT {cells}, source_row, ({blank_sql}) AS _blank FROM {stream}"
+        )
     except BaseException as exc:
+        con.unregister(stream)
         con.execute(f"DROP TABLE IF EXISTS {table}")
         cause = failure[0] if failure else exc
         if isinstance(cause, (pa.ArrowInvalid, UnicodeDecodeError)):
@@ -204,6 +210,7 @@ def stage_csv(
         if failure and cause is not exc:
             raise cause from exc
         raise
+    con.unregister(stream)
     if bad[0] or blank[0]:
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if bad[0]:
