@@ -761,6 +761,16 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         for n in (*COUNTRY_FIELDS, "flow_type", "sex", "age_band", "unit", "obs_status")
     )
 
+    # What the small maps show to be one value for every observation is written as that value:
+    # the canonical table does not store it (each stored column of 20 M observations costs
+    # seconds to write, however well it compresses).
+    null_int = "CAST(NULL AS INTEGER)"
+    suppressed = bool((vmap["action"] == "suppressed").any())
+    conf_sql = "CASE WHEN v.action = 'suppressed' THEN 'S' ELSE 'F' END" if suppressed else "'F'"
+    kinds = pmap.loc[pmap["p_ok"].fillna(False).astype(bool), "p_period_type"]
+    one_kind = kinds.notna().all() and kinds.nunique() == 1
+    period_type_sql = _sql_literal(kinds.iloc[0]) if one_kind else f"{pp}p_period_type"
+
     def select(
         value_sql: str, status_sql: str, rounding_sql: str, detail_expr: str, extra_from: str, where: str
     ) -> tuple[list[tuple[str, str]], str]:
@@ -778,10 +788,10 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
             ("unit", field_sql["unit"]),
             ("detail", detail_expr),
             ("reporter_role", role_sql),
-            ("period_type", f"{pp}p_period_type"),
+            ("period_type", period_type_sql),
             ("value", value_sql),
             ("obs_status", status_sql),
-            ("conf_status", "CASE WHEN v.action = 'suppressed' THEN 'S' ELSE 'F' END"),
+            ("conf_status", conf_sql),
             ("rounding_base", rounding_sql),
             ("source_sheet", prm["sheet"]),
             ("source_row", "l.source_row"),
@@ -805,14 +815,16 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
         "v.value",
         field_sql["obs_status"],
         f"CASE WHEN {prm['rounding']} IS NOT NULL AND v.action <> 'suppressed' AND v.value <> 0 "
-        f"THEN CAST({prm['rounding']} AS INTEGER) END",
+        f"THEN CAST({prm['rounding']} AS INTEGER) END"
+        if contract.rounding is not None
+        else null_int,
         detail_sql,
         "",
         "l.cell_role = 'value' AND v.action <> 'missing'",
     )
     parts = [leaves_sql]
     # Expressions that read no cell (the contract's fixed codes, the file's parameters).
-    fixed = {prm["source_id"], prm["sheet"], "NULL"}
+    fixed = {prm["source_id"], prm["sheet"], "NULL", null_int}
     fixed |= {field_sql[n] for n in field_sql if field_sql[n] in fixed or _is_literal(field_sql[n])}
     if all(e in fixed or _is_literal(e) for e in (field_sql["reporter_role"], implied_role)):
         fixed.add(role_sql)
@@ -827,12 +839,15 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
             f"CREATE OR REPLACE TABLE {differing} AS SELECT * FROM {controls_view} WHERE remainder <> 0"
         )
         _reconcile(contract, con, differing, problems)
-        if contract.remainder is not None:
+        # Remainders come from the stored controls whose total exceeds their cells: none, no part.
+        if contract.remainder is not None and fetch_value(
+            con, f"SELECT count(*) FROM {differing} WHERE remainder > 0"
+        ):
             parts.append(
                 select(
                     "ctl.remainder",
                     "'E'",
-                    "CAST(NULL AS INTEGER)",
+                    null_int,
                     f"CASE WHEN {detail_sql} = '' THEN 'remainder' ELSE {detail_sql} || '; remainder' END",
                     f"JOIN {differing} ctl ON ctl.source_row = l.source_row AND ctl.source_col = l.source_col",
                     "l.cell_role IN ('total', 'total_row') AND ctl.remainder > 0",
@@ -844,7 +859,9 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     # canonical view adds them back as typed constants (a 10 M-row file has 20 M observations,
     # and each stored column costs time however well it compresses).
     constant = [
-        a for i, (a, e) in enumerate(parts[0][0]) if e in fixed and all(p[0][i][1] == e for p in parts[1:])
+        a
+        for i, (a, e) in enumerate(parts[0][0])
+        if (e in fixed or _is_literal(e)) and all(p[0][i][1] == e for p in parts[1:])
     ]
     # Materialized once (DuckDB spills past its memory limit): every later check and the load scan it.
     canon, out_of_scope = temp_name("canon"), 0
