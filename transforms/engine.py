@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 # Bounded memory whatever the file: DuckDB spills to its temp directory beyond this.
-MEMORY_LIMIT = os.environ.get("OMH_DUCKDB_MEMORY", "600MB")
+MEMORY_LIMIT = os.environ.get("OMH_DUCKDB_MEMORY", "500MB")
 if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", MEMORY_LIMIT, flags=re.IGNORECASE):  # it goes into SQL
     raise ValueError(f"OMH_DUCKDB_MEMORY={MEMORY_LIMIT!r}: give a size such as 600MB or 2GB")
 
