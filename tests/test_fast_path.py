@@ -1,6 +1,7 @@
 """The fast paths give the same figures as the plain paths.
 
-Large delimited files are staged to Parquet by Arrow instead of read by the csv module, and
+Large delimited files are staged by Arrow into a DuckDB table of trimmed cells instead of read
+by the csv module, and
 GX evaluates expectations on projections (distinct values, duplicated keys) instead of whole
 tables: both must change nothing but the speed.
 """
@@ -106,6 +107,10 @@ def _darien_variant(kind: str) -> bytes:
         return text.replace("Brasil,2021,8370", "Brasil,2021,8,370", 1).encode()
     if kind == "blank line then footnotes":  # a true empty line ends the data (CRLF here)
         return ("".join(lines[:10]) + "\r\nFuente: SNM, 2022\r\nNota: cifras preliminares\r\n").encode()
+    if kind == "padded cells":  # spaces (one a no-break space) around labels and figures: trimmed alike
+        return text.replace("Brasil,2021,8370", "\u00a0 Brasil , 2021 ,8370  ", 1).encode()
+    if kind == "row of spaces":  # cells of spaces only: not an empty row before trimming
+        return ("".join(lines[:3]) + " , ,  \n" + "".join(lines[3:])).encode()
     if kind == "NUL byte":
         return text.replace("Brasil,2021,8370", "Brasil,2021,83\x0070", 1).encode()
     if kind == "NUL byte in the footnotes":
@@ -123,6 +128,8 @@ RAGGED = {
     "empty row before the data": 28,
     "long row": (4, 4, 1),
     "blank line then footnotes": 9,
+    "padded cells": 28,
+    "row of spaces": "same",
     "NUL byte": "NUL",
     "NUL byte in the footnotes": "NUL",
 }

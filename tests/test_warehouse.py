@@ -409,6 +409,38 @@ def test_an_interrupted_lake_write_is_finished_by_the_next_run(fresh):
     assert fresh.ingest(DARIEN, "pan_darien_yearly").status == "skipped"
 
 
+def test_lake_leaves_written_with_a_loads_constants_equal_leaves_read_back_whole(duck, tmp_path):
+    """The lake writer adds the columns a load says are constant as Arrow constants instead of
+    reading them back, once a scan shows every fact holds them: the leaves read back exactly as
+    leaves written from every column, and a column the facts do not hold as said is read."""
+    source = "usa_cbp_swb_encounters"
+    with duck.active(), Warehouse(settings()) as wh:
+        parts = [
+            (r, int(y), int(m))
+            for r, y, m in wh.fetchall(
+                "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow WHERE source_id = ?", [source]
+            )
+        ]
+        first = wh.fetchall(
+            f"SELECT {', '.join(FACT_COLUMNS)} FROM fact_flow WHERE source_id = ? LIMIT 1", [source]
+        )
+        constants = dict(zip(FACT_COLUMNS, first[0], strict=True))  # every column offered
+        fixed = wh._read_partitions(source, parts, lambda sql, fixed: fixed, constants)
+        assert {"source_id", "source_file", "source_sha256", "loaded_at", "vintage"} <= set(fixed)
+        assert "value" not in fixed and "source_row" not in fixed  # these vary: read from the facts
+        assert len(parts) > 1
+        assert wh.write_lake(tmp_path / "with", source, parts, constants=constants) == wh.write_lake(
+            tmp_path / "without", source, parts
+        )
+    leaves = sorted(p.relative_to(tmp_path / "without") for p in (tmp_path / "without").rglob("*.parquet"))
+    assert leaves == sorted(p.relative_to(tmp_path / "with") for p in (tmp_path / "with").rglob("*.parquet"))
+    for leaf in leaves:
+        a, b = pq.read_table(tmp_path / "with" / leaf), pq.read_table(tmp_path / "without" / leaf)
+        assert a.schema.equals(b.schema), leaf  # no dictionary type leaks into the leaf's schema
+        key = [(c, "ascending") for c in ("source_row", "source_column", "detail", "sex", "citizenship_iso3")]
+        assert a.sort_by(key).equals(b.sort_by(key)), leaf
+
+
 # ---------------------------------------------------------------------------- schema versions
 
 

@@ -1,7 +1,8 @@
 """Scratch space of one process, and the sweep of what killed processes left behind.
 
-A load writes scratch files: the staging Parquet of a large CSV (``_omh_stage_*``), the canonical
-observations (``_omh_canon_*``) and DuckDB's spill files. A process removes its own when it ends
+A load writes scratch files: the work database of a file's tables (``_omh_work_*.duckdb``, with
+the staging table of a large CSV), the canonical observations when written as Parquet
+(``_omh_canon_*``), a transcoded copy of a large UTF-16 CSV and DuckDB's spill files. A process removes its own when it ends
 normally; one killed with SIGKILL cannot. So every process works in a folder of its own, named
 after its host and pid (``omh-<host>-<pid>``): under ``$OMH_HOME/tmp`` for the staging files, and
 under ``omh-duckdb-spill`` for DuckDB's spill. Each run of ``ingest_file`` first removes the

@@ -5,7 +5,7 @@ for record-level files of millions of rows. Here the header (and any preamble) i
 plain reader's rules on the first lines only, then Arrow parses the data section in blocks and
 DuckDB stores them, as they come, in a table of the connection's scratch database: columns
 c0..cN (text, trimmed as every later pass reads them), ``source_row`` (physical line) and
-``_blank`` (every cell empty before trimming: the grid's own rule for blank rows), with bounded
+``_blank`` (every cell empty or whitespace: the plain reader's rule for blank rows), with bounded
 memory. Every later pass scans that table: its labels are dictionary-coded, so a pass over the
 distinct labels of ten million rows takes milliseconds, where re-reading and re-trimming a
 Parquet grid took one to four seconds a pass (measured at 10 M rows).
@@ -17,7 +17,6 @@ import codecs
 import copy
 import csv
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +81,11 @@ def stage_csv(
         # large UTF-16 file is staged with bounded memory like any other.
         import tempfile
 
+        from transforms.engine import temp_name
+
         folder = Path(scratch or tempfile.gettempdir())
         folder.mkdir(parents=True, exist_ok=True)
-        fd, utf8_name = tempfile.mkstemp(suffix=".utf8.csv", dir=folder)
-        os.close(fd)
-        utf8 = Path(utf8_name)
+        utf8 = folder / f"{temp_name('utf8')}.csv"
         try:
             _transcode(path, utf8, encoding, name)
             return stage_csv(utf8, spec.model_copy(update={"encoding": "utf-8"}), con, table, name=name)
@@ -194,9 +193,11 @@ def stage_csv(
     stream = temp_name("csv_stream")
     con.register(stream, pa.RecordBatchReader.from_batches(schema, numbered()))
     # Cells are stored trimmed (DuckDB's trim, as the rows and long views apply it), with the
-    # blank-row flag taken before trimming; the stream is consumed as DuckDB stores it.
+    # blank-row flag (cells empty or whitespace only, as the plain reader sees them); the stream
+    # is consumed as DuckDB stores it.
     cells = ", ".join(f"trim(c{i}) AS c{i}" for i in range(width))
-    blank_sql = " AND ".join(f"c{i} = ''" for i in range(width))
+    others = " AND ".join(_whitespace_sql(f"c{i}") for i in range(1, width)) or "true"
+    blank_sql = f"CASE WHEN {_whitespace_sql('c0')} THEN {others} ELSE false END"
     try:
         con.execute(
             f"CREATE TABLE {table} AS SELECT {cells}, source_row, ({blank_sql}) AS _blank FROM {stream}"
@@ -220,6 +221,19 @@ def stage_csv(
         # Skipped rows would shift the physical line numbers of every later row.
         raise ReadError(f"{name}: lines of blanks only among the data: the plain reader reads this file")
     return StagedGrid(table, levels, width, rows[0], first_line)
+
+
+# What Python's str.strip() removes (the plain reader's test of a blank row), in RE2.
+_WHITESPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f\x{85}\pZ]*"
+
+
+def _whitespace_sql(col: str) -> str:
+    """SQL: ``col`` is empty or whitespace only, as the plain reader sees a blank cell. The
+    regular expression runs only on a cell that starts with a space or a non-ASCII character."""
+    return (
+        f"CASE WHEN {col} = '' THEN true WHEN ascii({col}) BETWEEN 33 AND 126 THEN false "
+        f"ELSE regexp_full_match({col}, '{_WHITESPACE}') END"
+    )
 
 
 def _first_ragged(data, read_opts, parse_opts, delimiter: str) -> tuple[int, int]:
