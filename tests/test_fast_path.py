@@ -1,9 +1,8 @@
 """The fast paths give the same figures as the plain paths.
 
 Large delimited files are staged by Arrow into a DuckDB table of trimmed cells instead of read
-by the csv module, and
-GX evaluates expectations on projections (distinct values, duplicated keys) instead of whole
-tables: both must change nothing but the speed.
+by the csv module, and GX evaluates expectations on projections (distinct values, duplicated
+keys) instead of whole tables: both must change nothing but the speed.
 """
 
 from __future__ import annotations

@@ -210,9 +210,9 @@ def test_sigkill_midway_keeps_figures_and_rerun_completes(label, kills):
     )
     committed = COMMITTED in kill["log"]
     WHERE_KILLED[label] = "lake" if committed else ("transaction" if LOADING in kill["log"] else "check")
-    if (
-        WHERE_KILLED[label] == "transaction"
-    ):  # the file's work database (its staging table) and canonical Parquet are still there
+    # Killed in the transaction: the file's work database (with its staging table) and its
+    # canonical Parquet are still there.
+    if WHERE_KILLED[label] == "transaction":
         assert any(n.startswith("_omh_work_") and n.endswith(".duckdb") for n in k.left_names), (
             label,
             k.left_names,
