@@ -824,8 +824,8 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     )
     parts = [leaves_sql]
     # Expressions that read no cell (the contract's fixed codes, the file's parameters).
+    # (Quoted literals count as fixed wherever this set is asked: ``_is_literal``.)
     fixed = {prm["source_id"], prm["sheet"], "NULL", null_int}
-    fixed |= {field_sql[n] for n in field_sql if field_sql[n] in fixed or _is_literal(field_sql[n])}
     if all(e in fixed or _is_literal(e) for e in (field_sql["reporter_role"], implied_role)):
         fixed.add(role_sql)
     controls_view = None

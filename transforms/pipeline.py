@@ -207,7 +207,7 @@ class Checked:
         from transforms.engine import ident, register_frame
         from transforms.warehouse import _sql_type, fact_schema
 
-        lineage = {"source_file": file_name, "source_sha256": sha, "vintage": vintage, "loaded_at": stamp}
+        lineage = _lineage(file_name, sha, vintage, stamp)
         hz = self.harmonized
         one = register_frame(hz.con, pd.DataFrame({k: [v] for k, v in lineage.items()}), "lineage")
         cols = []
@@ -219,8 +219,7 @@ class Checked:
     def fact_constants(self, file_name: str, sha: str, vintage, stamp) -> dict:
         """Fact columns with one value in every observation of the file: its lineage and the
         canonical constants (the lake writes them without reading them back row by row)."""
-        lineage = {"source_file": file_name, "source_sha256": sha, "vintage": vintage, "loaded_at": stamp}
-        return {**self.harmonized.constants, **lineage}
+        return {**self.harmonized.constants, **_lineage(file_name, sha, vintage, stamp)}
 
     def fact_batches(self, file_name: str, sha: str, vintage, stamp, batch_rows: int = 32_768):
         """The observations with their lineage, as a stream of Arrow batches in the fact schema:
@@ -230,6 +229,11 @@ class Checked:
 
     def close(self) -> None:
         self.extracted.cleanup()  # with the harmonized tables of the file (engine.release_work)
+
+
+def _lineage(file_name: str, sha: str, vintage, stamp) -> dict:
+    """The fact columns a load gives every observation of its file."""
+    return {"source_file": file_name, "source_sha256": sha, "vintage": vintage, "loaded_at": stamp}
 
 
 def _stage_check(path: Path, contract: Contract, work_dir=None, con=None) -> Checked:

@@ -203,7 +203,6 @@ def stage_csv(
             f"CREATE TABLE {table} AS SELECT {cells}, source_row, ({blank_sql}) AS _blank FROM {stream}"
         )
     except BaseException as exc:
-        con.unregister(stream)
         con.execute(f"DROP TABLE IF EXISTS {table}")
         cause = failure[0] if failure else exc
         if isinstance(cause, (pa.ArrowInvalid, UnicodeDecodeError)):
@@ -211,7 +210,8 @@ def stage_csv(
         if failure and cause is not exc:
             raise cause from exc
         raise
-    con.unregister(stream)
+    finally:
+        con.unregister(stream)
     if bad[0] or blank[0]:
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if bad[0]:
