@@ -33,6 +33,7 @@ from transforms.warehouse import (
     FACT_COLUMNS,
     SCHEMA_VERSION,
     Warehouse,
+    WarehouseError,
     migrations,
     split_statements,
     with_schema,
@@ -409,12 +410,12 @@ def test_an_interrupted_lake_write_is_finished_by_the_next_run(fresh):
     assert fresh.ingest(DARIEN, "pan_darien_yearly").status == "skipped"
 
 
-def test_lake_leaves_written_with_a_loads_constants_equal_leaves_read_back_whole(duck, tmp_path):
+def test_lake_leaves_written_with_a_loads_constants_equal_leaves_read_back_whole(loaded, tmp_path):
     """The lake writer adds the columns a load says are constant as Arrow constants instead of
     reading them back, once a scan shows every fact holds them: the leaves read back exactly as
     leaves written from every column, and a column the facts do not hold as said is read."""
     source = "usa_cbp_swb_encounters"
-    with duck.active(), Warehouse(settings()) as wh:
+    with loaded.active(), Warehouse(settings()) as wh:
         parts = [
             (r, int(y), int(m))
             for r, y, m in wh.fetchall(
@@ -583,6 +584,122 @@ def test_a_file_larger_than_a_row_group_loads_whole(engine, tmp_path):
             assert wh.fetchall("SELECT count(*) FROM fact_flow_history")[0][0] == 2 * n
             assert wh.fetchall("SELECT count(*) FROM fact_flow_history WHERE valid_to IS NULL")[0][0] == n
             assert wh.fetchall("SELECT count(*) FROM v_revisions")[0][0] == n
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_first_load_goes_straight_in_with_the_outcome_of_the_diff(engine, tmp_path, monkeypatch):
+    """A file whose period span holds no figure yet is written straight into fact_flow (no
+    staging copy, no diff): the facts, coverage, manifest counts and lake leaves are those of the
+    diffing load, and a second file of other periods takes the straight path too."""
+    taken: list[str] = []
+    straight = Warehouse._load_first
+
+    def spy(self, *args, **kwargs):
+        taken.append(args[-1])
+        return straight(self, *args, **kwargs)
+
+    monkeypatch.setattr(Warehouse, "_load_first", spy)
+    lineage = {"loaded_at"}  # the only column that differs between two loads of the same bytes
+    columns = ", ".join(c for c in FACT_COLUMNS if c not in lineage)
+    lines = DARIEN.read_text(encoding="utf-8").splitlines()
+    older = tmp_path / "darien_before_2022.csv"
+    older.write_text(
+        "\n".join([lines[0], *(x for x in lines[1:] if ",2022," not in x)]) + "\n", encoding="utf-8"
+    )
+    recent = tmp_path / "darien_2022.csv"
+    recent.write_text(
+        "\n".join([lines[0], *(x for x in lines[1:] if ",2022," in x)]) + "\n", encoding="utf-8"
+    )
+
+    def outcome(env) -> tuple:
+        for path in (CBP, older, recent):
+            result = env.ingest(path, "usa_cbp_swb_encounters" if path == CBP else "pan_darien_yearly")
+            assert result.status == "loaded", result.reason
+        leaves = {
+            p.relative_to(env.home / "lake"): pq.read_table(p).drop_columns(sorted(lineage)).to_pylist()
+            for p in (env.home / "lake").rglob("*.parquet")
+        }
+        return (
+            env.sql(f"SELECT {columns}, change FROM fact_flow ORDER BY {columns}"),
+            env.sql("SELECT * FROM file_coverage ORDER BY 1, 2, 3, 4, 5"),
+            env.sql(
+                "SELECT file_name, rows_loaded, rows_new, rows_revised, rows_withdrawn, rows_unchanged "
+                "FROM file_manifest ORDER BY file_name"
+            ),
+            {
+                k: sorted(v, key=lambda r: (r["source_row"], r["source_column"] or ""))
+                for k, v in leaves.items()
+            },
+        )
+
+    with installation(engine, tmp_path / "straight") as env:
+        straight_outcome = outcome(env)
+        assert env.omh("verify").returncode == 0
+    assert taken == [CBP.name, older.name, recent.name]
+    monkeypatch.setattr(Warehouse, "_first_in_span", lambda self, scope: False)
+    with installation(engine, tmp_path / "diffed") as env:
+        diffed_outcome = outcome(env)
+    assert len(taken) == 3  # the diffing installation never took the straight path
+    facts, coverage, manifest, leaves = straight_outcome
+    assert len(facts) == CBP_ROWS + DARIEN_ROWS and {r[-1] for r in facts} == {"new"}
+    assert [r[2:] for r in manifest] == [(r[1], 0, 0, 0) for r in manifest]
+    assert len(coverage) > 10 and len(leaves) > 10
+    assert straight_outcome == diffed_outcome
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_first_load_that_disagrees_with_its_scope_writes_nothing(engine, tmp_path):
+    """The straight path writes what the stream holds; a count other than the file's scope says
+    fails the load by name and rolls it back whole (facts, coverage, manifest)."""
+    import pandas as pd
+    from test_views import obs
+
+    from transforms.config import Settings
+
+    frame = pd.DataFrame(
+        [obs("tst_scope", "PAN", c, dt.date(2024, m, 1), 10 + m) for c in ("VEN", "COL") for m in (1, 2)]
+    ).assign(
+        source_file="scope.csv", source_sha256="ab" * 32, source_row=range(2, 6), vintage=dt.date.today()
+    )
+    entry = {
+        "source_id": "tst_scope",
+        "sha256": "ab" * 32,
+        "file_name": "scope.csv",
+        "status": "loaded",
+        "rows_loaded": len(frame),
+        "received_at": dt.datetime.now(),
+        "processed_at": dt.datetime.now(),
+    }
+    keys = ["source_id", "reporter_iso3", "period_start", "period_end", "year", "month"]
+    scope = [(*k, n) for k, n in frame.groupby(keys).size().items()]
+    state = (
+        "SELECT (SELECT count(*) FROM fact_flow), (SELECT count(*) FROM file_coverage), "
+        "(SELECT count(*) FROM file_manifest)"
+    )
+    with installation(engine, tmp_path / "home") as env:
+        url = env.url or f"duckdb:///{tmp_path / 'home' / 'warehouse.duckdb'}"
+        (tmp_path / "home").mkdir(exist_ok=True)
+        with Warehouse(Settings(home=tmp_path / "home", warehouse_url=url)) as wh:
+            wh.ensure_schema()
+            wrong = [(*row[:-1], row[-1] + 1) if i == 0 else row for i, row in enumerate(scope)]
+            with pytest.raises(
+                WarehouseError, match=r"scope\.csv: 4 observations were written but the file holds 5"
+            ):
+                wh.load(entry, frame, [], scope=wrong)
+            assert wh.fetchall(state)[0] == (0, 0, 0)
+            result = wh.load(entry, frame, [], scope=scope)
+            assert (result.rows, result.new, result.partitions) == (
+                4,
+                4,
+                [("PAN", 2024, 1), ("PAN", 2024, 2)],
+            )
+            assert wh.fetchall(state)[0] == (4, 2, 1)
+            assert wh.fetchall(
+                "SELECT reporter_iso3, period_start, observations FROM file_coverage ORDER BY 2"
+            ) == [
+                ("PAN", dt.date(2024, 1, 1), 2),
+                ("PAN", dt.date(2024, 2, 1), 2),
+            ]
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

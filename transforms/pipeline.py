@@ -221,6 +221,14 @@ class Checked:
         canonical constants (the lake writes them without reading them back row by row)."""
         return {**self.harmonized.constants, **_lineage(file_name, sha, vintage, stamp)}
 
+    def fact_scope(self) -> list[tuple]:
+        """The observations counted by (source_id, reporter_iso3, period_start, period_end, year,
+        month): one aggregate in DuckDB, which tells the warehouse a file's span, coverage and lake
+        partitions before it reads the observations (``Warehouse.load``)."""
+        keys = "source_id, reporter_iso3, period_start, period_end, year, month"
+        hz = self.harmonized
+        return hz.con.execute(f"SELECT {keys}, count(*) FROM {hz.view} GROUP BY {keys}").fetchall()
+
     def fact_batches(self, file_name: str, sha: str, vintage, stamp, batch_rows: int = 32_768):
         """The observations with their lineage, as a stream of Arrow batches in the fact schema:
         the warehouse stages them batch by batch, so no file is ever held whole in memory."""
@@ -535,6 +543,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
                     },
                     facts,
                     outcomes,
+                    scope=checked.fact_scope(),
                 )
         finally:
             checked.close()

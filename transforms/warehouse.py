@@ -672,7 +672,7 @@ class Warehouse:
         cols, rows = self.query("SELECT DISTINCT reporter_iso3, flow_type, unit, source_id FROM fact_flow")
         return pd.DataFrame(rows, columns=cols)
 
-    def load(self, entry: dict, facts: pd.DataFrame, outcomes: list) -> LoadResult:
+    def load(self, entry: dict, facts: pd.DataFrame, outcomes: list, scope: list | None = None) -> LoadResult:
         """Publish one file's observations, in one transaction.
 
         The file replaces its source's figures for the periods it covers: an observation whose
@@ -681,6 +681,12 @@ class Warehouse:
         ``fact_flow_history`` shows every state with ``valid_from`` / ``valid_to``; the manifest
         row and the validation results are written in the same transaction. A file already loaded
         changes nothing (its partitions are returned so that the lake can be rewritten).
+
+        ``scope``: the file's observations counted by (source_id, reporter_iso3, period_start,
+        period_end, year, month), from the engine that holds them (``Checked.fact_scope``). When
+        no current figure and no earlier file lies in its period span (a first load), the
+        observations go straight into ``fact_flow``, read once, with no staging copy and no diff;
+        the count written must equal the scope's, or the load fails and nothing is written.
         """
         # A streamed file carries its own ``loaded_at``: the caller passes the same instant here.
         stamp = entry.get("loaded_at") or dt.datetime.now()
@@ -717,7 +723,9 @@ class Warehouse:
                 )
                 parts = sorted(set(own or []) | {(r, int(y), int(m)) for r, y, m in gone})
                 return LoadResult(rows=rows, unchanged=rows, partitions=parts, already_loaded=True)
-            if getattr(table, "num_rows", rows):
+            if scope and self._first_in_span(scope):
+                result = self._load_first(table, sha, scope, entry.get("file_name") or sha)
+            elif getattr(table, "num_rows", rows):
                 result = self._merge(table, sha, stamp)
                 self.execute(
                     "INSERT INTO file_coverage (source_id, sha256, reporter_iso3, period_start, period_end, "
@@ -755,6 +763,71 @@ class Warehouse:
             result.unchanged,
         )
         return result
+
+    def _first_in_span(self, scope: list) -> bool:
+        """Whether the source's period span of ``scope`` holds no current figure and was covered
+        by no earlier file (two index probes): then every observation of the file is new."""
+        sources = {row[0] for row in scope}
+        if len(sources) != 1:
+            return False
+        bounds = [sources.pop(), min(row[2] for row in scope), max(row[3] for row in scope)]
+        span = "source_id = ? AND period_start >= ? AND period_end <= ?"
+        return not (
+            self.fetchall(f"SELECT 1 FROM fact_flow WHERE {span} LIMIT 1", bounds)
+            or self.fetchall(f"SELECT 1 FROM file_coverage WHERE {span} LIMIT 1", bounds)
+        )
+
+    def _load_first(self, table, sha: str, scope: list, name: str) -> LoadResult:
+        """Inside the load's transaction: a first load (``_first_in_span``) written straight
+        into ``fact_flow``, its coverage and partitions taken from ``scope``."""
+        import pyarrow as pa
+
+        expected = sum(int(row[6]) for row in scope)
+        written = self._insert_new(table)
+        if written != expected:
+            raise WarehouseError(
+                f"{name}: {written} observations were written but the file holds {expected}; nothing was loaded"
+            )
+        coverage: dict[tuple, int] = {}
+        for source_id, reporter, start, end, _year, _month, n in scope:
+            key = (source_id, reporter, start, end)
+            coverage[key] = coverage.get(key, 0) + int(n)
+        keys = list(coverage)
+        self.copy_into(
+            "file_coverage",
+            pa.table(
+                {
+                    "source_id": pa.array([k[0] for k in keys], pa.string()),
+                    "sha256": pa.array([sha] * len(keys), pa.string()),
+                    "reporter_iso3": pa.array([k[1] for k in keys], pa.string()),
+                    "period_start": pa.array([k[2] for k in keys], pa.date32()),
+                    "period_end": pa.array([k[3] for k in keys], pa.date32()),
+                    "observations": pa.array(list(coverage.values()), pa.int64()),
+                }
+            ),
+        )
+        parts = sorted({(row[1], int(row[4]), int(row[5])) for row in scope})
+        return LoadResult(rows=written, new=written, partitions=parts)
+
+    def _insert_new(self, table) -> int:
+        """Append ``table`` (fact schema: Arrow, a stream of batches, or ``LocalFacts``) to
+        ``fact_flow`` with ``change`` 'new'; the number of rows written."""
+        import pyarrow as pa
+
+        if isinstance(table, LocalFacts):  # DuckDB: the harmonized table is in this connection
+            cols = ", ".join(FACT_COLUMNS)
+            sql = f"INSERT INTO fact_flow ({cols}, change) SELECT {cols}, 'new' FROM ({table.sql}) f"
+            return int(self._scalar(sql))  # DuckDB's INSERT returns its count
+        source = self._arrow(table)
+        schema = source.schema.append(pa.field("change", pa.string()))
+
+        def with_change():
+            for batch in source.to_batches() if isinstance(source, pa.Table) else source:
+                yield pa.RecordBatch.from_arrays(
+                    [*batch.columns, pa.repeat(pa.scalar("new"), batch.num_rows)], schema=schema
+                )
+
+        return self.copy_into("fact_flow", pa.RecordBatchReader.from_batches(schema, with_change()))
 
     def _merge(self, table, sha: str, stamp: dt.datetime) -> LoadResult:
         """Inside the load's transaction: diff the staged file against the current figures.
@@ -1066,14 +1139,16 @@ class DuckDBWarehouse(Warehouse):
         self.con.execute("COMMIT")
 
     def copy_into(self, table: str, data) -> int:
+        """Append ``data`` (Arrow or a stream of batches); the number of rows written."""
         arrow = self._arrow(data)
         self.con.register("_omh_in", arrow)
         try:
             cols = ", ".join(arrow.schema.names)
-            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _omh_in")
+            return int(
+                self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _omh_in").fetchone()[0]
+            )
         finally:
             self.con.unregister("_omh_in")
-        return arrow.num_rows if hasattr(arrow, "num_rows") else -1
 
     def to_arrow(self, sql: str, schema):
         return self.con.sql(sql).to_arrow_table().cast(schema)
@@ -1174,7 +1249,7 @@ class PostgresWarehouse(Warehouse):
                 time.sleep(delay)
                 delay *= 2
 
-    def load(self, entry: dict, facts, outcomes: list) -> LoadResult:
+    def load(self, entry: dict, facts, outcomes: list, scope: list | None = None) -> LoadResult:
         """``Warehouse.load``, rerun whole on a new connection when the connection drops during it.
 
         The file's transaction died with the connection, so a rerun is a first load (and a load
@@ -1196,7 +1271,7 @@ class PostgresWarehouse(Warehouse):
             facts = pa.RecordBatchReader.from_batches(stream.schema, batches())
         return self._retrying(
             f"the load of {entry.get('file_name') or entry.get('sha256')}",
-            lambda: super(PostgresWarehouse, self).load(entry, facts, outcomes),
+            lambda: super(PostgresWarehouse, self).load(entry, facts, outcomes, scope),
             replayable=lambda: not read[0],
         )
 
@@ -1205,14 +1280,18 @@ class PostgresWarehouse(Warehouse):
     ) -> int:
         """The touched partitions spooled by COPY to a scratch CSV file, then read back by DuckDB
         and streamed into leaves: bounded memory, however many facts the partitions hold (holding
-        them as one Arrow table took 14 GB for a 20 M-observation source)."""
+        them as one Arrow table took 14 GB for a 20 M-observation source). The ``constants`` every
+        fact of the partitions holds are not spooled: Arrow adds them to each batch."""
         from transforms.engine import connect, temp_name
         from transforms.lake import write_leaves
         from transforms.scratch import process_dir
 
         spool = process_dir(self.settings.home / "tmp") / f"{temp_name('lake')}.csv"
+        spooled: dict = {}
 
-        def to_file(sql: str, fixed: dict) -> None:  # no constants asked for: every column
+        def to_file(sql: str, fixed: dict) -> None:
+            spooled.clear()
+            spooled.update(fixed)
             with open(spool, "wb") as fh, self.con.cursor() as cur:
                 with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
                     for chunk in copy:
@@ -1221,12 +1300,13 @@ class PostgresWarehouse(Warehouse):
         try:
             self._retrying(
                 "the read of the touched partitions",
-                lambda: self._read_partitions(source_id, partitions, to_file),
+                lambda: self._read_partitions(source_id, partitions, to_file, constants),
             )
             if spool.stat().st_size == 0:
                 return write_leaves(iter(()), lake, source_id, partitions)
-            schema = fact_schema()
-            columns = ", ".join(f"'{f.name}': '{_sql_type(f.type)}'" for f in schema)
+            columns = ", ".join(
+                f"'{f.name}': '{_sql_type(f.type)}'" for f in fact_schema() if f.name not in spooled
+            )
             path = spool.as_posix().replace("'", "''")  # a path, quoted
             con = connect(temp_dir=self.settings.home / "tmp")
             try:
@@ -1234,7 +1314,7 @@ class PostgresWarehouse(Warehouse):
                     f"SELECT * FROM read_csv('{path}', header = false, columns = {{{columns}}}, "
                     "allow_quoted_nulls = false)"
                 )
-                return write_leaves(_leaf_batches(con, sql), lake, source_id, partitions)
+                return write_leaves(_leaf_batches(con, sql, fixed=spooled), lake, source_id, partitions)
             finally:
                 con.close()
         finally:
@@ -1311,7 +1391,7 @@ class PostgresWarehouse(Warehouse):
                 pacsv.write_csv(batch, buf, options)
                 copy.write(buf.getbuffer())
                 rows += batch.num_rows
-        return rows
+        return rows if cur.rowcount < 0 else cur.rowcount  # the server's count when it gives one
 
     def to_arrow(self, sql: str, schema):
         """COPY (query) TO STDOUT as CSV, read by Arrow with the types of ``schema``."""
