@@ -199,9 +199,10 @@ class Checked:
         """The observations as a DataFrame (small files and tests)."""
         return self.harmonized.frame
 
-    def fact_select(self, file_name: str, sha: str, vintage, stamp) -> str:
-        """The observations with their lineage, as a SELECT in the fact schema on the harmonized
-        table's connection (the lineage travels as a registered one-row table, not as SQL text)."""
+    def fact_select(self, file_name: str, sha: str, vintage, stamp, omit=()) -> str:
+        """The observations with their lineage, as a SELECT in the fact schema (less the columns
+        in ``omit``) on the harmonized table's connection (the lineage travels as a registered
+        one-row table, not as SQL text)."""
         import pandas as pd
 
         from transforms.engine import ident, register_frame
@@ -212,6 +213,8 @@ class Checked:
         one = register_frame(hz.con, pd.DataFrame({k: [v] for k, v in lineage.items()}), "lineage")
         cols = []
         for f in fact_schema():
+            if f.name in omit:
+                continue
             source = f"(SELECT {ident(f.name)} FROM {one})" if f.name in lineage else ident(f.name)
             cols.append(f"CAST({source} AS {_sql_type(f.type)}) AS {ident(f.name)}")
         return f"SELECT {', '.join(cols)} FROM {hz.view}"
@@ -234,6 +237,23 @@ class Checked:
         the warehouse stages them batch by batch, so no file is ever held whole in memory."""
         sql = self.fact_select(file_name, sha, vintage, stamp)
         return self.harmonized.con.sql(sql).to_arrow_reader(batch_rows)
+
+    def write_lake(self, lake, source_id: str, partitions, file_name: str, sha: str, vintage, stamp) -> int:
+        """The lake leaves of ``partitions`` written from the file's own harmonized table, for a
+        load whose partitions hold the file's observations only (``LoadResult.sole``): the same
+        rows a read back from the warehouse gives, without the round trip (PostgreSQL spooled them
+        to CSV and back). The file's constants are added by Arrow, as ``Warehouse.write_lake`` does
+        once it has checked them; here they are constants by construction."""
+        from transforms.lake import PARTITION_COLUMNS, write_leaves
+        from transforms.warehouse import _leaf_batches
+
+        fixed = {
+            k: v
+            for k, v in self.fact_constants(file_name, sha, vintage, stamp).items()
+            if k not in PARTITION_COLUMNS  # the writer cuts the rows by them
+        }
+        sql = self.fact_select(file_name, sha, vintage, stamp, omit=fixed)
+        return write_leaves(_leaf_batches(self.harmonized.con, sql, fixed=fixed), lake, source_id, partitions)
 
     def close(self) -> None:
         self.extracted.cleanup()  # with the harmonized tables of the file (engine.release_work)
@@ -545,14 +565,20 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
                     outcomes,
                     scope=checked.fact_scope(),
                 )
+            # The leaves the load changed (revised, added or withdrawn figures), rewritten from
+            # the warehouse; a first load whose partitions hold nothing else is written from the
+            # file's own table when the warehouse is another engine (no read back over the wire).
+            partitions = loaded.partitions
+            log.info(
+                "%s: warehouse committed; lake write of %d partitions begins", path.name, len(partitions)
+            )
+            with timed("lake write", path.name):
+                if loaded.sole and local is None:
+                    checked.write_lake(cfg.lake, source_id, partitions, path.name, sha, entry["vintage"], now)
+                else:
+                    wh.write_lake(cfg.lake, source_id, partitions, constants=constants)
         finally:
             checked.close()
-        # The leaves the load changed (revised, added or withdrawn figures), rewritten from the warehouse.
-        partitions = loaded.partitions
-
-        log.info("%s: warehouse committed; lake write of %d partitions begins", path.name, len(partitions))
-        with timed("lake write", path.name):
-            wh.write_lake(cfg.lake, source_id, partitions, constants=constants)
         wh.lake_written(source_id, sha)
     for w in warnings:
         log.warning(w)

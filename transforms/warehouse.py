@@ -140,6 +140,9 @@ class LoadResult:
     unchanged: int = 0
     partitions: list[tuple[str, int, int]] = field(default_factory=list)
     already_loaded: bool = False
+    # A first load whose partitions held no figure of its source before: their facts are the
+    # file's observations, nothing else (the lake can be written from the file's own engine).
+    sole: bool = False
 
     def __int__(self) -> int:
         return self.rows
@@ -783,6 +786,13 @@ class Warehouse:
         import pyarrow as pa
 
         expected = sum(int(row[6]) for row in scope)
+        parts = sorted({(row[1], int(row[4]), int(row[5])) for row in scope})
+        first, last = min((p[1], p[2]) for p in parts), max((p[1], p[2]) for p in parts)
+        months = [dt.date(*first, 1), _add_months(dt.date(*last, 1), 1)]
+        sole = not self.fetchall(
+            "SELECT 1 FROM fact_flow WHERE source_id = ? AND period_start >= ? AND period_start < ? LIMIT 1",
+            [scope[0][0], *months],
+        )
         written = self._insert_new(table)
         if written != expected:
             raise WarehouseError(
@@ -806,8 +816,7 @@ class Warehouse:
                 }
             ),
         )
-        parts = sorted({(row[1], int(row[4]), int(row[5])) for row in scope})
-        return LoadResult(rows=written, new=written, partitions=parts)
+        return LoadResult(rows=written, new=written, partitions=parts, sole=sole)
 
     def _insert_new(self, table) -> int:
         """Append ``table`` (fact schema: Arrow, a stream of batches, or ``LocalFacts``) to
