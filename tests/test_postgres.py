@@ -108,12 +108,12 @@ def test_loads_go_through_copy(url, tmp_path):
     a load sends does not grow with its rows (no row inserts)."""
     from test_views import obs
 
-    def traced_load(wh, rows, name) -> list[str]:
+    def traced_load(wh, rows, name, scoped=False) -> list[str]:
         trace = tmp_path / f"{name}.trace"
         with open(trace, "w") as fh:
             wh.con.pgconn.trace(fh.fileno())
             try:
-                load(wh, rows, name)
+                load(wh, rows, name, scoped=scoped)
             finally:
                 wh.con.pgconn.untrace()
         sent = [ln.split("\t") for ln in trace.read_text(errors="replace").splitlines() if "\tF\t" in ln]
@@ -130,10 +130,16 @@ def test_loads_go_through_copy(url, tmp_path):
         wh.ensure_schema()
         a = traced_load(wh, small, "small.csv")
         b = traced_load(wh, big, "big.csv")
+        # With its scope, a first load is one binary COPY straight into fact_flow: no staging.
+        c = traced_load(wh, [dict(r, source_id="tst_c") for r in big], "big_scoped.csv", scoped=True)
+        d = traced_load(wh, [dict(r, source_id="tst_d") for r in small], "small_scoped.csv", scoped=True)
     assert len(b) == len(a), (len(a), len(b))
-    assert sum("COPY _new (" in s for s in b) == 1
+    assert sum("COPY _new (" in s and "FORMAT binary" in s for s in b) == 1
     assert not any("INSERT INTO fact_flow " in s and "VALUES" in s for s in b)
     assert any("INSERT INTO fact_flow (" in s and "FROM _fresh" in s for s in b)
+    assert len(c) == len(d) < len(b), (len(b), len(c), len(d))
+    assert sum("COPY fact_flow (" in s and "FORMAT binary" in s for s in c) == 1
+    assert not any("_new" in s or "INSERT INTO fact_flow" in s for s in c)
 
 
 ATTACKS = {

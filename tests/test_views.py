@@ -59,8 +59,9 @@ def obs(source, reporter, citizenship, start, value, flow="IRR_TRN", unit="perso
     }
 
 
-def load(wh: Warehouse, rows, name: str, received_at: dt.datetime | None = None):
-    """Load observations (a list of ``obs`` rows or a DataFrame of them) as one file."""
+def load(wh: Warehouse, rows, name: str, received_at: dt.datetime | None = None, scoped: bool = False):
+    """Load observations (a list of ``obs`` rows or a DataFrame of them) as one file; ``scoped``:
+    with the file's scope, as the pipeline passes it (a first load then goes straight in)."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     sha = hashlib.sha256(f"{name}{len(rows)}".encode()).hexdigest()
     frame = frame.assign(
@@ -79,7 +80,9 @@ def load(wh: Warehouse, rows, name: str, received_at: dt.datetime | None = None)
         "received_at": received_at or dt.datetime.now(),
         "processed_at": dt.datetime.now(),
     }
-    return wh.load(entry, frame, [])
+    keys = ["source_id", "reporter_iso3", "period_start", "period_end", "year", "month"]
+    scope = [(*k, n) for k, n in frame.groupby(keys).size().items()] if scoped else None
+    return wh.load(entry, frame, [], scope=scope)
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
