@@ -599,7 +599,7 @@ def test_a_first_load_goes_straight_in_with_the_outcome_of_the_diff(engine, tmp_
         return straight(self, *args, **kwargs)
 
     monkeypatch.setattr(Warehouse, "_load_first", spy)
-    # On PostgreSQL the leaves of such a load come from the file's own DuckDB table (no read back).
+    # The leaves of such a load come from the file's own DuckDB table (no read back).
     from_file: list[str] = []
     own_lake = Checked.write_lake
 
@@ -645,12 +645,12 @@ def test_a_first_load_goes_straight_in_with_the_outcome_of_the_diff(engine, tmp_
         straight_outcome = outcome(env)
         assert env.omh("verify").returncode == 0
     assert taken == [CBP.name, older.name, recent.name]
-    assert from_file == (taken if engine == "postgres" else [])
+    assert from_file == taken
     monkeypatch.setattr(Warehouse, "_first_in_span", lambda self, scope: False)
     with installation(engine, tmp_path / "diffed") as env:
         diffed_outcome = outcome(env)
     assert len(taken) == 3  # the diffing installation never took the straight path
-    assert len(from_file) == (3 if engine == "postgres" else 0)  # nor wrote the lake from the file
+    assert len(from_file) == 3  # nor wrote the lake from the file
     facts, coverage, manifest, leaves = straight_outcome
     assert len(facts) == CBP_ROWS + DARIEN_ROWS and {r[-1] for r in facts} == {"new"}
     assert [r[2:] for r in manifest] == [(r[1], 0, 0, 0) for r in manifest]

@@ -566,14 +566,15 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
                     scope=checked.fact_scope(),
                 )
             # The leaves the load changed (revised, added or withdrawn figures), rewritten from
-            # the warehouse; a first load whose partitions hold nothing else is written from the
-            # file's own table when the warehouse is another engine (no read back over the wire).
+            # the warehouse; those of a first load whose partitions hold nothing else, from the
+            # file's own table (no read back: over the wire from PostgreSQL, and no scan to check
+            # the constants on DuckDB).
             partitions = loaded.partitions
             log.info(
                 "%s: warehouse committed; lake write of %d partitions begins", path.name, len(partitions)
             )
             with timed("lake write", path.name):
-                if loaded.sole and local is None:
+                if loaded.sole:
                     checked.write_lake(cfg.lake, source_id, partitions, path.name, sha, entry["vintage"], now)
                 else:
                     wh.write_lake(cfg.lake, source_id, partitions, constants=constants)

@@ -773,8 +773,8 @@ class Warehouse:
         """Whether the source's period span of ``scope`` holds no current figure and was covered
         by no earlier file (two index probes): then every observation of the file is new."""
         sources = {row[0] for row in scope}
-        if len(sources) != 1:
-            return False
+        if len(sources) != 1 or any(v is None for row in scope for v in row):
+            return False  # not one source, or a key missing (the constraint says so in the diff)
         bounds = [sources.pop(), min(row[2] for row in scope), max(row[3] for row in scope)]
         span = "source_id = ? AND period_start >= ? AND period_end <= ?"
         return not (
