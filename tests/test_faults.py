@@ -363,7 +363,7 @@ def test_terminated_backend_mid_copy_is_retried_whole(monkeypatch, tmp_path, rel
     with _pg_role_schema() as (url, role):
         _pg_env(monkeypatch, tmp_path, url)
         assert ingest_file(hc.DARIEN, "pan_darien_yearly").status == "loaded"
-        killer = Terminator(role, "COPY _new%FROM STDIN%")
+        killer = Terminator(role, "COPY fact_flow%FROM STDIN%")  # a first load: straight into the facts
         killer.start()
         try:
             result = ingest_file(release, "usa_cbp_swb_encounters")
@@ -371,7 +371,7 @@ def test_terminated_backend_mid_copy_is_retried_whole(monkeypatch, tmp_path, rel
             killer.stop.set()
             killer.join(10)
         assert killer.terminated, "the load's COPY was never seen running"
-        assert "_new" in killer.terminated[0], killer.terminated  # the fact load, not a dimension
+        assert killer.terminated[0].startswith("COPY fact_flow ("), killer.terminated  # not a dimension
         assert result.status == "loaded", result.reason
         retries = _retries(caplog)
         assert len(retries) == 1 and "the load of usa_cbp_sbo-encounters" in retries[0], retries
