@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from background import BACKGROUND, modules
 
 _AIRFLOW_TMP: str | None = None
 
@@ -42,26 +43,28 @@ def omh_home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def pycache(tmp_path_factory) -> Path:
     """One bytecode cache for every ``omh`` child of the session (hostile_corpus.omh_env): the
-    first child compiles Great Expectations and the rest into it, once for the whole session."""
-    return tmp_path_factory.mktemp("pycache")
+    first child compiles Great Expectations and the rest into it, once for the whole session
+    (the background work's children included: tests/background.py)."""
+    return BACKGROUND.pycache(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def published(tmp_path_factory, pycache) -> Path:
-    """A warehouse and lake that publish the real Darién and CBP figures, loaded by ``omh ingest``.
-    Shared by the hostile corpus and the fault tests, which only ever work on copies of it."""
-    import hostile_corpus as hc
+def published(tmp_path_factory) -> Path:
+    """A warehouse and lake that publish the real Darién and CBP figures, loaded by ``omh ingest``
+    (hostile_corpus.publish) in the background thread, whose work uses only copies of it (the
+    hostile corpus and the SIGKILL points: tests/background.py)."""
+    return BACKGROUND.published_home(tmp_path_factory)
 
-    home = tmp_path_factory.mktemp("published") / "home"
-    for path, source in ((hc.DARIEN, "pan_darien_yearly"), (hc.CBP, "usa_cbp_swb_encounters")):
-        run = hc.run_omh(["ingest", str(path), "--source", source], hc.omh_env(home, pycache), home.parent / "w")
-        assert run.rc == 0, run.output
-    (total, per) = hc.figures(home)
-    assert dict((s, (n, v)) for s, n, v in per) == {
-        "pan_darien_yearly": (28, 404_516),
-        "usa_cbp_swb_encounters": (1936, 7_421_677),
-    }
-    return home
+
+@pytest.fixture(autouse=True)
+def _background_work(request, tmp_path_factory):
+    """Starts the background work (tests/background.py) with the first test that does not measure time."""
+    if not request.node.get_closest_marker("before_background"):
+        BACKGROUND.start(tmp_path_factory)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    BACKGROUND.stop()  # only if the session ended before the background work did
 
 
 # ---------------------------------------------------------------------------- one real Airflow
@@ -87,9 +90,22 @@ def airflow_server(tmp_path_factory):
 def pytest_collection_modifyitems(config, items):
     # The tests on the shared Airflow run last, so that it is started late and stopped at once; a
     # test marked ``while_airflow_waits`` runs among them, in its file's order (it fills a wait).
+    # Before them, the modules whose fixtures wait for the background work (tests/background.py),
+    # so that it has the whole session to run in; and first of all the tests that measure time
+    # (marked ``before_background``), on a machine that the background work does not load yet.
+    waiting = modules()
+
     def with_the_shared_airflow(item) -> bool:
         return "airflow_server" in getattr(item, "fixturenames", ()) or bool(
             item.get_closest_marker("while_airflow_waits")
         )
 
-    items.sort(key=with_the_shared_airflow)
+    def order(item) -> tuple[bool, bool, bool]:
+        return (
+            with_the_shared_airflow(item),
+            item.path.name in waiting,
+            not item.get_closest_marker("before_background"),
+        )
+
+    items.sort(key=order)
+    BACKGROUND.select(items)

@@ -19,7 +19,8 @@ import struct
 import sys
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 from transforms.readers.excel_reader import MAX_SHEET_CELLS, MAX_XLSX_SHARED_STRINGS, MAX_XLSX_UNCOMPRESSED
@@ -67,6 +68,20 @@ class Case:
         self.path = folder / self.file_name
         self.path.write_bytes(self.build())
         return self.path
+
+    def __reduce__(self):
+        # Pickled by name and path (``build`` is a lambda): the corpus runs in another process
+        # (tests/background.py) and hands its outcomes back pickled.
+        return (_case_named, (self.name, self.path))
+
+
+def _case_named(name: str, path: Path | None) -> Case:
+    return replace(_cases_by_name()[name], path=path)
+
+
+@cache
+def _cases_by_name() -> dict[str, Case]:
+    return {case.name: case for case in cases()}
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -813,6 +828,20 @@ def run_omh(args: list[str], env: dict[str, str], work: Path, timeout: float = 3
 
 
 # ---------------------------------------------------------------------------- what is published
+
+
+def publish(home: Path, pycache: Path | None = None) -> Path:
+    """A warehouse and lake at ``home`` that publish the real Darién and CBP figures, loaded by
+    ``omh ingest`` (the warehouse the corpus and the fault tests work on copies of)."""
+    for path, source in ((DARIEN, "pan_darien_yearly"), (CBP, "usa_cbp_swb_encounters")):
+        run = run_omh(["ingest", str(path), "--source", source], omh_env(home, pycache), home.parent / "w")
+        assert run.rc == 0, run.output
+    (total, per) = figures(home)
+    assert dict((s, (n, v)) for s, n, v in per) == {
+        "pan_darien_yearly": (28, 404_516),
+        "usa_cbp_swb_encounters": (1936, 7_421_677),
+    }
+    return home
 
 
 def figures(home: Path) -> tuple:

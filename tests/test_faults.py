@@ -9,7 +9,8 @@ writes to ``$OMH_HOME/logs/omh.log``, plus a delay). After each kill the publish
 either the previous ones or the new ones, never a mix; before the commit, the lake is byte for
 byte what it was. The rerun then completes, with no duplicate observation, and ``omh verify``
 passes. The kill points run two at a time (2 cores), each on its own copy of the warehouse and
-with a temporary directory of its own, beside a complete load of the release on another copy.
+with a temporary directory of its own, beside a complete load of the release on another copy; all
+in the background from the start of the session, beside the other tests (tests/background.py).
 
 On PostgreSQL a thread terminates the load's backend (``pg_terminate_backend``) while its COPY
 runs, while it waits at its manifest write (held there by a table lock), or while it sits idle
@@ -37,6 +38,7 @@ from pathlib import Path
 import duckdb
 import hostile_corpus as hc
 import pytest
+from background import BACKGROUND, job
 
 COPIES = 100  # the large release: 100 rows per real CBP row
 KEY = (
@@ -45,11 +47,16 @@ KEY = (
 )
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("release") / "usa_cbp_sbo-encounters-fy22-fy25-revised.csv"
+def write_release(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "usa_cbp_sbo-encounters-fy22-fy25-revised.csv"
     path.write_bytes(hc.cbp_release(COPIES))
     return path
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> Path:
+    return write_release(tmp_path_factory.mktemp("release"))
 
 
 def _marks(log: Path, start: int) -> str:
@@ -170,11 +177,12 @@ class Kills:
     points: dict[str, Killed]
 
 
-@pytest.fixture(scope="module")
-def kills(published, release, pycache, tmp_path_factory) -> Kills:
+@job("kills")
+def run_kills(published: Path, pycache: Path, root: Path) -> Kills:
     """Every kill point (kill, look, rerun, look, verify), and a complete load of the release on
-    another copy (the figures a load gives, read by the plain reader), two at a time."""
-    root = tmp_path_factory.mktemp("faults")
+    another copy (the figures a load gives, read by the plain reader), two at a time; in the
+    background (tests/background.py), beside the other tests."""
+    release = write_release(root / "release")
     v1 = hc.figures(published)
 
     def full_load() -> tuple:
@@ -198,6 +206,12 @@ def kills(published, release, pycache, tmp_path_factory) -> Kills:
         points = {label: future.result() for label, future in points.items()}
     assert v2 != v1 and v2[0][0] == 28 + 1936 * COPIES
     return Kills(v1, v2, points)
+
+
+@pytest.fixture(scope="module")
+def kills(tmp_path_factory) -> Kills:
+    """What the kill points saw (``run_kills``, started in the background with the session)."""
+    return BACKGROUND.result("kills", tmp_path_factory)
 
 
 @pytest.mark.slow

@@ -15,7 +15,8 @@ CBP files, and must:
 * take under 60 s and under 2 GB: each ``omh`` runs under a small launcher that reports its own
   ``resource.getrusage(RUSAGE_CHILDREN)``, i.e. the peak RSS of that one ``omh`` process.
 
-Two workers, each on its own copy of the published warehouse, share the corpus (2 cores).
+Two workers, each on its own copy of the published warehouse, share the corpus (2 cores); it runs
+in the background from the start of the session, beside the other tests (tests/background.py).
 ``HOSTILE_TABLE=path`` writes the corpus table (case, outcome, exit, reason, seconds, CPU seconds, peak MB).
 """
 
@@ -33,6 +34,7 @@ from pathlib import Path
 import duckdb
 import hostile_corpus as hc
 import pytest
+from background import BACKGROUND, job
 
 MAX_SECONDS = 240  # bounded (no hang): generous, the machine may be shared
 MAX_PEAK_MB = 2048
@@ -57,7 +59,7 @@ class Outcome:
 
 
 # ``published`` (the real Darién and CBP figures, loaded by ``omh ingest``) and ``pycache`` are
-# session fixtures of conftest.py, shared with test_faults.py.
+# those of the background work (tests/background.py), shared with test_faults.py.
 
 
 def _quarantined(home: Path) -> set[Path]:
@@ -92,10 +94,10 @@ def _run_case(case: hc.Case, home: Path, work: Path, pycache: Path) -> Outcome:
     return outcome
 
 
-@pytest.fixture(scope="module")
-def corpus(published, tmp_path_factory, pycache) -> dict[str, Outcome]:
-    """Run the whole corpus once (two workers, each on its own copy of the published warehouse)."""
-    root = tmp_path_factory.mktemp("hostile")
+@job("corpus")
+def run_corpus(published: Path, pycache: Path, root: Path) -> dict[str, Outcome]:
+    """Run the whole corpus once (two workers, each on its own copy of the published warehouse),
+    in the background (tests/background.py), beside the other tests."""
     homes = []
     for i in range(WORKERS):
         home = root / f"worker{i}" / "home"
@@ -126,6 +128,14 @@ def corpus(published, tmp_path_factory, pycache) -> dict[str, Outcome]:
     if table:
         _write_table(Path(table), [results[c.name] for c in CASES])
     return results
+
+
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Outcome]:
+    """The corpus's outcomes (``run_corpus``, started in the background with the session)."""
+    return BACKGROUND.result("corpus", tmp_path_factory)
 
 
 def _reason(outcome: Outcome) -> str:
