@@ -73,7 +73,8 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory):
     """``omh airflow`` (Airflow standalone) on a small OMH_HOME, shared by the slow tests that
-    need the real scheduler, API server and UI (tests/omh_airflow_server.py); stopped at the end."""
+    need the real scheduler, API server and UI (tests/omh_airflow_server.py); stopped after the
+    last of them (pytest_runtest_teardown), and at the end in any case."""
     from omh_airflow_server import prepare_home, start
 
     from transforms import airflow_env as afe
@@ -83,16 +84,33 @@ def airflow_server(tmp_path_factory):
     prepare_home(home)
     server = start(home, expected_dags=len(load_contracts()) + 1)
     assert server.url == afe.base_url(server.port)
+    _AIRFLOW_SERVERS.append(server)
     yield server
     server.stop()
 
 
+_AIRFLOW_SERVERS: list = []  # the shared Airflow, once started
+_LAST_ON_AIRFLOW: list = []  # the last test that needs it
+
+
+def pytest_runtest_teardown(item, nextitem):
+    # Stopped as soon as no test needs it any more: the tests that wait for the background work
+    # run after it, and an idle Airflow would take CPU from that work (stop() may run twice).
+    if item in _LAST_ON_AIRFLOW:
+        for server in _AIRFLOW_SERVERS:
+            server.stop()
+
+
 def pytest_collection_modifyitems(config, items):
-    # The tests on the shared Airflow run last, so that it is started late and stopped at once; a
-    # test marked ``while_airflow_waits`` runs among them, in its file's order (it fills a wait).
-    # Before them, the modules whose fixtures wait for the background work (tests/background.py),
-    # so that it has the whole session to run in; and first of all the tests that measure time
-    # (marked ``before_background``), on a machine that the background work does not load yet.
+    # In this order:
+    # * the tests that measure time (marked ``before_background``), on a machine that the
+    #   background work (tests/background.py) does not load yet;
+    # * the tests that need neither the shared Airflow nor the background work;
+    # * the tests on the shared Airflow, together, so that it is started late and stopped at once
+    #   (after the last of them); a test marked ``while_airflow_waits`` runs among them, in its
+    #   file's order (it fills a wait). Mostly waits themselves, they run beside the background work;
+    # * last, the modules whose fixtures wait for the background work, which has had the whole
+    #   session to run in by then.
     waiting = modules()
 
     def with_the_shared_airflow(item) -> bool:
@@ -102,10 +120,12 @@ def pytest_collection_modifyitems(config, items):
 
     def order(item) -> tuple[bool, bool, bool]:
         return (
-            with_the_shared_airflow(item),
             item.path.name in waiting,
+            with_the_shared_airflow(item),
             not item.get_closest_marker("before_background"),
         )
 
     items.sort(key=order)
     BACKGROUND.select(items)
+    on_airflow = [item for item in items if "airflow_server" in getattr(item, "fixturenames", ())]
+    _LAST_ON_AIRFLOW[:] = on_airflow[-1:]
