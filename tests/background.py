@@ -13,8 +13,8 @@ A process of its own, not a thread of the test process: the work's own Python (c
 warehouse, reading its figures, polling the log for a kill point) would otherwise contend for the
 test process's GIL with the tests, and both would crawl.
 
-conftest.py runs the modules whose fixtures wait here after the others, so that the work has had
-the time of the whole session, and the tests that measure time (``before_background``) first.
+conftest.py runs the tests that use such a fixture after the others, so that the work has had the
+time of the whole session, and the tests that measure time (``before_background``) first.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def job(fixture: str):
     return register
 
 
-def modules() -> set[str]:
-    """The modules (file names) that registered work: their tests wait for it."""
-    return {Path(work.__code__.co_filename).name for work in _JOBS.values()}
+def waits(item) -> bool:
+    """Whether a test uses a fixture whose work runs in the background (and so waits for it)."""
+    return not _JOBS.keys().isdisjoint(getattr(item, "fixturenames", ()))
 
 
 class _Background:

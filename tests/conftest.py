@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from background import BACKGROUND, modules
+from background import BACKGROUND, waits
 
 _AIRFLOW_TMP: str | None = None
 
@@ -109,9 +109,8 @@ def pytest_collection_modifyitems(config, items):
     # * the tests on the shared Airflow, together, so that it is started late and stopped at once
     #   (after the last of them); a test marked ``while_airflow_waits`` runs among them, in its
     #   file's order (it fills a wait). Mostly waits themselves, they run beside the background work;
-    # * last, the modules whose fixtures wait for the background work, which has had the whole
-    #   session to run in by then.
-    waiting = modules()
+    # * last, the tests that use a fixture whose work runs in the background (background.waits),
+    #   which has had the whole session to run in by then; in their files' order.
 
     def with_the_shared_airflow(item) -> bool:
         return "airflow_server" in getattr(item, "fixturenames", ()) or bool(
@@ -120,7 +119,7 @@ def pytest_collection_modifyitems(config, items):
 
     def order(item) -> tuple[bool, bool, bool]:
         return (
-            item.path.name in waiting,
+            waits(item),
             with_the_shared_airflow(item),
             not item.get_closest_marker("before_background"),
         )

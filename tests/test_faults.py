@@ -524,6 +524,7 @@ def test_dropped_connection_is_retried_by_the_warehouse(monkeypatch, tmp_path, c
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("kills")  # runs with the SIGKILL tests, after them (conftest.py orders by fixture)
 def test_kills_landed_in_every_phase():
     """The kills above hit the check, the warehouse transaction and the lake write (run after them)."""
     if len(WHERE_KILLED) < len(KILL_POINTS):
