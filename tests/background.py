@@ -156,7 +156,10 @@ def _main(root: Path, pycache: Path, jobs: list[str]) -> None:
         try:
             outcome = (True, _JOBS[name](published, pycache, folder))
         except Exception as exc:
+            # The background process does not rewrite assertions as pytest does: its traceback
+            # goes with the exception (and to background.log).
             traceback.print_exc()
+            exc.add_note(f"raised in the background process (tests/background.py):\n{traceback.format_exc()}")
             outcome = (False, exc)
         try:
             data = pickle.dumps(outcome)

@@ -840,7 +840,7 @@ def publish(home: Path, pycache: Path | None = None) -> Path:
     assert dict((s, (n, v)) for s, n, v in per) == {
         "pan_darien_yearly": (28, 404_516),
         "usa_cbp_swb_encounters": (1936, 7_421_677),
-    }
+    }, per
     return home
 
 

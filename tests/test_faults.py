@@ -204,7 +204,7 @@ def run_kills(published: Path, pycache: Path, root: Path) -> Kills:
         }
         v2 = full.result()
         points = {label: future.result() for label, future in points.items()}
-    assert v2 != v1 and v2[0][0] == 28 + 1936 * COPIES
+    assert v2 != v1 and v2[0][0] == 28 + 1936 * COPIES, (v1, v2)
     return Kills(v1, v2, points)
 
 
