@@ -51,7 +51,7 @@ def pycache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def published(tmp_path_factory) -> Path:
     """A warehouse and lake that publish the real Darién and CBP figures, loaded by ``omh ingest``
-    (hostile_corpus.publish) in the background thread, whose work uses only copies of it (the
+    (hostile_corpus.publish) in the background process, whose work uses only copies of it (the
     hostile corpus and the SIGKILL points: tests/background.py)."""
     return BACKGROUND.published_home(tmp_path_factory)
 
