@@ -23,7 +23,7 @@ demo: setup
 	$(BIN)/omh demo
 
 test: setup
-	$(BIN)/ruff check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 airflow: setup

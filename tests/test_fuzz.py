@@ -36,7 +36,11 @@ FUZZ = settings(
     deadline=None,
     derandomize=not os.environ.get("OMH_FUZZ_RANDOM"),
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
 )
 FEW = settings(FUZZ, max_examples=SCALE or 12)
 
@@ -74,7 +78,21 @@ def _full(path: Path, source_id: str):
 
 # ---------------------------------------------------------------------------- mutations
 
-SPECIALS = [b'"', b",", b";", b"\n", b"\r", b"\r\n", b"\x00", b"\xff", b"\xef\xbb\xbf", b"\t", b"=", b"-", b" "]
+SPECIALS = [
+    b'"',
+    b",",
+    b";",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\x00",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"\t",
+    b"=",
+    b"-",
+    b" ",
+]
 
 
 @st.composite
@@ -217,7 +235,19 @@ def mutated_sheet(draw) -> bytes:
     window = draw(st.integers(0, len(xml) - 1))
     piece = draw(
         st.sampled_from(
-            [b"<", b">", b"&", b"</c>", b"<v>-5</v>", b"<v>1e308</v>", b"<v>NaN</v>", b'"', b"\xff", b"=1+1", b""]
+            [
+                b"<",
+                b">",
+                b"&",
+                b"</c>",
+                b"<v>-5</v>",
+                b"<v>1e308</v>",
+                b"<v>NaN</v>",
+                b'"',
+                b"\xff",
+                b"=1+1",
+                b"",
+            ]
         )
     )
     cut = draw(st.integers(0, 12))

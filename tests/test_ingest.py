@@ -40,7 +40,9 @@ def test_ingest_loads_warehouse_and_lake_and_skips_a_loaded_file(home):
     first = ingest_file(CBP, "usa_cbp_swb_encounters")
     assert first.status == "loaded", first.reason
     assert first.rows == 1936
-    total = _sql(home, "SELECT sum(value) FROM fact_flow WHERE period_start BETWEEN '2021-10-01' AND '2022-09-30'")
+    total = _sql(
+        home, "SELECT sum(value) FROM fact_flow WHERE period_start BETWEEN '2021-10-01' AND '2022-09-30'"
+    )
     assert total[0][0] == 2_378_944
     lake = ds.dataset(home / "lake", format="parquet", partitioning="hive").to_table()
     assert set(lake.column("reporter_iso3").to_pylist()) == {"USA"}
@@ -76,7 +78,9 @@ def test_refused_file_is_quarantined_and_changes_nothing(home, tmp_path):
 
 def test_unknown_label_names_file_column_and_label(home, tmp_path):
     bad = tmp_path / "darien_unknown.csv"
-    bad.write_text(DARIEN.read_text(encoding="utf-8").replace("Cuba,2022", "Atlantida,2022"), encoding="utf-8")
+    bad.write_text(
+        DARIEN.read_text(encoding="utf-8").replace("Cuba,2022", "Atlantida,2022"), encoding="utf-8"
+    )
     result = ingest_file(bad, "pan_darien_yearly")
     assert result.status == "refused"
     assert "darien_unknown.csv" in result.reason
@@ -85,7 +89,9 @@ def test_unknown_label_names_file_column_and_label(home, tmp_path):
 
 def test_renamed_column_is_reported_by_name(home, tmp_path):
     bad = tmp_path / "darien_renamed.csv"
-    bad.write_text(DARIEN.read_text(encoding="utf-8").replace("toShow,year,total", "toShow,year,count"), "utf-8")
+    bad.write_text(
+        DARIEN.read_text(encoding="utf-8").replace("toShow,year,total", "toShow,year,count"), "utf-8"
+    )
     result = ingest_file(bad, "pan_darien_yearly")
     assert result.status == "refused"
     assert "'total'" in result.reason and "missing" in result.reason
@@ -135,7 +141,9 @@ def test_omh_command_exit_codes(home, tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
     assert unreadable.returncode == 2
-    assert "darien_binary.csv" in unreadable.stdout and "Traceback" not in unreadable.stdout + unreadable.stderr
+    assert (
+        "darien_binary.csv" in unreadable.stdout and "Traceback" not in unreadable.stdout + unreadable.stderr
+    )
 
     assert loaded.returncode == 0, loaded.stderr
     query = _omh("sql", "SELECT sum(value) AS v FROM fact_flow WHERE year = 2022", "--csv", env=env)

@@ -53,7 +53,9 @@ def test_a_password_in_a_library_error_reaches_neither_screen_nor_log(tmp_path, 
     for handler in logging.getLogger().handlers:
         handler.flush()
     text = (home / "logs" / "omh.log").read_text(encoding="utf-8")
-    assert "connecting to postgresql://omh:<masked>@" in text and "failed on postgresql://omh:<masked>@" in text
+    assert (
+        "connecting to postgresql://omh:<masked>@" in text and "failed on postgresql://omh:<masked>@" in text
+    )
     assert SECRET not in text and SECRET not in err
     assert "cannot connect to the PostgreSQL warehouse" in text  # the failure itself is logged
 

@@ -47,7 +47,10 @@ def test_three_broken_copies_are_refused_naming_file_and_place(tmp_path):
     assert "column 'Encounter Count'" in results["neg.csv"].reason and "-66" in results["neg.csv"].reason
     assert "'Guatemaltecolandia'" in results["label.csv"].reason
     assert "column 'Citizenship Grouping'" in results["label.csv"].reason
-    assert "'Encounter Count'" in results["renamed.csv"].reason and "'Encounters'" in results["renamed.csv"].reason
+    assert (
+        "'Encounter Count'" in results["renamed.csv"].reason
+        and "'Encounters'" in results["renamed.csv"].reason
+    )
 
 
 def test_an_alias_in_the_contract_then_a_rerun_loads_the_refused_file(tmp_path, monkeypatch, contracts_dir):
@@ -84,9 +87,13 @@ def test_an_alias_in_the_contract_then_a_rerun_loads_the_refused_file(tmp_path, 
 def test_a_file_is_matched_to_the_format_version_it_fits(tmp_path):
     renamed = tmp_path / "entradas_de_extranjeros_m49.csv"
     renamed.write_bytes(COLOMBIA.read_bytes().replace(b"Codigo Iso 3166", b"Codigo Pais M49", 1))
-    data = load_contracts()["col_entradas_extranjeros"].model_dump(mode="json", by_alias=True, exclude={"path"})
+    data = load_contracts()["col_entradas_extranjeros"].model_dump(
+        mode="json", by_alias=True, exclude={"path"}
+    )
     data["ids"]["iso_code"] = {"header": "Codigo Iso 3166"}
-    data["versions"] = [{"version": 2, "note": "2026 exports", "ids": {**data["ids"], "iso_code": "Codigo Pais M49"}}]
+    data["versions"] = [
+        {"version": 2, "note": "2026 exports", "ids": {**data["ids"], "iso_code": "Codigo Pais M49"}}
+    ]
     contract = Contract.model_validate(data)
     ex = extract(renamed, contract)
     assert ex.version == 2

@@ -76,7 +76,9 @@ def settings(home: str | os.PathLike | None = None) -> Settings:
 
 MASK = "<masked>"
 # user:password@ after a scheme; greedy up to the last "@" of the token (a password may hold "@").
-_URL_USERINFO = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)(?P<secret>[^\s'\"]+)(?=@)", re.IGNORECASE)
+_URL_USERINFO = re.compile(
+    r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)(?P<secret>[^\s'\"]+)(?=@)", re.IGNORECASE
+)
 _KEY_VALUE_PW = re.compile(
     r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s&;'\"]+)", re.IGNORECASE
 )

@@ -90,7 +90,9 @@ def _postgres_query(wh, query: str, params=None) -> tuple[list[str], list[tuple]
             raise ValueError("only queries that return rows run here (SELECT, VALUES, WITH ...)")
         cur.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(schema, SANDBOX)), [text])
         # Objects as pairs: a row keeps its column order (and twice-used names).
-        rows = [tuple(_plain(v) for _, v in json.loads(r[0], object_pairs_hook=_Pairs)) for r in cur.fetchall()]
+        rows = [
+            tuple(_plain(v) for _, v in json.loads(r[0], object_pairs_hook=_Pairs)) for r in cur.fetchall()
+        ]
     return cols, rows
 
 

@@ -112,7 +112,9 @@ def raw_suite_for(contract: Contract) -> dict:
         suite = json.loads(path.read_text(encoding="utf-8"))
         if suite.get("meta", {}).get("contract_fingerprint") == contract_fingerprint(contract):
             return suite
-        log.warning("%s is older than contracts/%s.yaml; run `omh suites` and review", path.name, contract.source_id)
+        log.warning(
+            "%s is older than contracts/%s.yaml; run `omh suites` and review", path.name, contract.source_id
+        )
     built = build_raw_suite(contract)
     return built
 
