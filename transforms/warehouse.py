@@ -1110,7 +1110,8 @@ class DuckDBWarehouse(Warehouse):
     engine = "duckdb"
     # A diffing load inserts its fresh figures in partition order, not in the hash joins' order:
     # the lake read that follows then finds each partition's rows together and needs no sort (a
-    # 2 M-row resend peaked at 1,079 MB in that sort, 946 MB with this; the load took as long).
+    # 2 M-row resend peaked at 1,079 MB in that sort, 952 MB with this; its load took 31-33 s
+    # instead of 29 s, its lake write 1.5 s instead of 2.3 s).
     FRESH_ORDER = " ORDER BY f.reporter_iso3, f.year, f.month"
 
     def __init__(self, settings: Settings, read_only: bool = False):
