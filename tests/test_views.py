@@ -80,9 +80,13 @@ def load(wh: Warehouse, rows, name: str, received_at: dt.datetime | None = None,
         "received_at": received_at or dt.datetime.now(),
         "processed_at": dt.datetime.now(),
     }
+    return wh.load(entry, frame, [], scope=scope_of(frame) if scoped else None)
+
+
+def scope_of(frame: pd.DataFrame) -> list[tuple]:
+    """A frame's observations counted as ``Checked.fact_scope`` counts a file's."""
     keys = ["source_id", "reporter_iso3", "period_start", "period_end", "year", "month"]
-    scope = [(*k, n) for k, n in frame.groupby(keys).size().items()] if scoped else None
-    return wh.load(entry, frame, [], scope=scope)
+    return [(*k, n) for k, n in frame.groupby(keys).size().items()]
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -663,7 +663,7 @@ def test_a_first_load_that_disagrees_with_its_scope_writes_nothing(engine, tmp_p
     """The straight path writes what the stream holds; a count other than the file's scope says
     fails the load by name and rolls it back whole (facts, coverage, manifest)."""
     import pandas as pd
-    from test_views import obs
+    from test_views import obs, scope_of
 
     from transforms.config import Settings
 
@@ -681,8 +681,7 @@ def test_a_first_load_that_disagrees_with_its_scope_writes_nothing(engine, tmp_p
         "received_at": dt.datetime.now(),
         "processed_at": dt.datetime.now(),
     }
-    keys = ["source_id", "reporter_iso3", "period_start", "period_end", "year", "month"]
-    scope = [(*k, n) for k, n in frame.groupby(keys).size().items()]
+    scope = scope_of(frame)
     state = (
         "SELECT (SELECT count(*) FROM fact_flow), (SELECT count(*) FROM file_coverage), "
         "(SELECT count(*) FROM file_manifest)"

@@ -257,6 +257,11 @@ def _sql_type(arrow_type) -> str:
     raise WarehouseError(f"no SQL type for {arrow_type}")
 
 
+# A statement's bound on one source's period span ({t}: the table's alias); bound to
+# [source_id, first period_start, last period_end].
+_SPAN = "{t}.source_id = ? AND {t}.period_start >= ? AND {t}.period_end <= ?"
+
+
 def _key_eq(a: str, b: str) -> str:
     return " AND ".join(f"{a}.{k} = {b}.{k}" for k in KEY_COLUMNS)
 
@@ -779,10 +784,9 @@ class Warehouse:
         if len(sources) != 1 or any(v is None for row in scope for v in row):
             return False  # not one source, or a key missing (the constraint says so in the diff)
         bounds = [sources.pop(), min(row[2] for row in scope), max(row[3] for row in scope)]
-        span = "source_id = ? AND period_start >= ? AND period_end <= ?"
         return not (
-            self.fetchall(f"SELECT 1 FROM fact_flow WHERE {span} LIMIT 1", bounds)
-            or self.fetchall(f"SELECT 1 FROM file_coverage WHERE {span} LIMIT 1", bounds)
+            self.fetchall(f"SELECT 1 FROM fact_flow c WHERE {_SPAN.format(t='c')} LIMIT 1", bounds)
+            or self.fetchall(f"SELECT 1 FROM file_coverage c WHERE {_SPAN.format(t='c')} LIMIT 1", bounds)
         )
 
     def _load_first(self, table, sha: str, scope: list, name: str) -> LoadResult:
@@ -860,7 +864,7 @@ class Warehouse:
         source, lo, hi = self.fetchall("SELECT min(source_id), min(period_start), max(period_end) FROM _new")[
             0
         ]
-        span = "{t}.source_id = ? AND {t}.period_start >= ? AND {t}.period_end <= ?"
+        span = _SPAN
         bounds = [source, lo, hi]
         # The (source, period) pairs the file covers; "seen": an earlier file covered them too.
         self.execute(
@@ -1309,18 +1313,17 @@ class PostgresWarehouse(Warehouse):
         from transforms.scratch import process_dir
 
         spool = process_dir(self.settings.home / "tmp") / f"{temp_name('lake')}.csv"
-        spooled: dict = {}
 
-        def to_file(sql: str, fixed: dict) -> None:
-            spooled.clear()
-            spooled.update(fixed)
+        def to_file(sql: str, fixed: dict) -> dict:
+            """Spool ``sql``; the constants it leaves out."""
             with open(spool, "wb") as fh, self.con.cursor() as cur:
                 with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
                     for chunk in copy:
                         fh.write(chunk)
+            return fixed
 
         try:
-            self._retrying(
+            spooled = self._retrying(
                 "the read of the touched partitions",
                 lambda: self._read_partitions(source_id, partitions, to_file, constants),
             )
