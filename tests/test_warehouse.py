@@ -646,7 +646,7 @@ def test_a_first_load_goes_straight_in_with_the_outcome_of_the_diff(engine, tmp_
         assert env.omh("verify").returncode == 0
     assert taken == [CBP.name, older.name, recent.name]
     assert from_file == taken
-    monkeypatch.setattr(Warehouse, "_first_in_span", lambda self, scope: False)
+    monkeypatch.setattr(Warehouse, "_first_in_span", lambda self, scope, own=None: False)
     with installation(engine, tmp_path / "diffed") as env:
         diffed_outcome = outcome(env)
     assert len(taken) == 3  # the diffing installation never took the straight path

@@ -401,12 +401,18 @@ def harmonize(
     table,
     sheet: str | None = None,
     headers: dict[str, str] | None = None,
+    sink=None,
 ) -> Harmonized:
     """Long table of one file -> canonical observations, controls and problems.
 
     ``table`` is an ``Extracted`` (its DuckDB view is used) or a long-table DataFrame.
     ``headers`` maps the contract's attribute names to the columns as the file names them, so
     that messages speak the file's language; the contract's ``severity`` map is applied last.
+    ``sink(source, stored, constants, span)``, when given, may store the observations itself:
+    ``source`` is the SELECT of the columns that vary (``stored``: name -> DuckDB type),
+    ``constants`` the values of the others, ``span`` the (first start, last end) of the periods
+    the file can hold; it returns the relation of the stored columns, or None (then a table of
+    the connection's scratch database holds them, as without a sink).
     """
     from transforms.extract import Extracted
 
@@ -419,7 +425,7 @@ def harmonize(
 
         con = connect()
         view = register_frame(con, table, "long")
-    result = _harmonize(contract, con, view, sheet, table if isinstance(table, Extracted) else None)
+    result = _harmonize(contract, con, view, sheet, table if isinstance(table, Extracted) else None, sink)
     for p in result.problems:
         p.severity = contract.severity_of(p.check, p.severity)
         if headers and p.column in headers:
@@ -533,7 +539,7 @@ def _label_columns(contract: Contract) -> list[str]:
     return cols
 
 
-def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -> Harmonized:
+def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None, sink=None) -> Harmonized:
     from transforms.engine import ident, register_frame, small_table, temp_name
 
     problems: list[Problem] = []
@@ -874,15 +880,6 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     if scoped:
         members = register_frame(con, pd.DataFrame({"iso3": sorted(member_codes)}), "members")
         source += f" WHERE reporter_iso3 IN (SELECT iso3 FROM {members})"
-    if ex is not None and os.environ.get("OMH_CANON_PARQUET", "0") == "1":
-        # A compressed Parquet file: bounded memory however many observations the file holds.
-        path = ex.temp_file("canon")
-        con.execute(f"COPY ({source}) TO '{_sql_text(path.as_posix())}' (FORMAT parquet, COMPRESSION zstd)")
-        table = f"read_parquet('{_sql_text(path.as_posix())}')"
-    else:
-        table = f"{work_schema(con)}.{temp_name('canon_t')}"
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {source}")
-    # The canonical view: the stored columns and the constants, in the canonical order and types.
     types = dict(
         fetch_all(con, f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {everything})")
     )
@@ -891,6 +888,24 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None) -
     if constant:
         row = fetch_all(con, f"SELECT {', '.join(exprs[a] for a in constant)}")[0]
         values = dict(zip(constant, row, strict=True))
+    # A sink (the DuckDB warehouse, for a file whose periods it holds nothing of) stores the
+    # observations where they are published, once: its relation then serves every later check.
+    ok = pmap[pmap["p_ok"].fillna(False).astype(bool)]
+    span = (min(ok["p_period_start"]), max(ok["p_period_end"])) if len(ok) else None
+    table = (
+        sink(source, {a: types[a] for a in stored}, {a: values[a] for a in constant}, span)
+        if sink is not None and span is not None
+        else None
+    )
+    if table is None and ex is not None and os.environ.get("OMH_CANON_PARQUET", "0") == "1":
+        # A compressed Parquet file: bounded memory however many observations the file holds.
+        path = ex.temp_file("canon")
+        con.execute(f"COPY ({source}) TO '{_sql_text(path.as_posix())}' (FORMAT parquet, COMPRESSION zstd)")
+        table = f"read_parquet('{_sql_text(path.as_posix())}')"
+    elif table is None:
+        table = f"{work_schema(con)}.{temp_name('canon_t')}"
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {source}")
+    # The canonical view: the stored columns and the constants, in the canonical order and types.
     cols = [
         ident(a) if a in stored else f"CAST({_sql_literal(values[a])} AS {types[a]}) AS {ident(a)}"
         for a in names

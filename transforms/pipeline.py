@@ -259,13 +259,28 @@ class Checked:
         self.extracted.cleanup()  # with the harmonized tables of the file (engine.release_work)
 
 
+@contextlib.contextmanager
+def _committing(sink):
+    """The load of a file whose observations a ``FactSink`` wrote: committed with it, or the
+    whole transaction rolled back."""
+    try:
+        yield
+    except BaseException:
+        if sink is not None:
+            sink.abandon()
+        raise
+    if sink is not None:
+        sink.commit()
+
+
 def _lineage(file_name: str, sha: str, vintage, stamp) -> dict:
     """The fact columns a load gives every observation of its file."""
     return {"source_file": file_name, "source_sha256": sha, "vintage": vintage, "loaded_at": stamp}
 
 
-def _stage_check(path: Path, contract: Contract, work_dir=None, con=None) -> Checked:
-    """Extract, validate and harmonize one file in DuckDB; raises Refused."""
+def _stage_check(path: Path, contract: Contract, work_dir=None, con=None, sink=None) -> Checked:
+    """Extract, validate and harmonize one file in DuckDB; raises Refused. ``sink``: the
+    warehouse's ``FactSink`` (``harmonize``), rolled back here when the file fails."""
     from transforms import guard
     from transforms.engine import fetch_all
     from transforms.extract import ExtractError, extract
@@ -310,7 +325,7 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None) -> Che
 
         try:
             with timed("harmonize", name):
-                hz = harmonize(contract, ex)
+                hz = harmonize(contract, ex, sink=sink)
         except KeyError as exc:
             raise Refused(f"{name}: contract {contract.source_id}: {exc.args[0]}", outcomes=outcomes) from exc
         if hz.errors:
@@ -336,17 +351,19 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None) -> Che
         )
         rows, reporters = summary[0]
     except BaseException:
+        if sink is not None:  # before the scratch database goes: no detaching inside it
+            sink.abandon()
         ex.cleanup()
         raise
     return Checked(ex, hz, outcomes, warnings, int(rows), list(reporters or []))
 
 
-def _checked(path: Path, contract: Contract, work_dir=None, con=None) -> Checked:
+def _checked(path: Path, contract: Contract, work_dir=None, con=None, sink=None) -> Checked:
     """``_stage_check``, with any other failure while reading the file (a library's error, DuckDB
     out of memory on a pathological file) turned into a refusal: the file goes to quarantine
     with a one-line reason, the trace to the log, and nothing published changes."""
     try:
-        return _stage_check(path, contract, work_dir, con)
+        return _stage_check(path, contract, work_dir, con, sink)
     except Refused:
         raise
     except Exception as exc:
@@ -474,7 +491,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
     if already_loaded(cfg, source_id, sha):  # before any heavy import: a rerun costs a hash
         return _skipped(source_id, path, shown, sha)
     contract = get_contract(source_id)
-    from transforms.warehouse import LocalFacts, Warehouse
+    from transforms.warehouse import FactSink, LocalFacts, Warehouse
 
     entry = {
         "source_id": source_id,
@@ -492,20 +509,29 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             return _skipped(source_id, path, shown, sha)
         wh.ensure_schema(load_contracts())
         outcomes = []
+        # The instant of the load, in every observation's lineage (a sink writes them early).
+        now = dt.datetime.now()
+        # On the DuckDB warehouse the file is read and harmonized in the warehouse's own
+        # connection: the observations of a first load are written once, by harmonize, into
+        # ``fact_flow`` (``FactSink``); otherwise the load is one INSERT … SELECT, with no copy
+        # through Python.
+        local = wh.con if wh.engine == "duckdb" else None
+        sink = FactSink(wh, source_id, path.name, sha, entry["vintage"], now) if local is not None else None
         try:
             if shown != path.name:  # the name would break every log, report and table it reaches
                 raise Refused(f"{shown}: the file name is not valid UTF-8; rename the file", unreadable=True)
-            # On the DuckDB warehouse the file is read and harmonized in the warehouse's own
-            # connection: the load is then one INSERT … SELECT, with no copy through Python.
-            local = wh.con if wh.engine == "duckdb" else None
-            checked = _checked(path, contract, work_dir=work_dir, con=local)
+            checked = _checked(path, contract, work_dir=work_dir, con=local, sink=sink)
             outcomes, warnings = checked.outcomes, checked.warnings
             try:
                 _check_units(checked, wh)
             except Refused:
+                if sink is not None:
+                    sink.abandon()
                 checked.close()
                 raise
         except Refused as exc:
+            if sink is not None:
+                sink.abandon()
             outcomes = exc.outcomes or outcomes
             result.status = STATUS_UNREADABLE if exc.unreadable else STATUS_REFUSED
             result.reason = exc.reason
@@ -528,12 +554,13 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
                 log.error("  %s", problem)
             return result
 
-        now = dt.datetime.now()
         # A factory: a load retried on a new connection reads the observations again (the
         # stream of the failed attempt is closed first: DuckDB runs one result at a time).
         streams: list = []
 
         def facts():
+            if sink is not None and sink.rows is not None:  # written by harmonize already
+                return sink
             if local is not None:  # the same connection: a SELECT, no stream
                 return LocalFacts(checked.fact_select(path.name, sha, entry["vintage"], now))
             while streams:
@@ -550,7 +577,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         log.info("%s: warehouse load of %d observations begins", path.name, checked.rows)
         constants = checked.fact_constants(path.name, sha, entry["vintage"], now)
         try:
-            with timed("warehouse load", path.name):
+            with timed("warehouse load", path.name), _committing(sink):
                 loaded = wh.load(
                     {
                         **entry,

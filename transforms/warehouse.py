@@ -128,6 +128,85 @@ class WarehouseError(RuntimeError):
     pass
 
 
+class FactSink:
+    """A first load's observations written once, where they are published (DuckDB warehouse).
+
+    Harmonize hands its canonical SELECT to the sink instead of storing it in a scratch table
+    (``harmonize(sink=...)``). When the source holds no current figure and no earlier file's
+    coverage in the file's period span, the sink opens a transaction on the warehouse and
+    inserts the observations into ``fact_flow`` with their lineage, as the load would write
+    them; every later check of the file reads them there (each of 20 M observations written
+    once instead of twice). The transaction stays open: ``Warehouse.load`` of the same file
+    joins it and finds the rows written, ``commit`` ends it, and ``abandon`` (a refusal, any
+    failure) rolls it back, so a refused file leaves nothing. Otherwise the sink declines and
+    the file takes the staged path.
+    """
+
+    def __init__(self, wh: DuckDBWarehouse, source_id: str, file_name: str, sha: str, vintage, stamp):
+        self.wh, self.source_id, self.sha, self.stamp = wh, source_id, sha, stamp
+        self.lineage = {
+            "source_file": file_name,
+            "source_sha256": sha,
+            "vintage": vintage,
+            "loaded_at": stamp,
+        }
+        self.rows: int | None = None  # the observations written, once written
+        self.open = False
+
+    def __call__(self, source: str, stored: dict, constants: dict, span: tuple) -> str | None:
+        from transforms.engine import ident
+
+        wh, fixed = self.wh, {**constants, **self.lineage}
+        if self.rows is not None or not wh._span_empty([self.source_id, *span]):
+            return None
+        cols, params = [], []
+        for f in fact_schema():
+            if f.name in stored:
+                cols.append(f"CAST({ident(f.name)} AS {_sql_type(f.type)})")
+            elif f.name in fixed:
+                cols.append(f"CAST(? AS {_sql_type(f.type)})")
+                params.append(fixed[f.name])
+            else:
+                return None  # a column the canonical SELECT does not give
+        # The file's rows: its hash (hexadecimal) and this load's instant, as literals (DuckDB
+        # skips the row groups of other loads by their statistics).
+        where = f"source_sha256 = '{self.sha}' AND loaded_at = TIMESTAMP '{self.stamp.isoformat(sep=' ')}'"
+        own = ", ".join(f"CAST({ident(a)} AS {t}) AS {ident(a)}" for a, t in stored.items())
+        wh.con.execute("BEGIN")
+        wh._depth += 1
+        self.open = True
+        try:
+            self.rows = int(
+                wh.con.execute(
+                    f"INSERT INTO fact_flow ({', '.join(FACT_COLUMNS)}, change) "
+                    f"SELECT {', '.join(cols)}, 'new' FROM ({source}) s",
+                    params,
+                ).fetchone()[0]
+            )
+            keys = "source_id, reporter_iso3, period_start, period_end, year, month"
+            scope = wh.fetchall(f"SELECT {keys}, count(*) FROM fact_flow WHERE {where} GROUP BY {keys}")
+            if not wh._first_in_span(scope, own=self.sha):  # the load would diff it after all
+                self.abandon()
+                return None
+        except BaseException:
+            self.abandon()
+            raise
+        return f"(SELECT {own} FROM fact_flow WHERE {where})"
+
+    def commit(self) -> None:
+        if self.open:
+            self.open = False
+            self.wh._depth -= 1
+            self.wh.con.execute("COMMIT")
+
+    def abandon(self) -> None:
+        """Roll the written observations back (nothing of the file stays); idempotent."""
+        if self.open:
+            self.open, self.rows = False, None
+            self.wh._depth -= 1
+            self.wh.con.execute("ROLLBACK")
+
+
 @dataclass
 class LoadResult:
     """What one file's load changed in the warehouse."""
@@ -704,7 +783,9 @@ class Warehouse:
         # A streamed file carries its own ``loaded_at``: the caller passes the same instant here.
         stamp = entry.get("loaded_at") or dt.datetime.now()
         schema = fact_schema()
-        if callable(facts):  # a factory of the stream (called again when a load is retried)
+        if callable(facts) and not isinstance(
+            facts, FactSink
+        ):  # a factory of the stream (called again when a load is retried)
             facts = facts()
         source_id, sha = entry["source_id"], entry["sha256"]
         if isinstance(facts, pd.DataFrame):
@@ -727,6 +808,9 @@ class Warehouse:
                 "SELECT 1 FROM file_manifest WHERE source_id = ? AND sha256 = ? AND status = 'loaded'",
                 [source_id, sha],
             )
+            preloaded = isinstance(table, FactSink)
+            if done and preloaded:  # cannot be: the sink holds the only writer's transaction
+                raise WarehouseError(f"{entry.get('file_name') or sha}: loaded meanwhile; nothing was loaded")
             if done:
                 gone = self.fetchall(
                     "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_closed "
@@ -736,8 +820,12 @@ class Warehouse:
                 )
                 parts = sorted(set(own or []) | {(r, int(y), int(m)) for r, y, m in gone})
                 return LoadResult(rows=rows, unchanged=rows, partitions=parts, already_loaded=True)
-            if scope and self._first_in_span(scope):
+            if scope and self._first_in_span(scope, own=sha if preloaded else None):
                 result = self._load_first(table, sha, scope, entry.get("file_name") or sha)
+            elif preloaded:  # the sink checked this very span in this transaction
+                raise WarehouseError(
+                    f"{entry.get('file_name') or sha}: its observations were written but it is not a first load"
+                )
             elif getattr(table, "num_rows", rows):
                 result = self._merge(table, sha, stamp)
                 self.execute(
@@ -777,15 +865,24 @@ class Warehouse:
         )
         return result
 
-    def _first_in_span(self, scope: list) -> bool:
-        """Whether the source's period span of ``scope`` holds no current figure and was covered
-        by no earlier file (two index probes): then every observation of the file is new."""
+    def _first_in_span(self, scope: list, own: str | None = None) -> bool:
+        """Whether the source's period span of ``scope`` holds no current figure (but those of
+        file ``own``) and was covered by no earlier file (two index probes): then every
+        observation of the file is new."""
         sources = {row[0] for row in scope}
         if len(sources) != 1 or any(v is None for row in scope for v in row):
             return False  # not one source, or a key missing (the constraint says so in the diff)
-        bounds = [sources.pop(), min(row[2] for row in scope), max(row[3] for row in scope)]
+        return self._span_empty(
+            [sources.pop(), min(row[2] for row in scope), max(row[3] for row in scope)], own
+        )
+
+    def _span_empty(self, bounds: list, own: str | None = None) -> bool:
+        """Whether the span ``bounds`` (source_id, first period start, last period end) holds no
+        current figure, other than those of file ``own`` (a ``FactSink`` wrote them), and was
+        covered by no earlier file."""
+        mine, args = (" AND c.source_sha256 <> ?", [*bounds, own]) if own else ("", bounds)
         return not (
-            self.fetchall(f"SELECT 1 FROM fact_flow c WHERE {_SPAN.format(t='c')} LIMIT 1", bounds)
+            self.fetchall(f"SELECT 1 FROM fact_flow c WHERE {_SPAN.format(t='c')}{mine} LIMIT 1", args)
             or self.fetchall(f"SELECT 1 FROM file_coverage c WHERE {_SPAN.format(t='c')} LIMIT 1", bounds)
         )
 
@@ -799,8 +896,9 @@ class Warehouse:
         first, last = min((p[1], p[2]) for p in parts), max((p[1], p[2]) for p in parts)
         months = [dt.date(*first, 1), _add_months(dt.date(*last, 1), 1)]
         sole = not self.fetchall(
-            "SELECT 1 FROM fact_flow WHERE source_id = ? AND period_start >= ? AND period_start < ? LIMIT 1",
-            [scope[0][0], *months],
+            "SELECT 1 FROM fact_flow WHERE source_id = ? AND period_start >= ? AND period_start < ? "
+            "AND source_sha256 <> ? LIMIT 1",
+            [scope[0][0], *months, sha],
         )
         written = self._insert_new(table)
         if written != expected:
@@ -829,9 +927,12 @@ class Warehouse:
 
     def _insert_new(self, table) -> int:
         """Append ``table`` (fact schema: Arrow, a stream of batches, or ``LocalFacts``) to
-        ``fact_flow`` with ``change`` 'new'; the number of rows written."""
+        ``fact_flow`` with ``change`` 'new'; the number of rows written (a ``FactSink`` wrote
+        its rows already)."""
         import pyarrow as pa
 
+        if isinstance(table, FactSink):  # written already, in this transaction
+            return int(table.rows)
         if isinstance(table, LocalFacts):  # DuckDB: the harmonized table is in this connection
             cols = ", ".join(FACT_COLUMNS)
             sql = f"INSERT INTO fact_flow ({cols}, change) SELECT {cols}, 'new' FROM ({table.sql}) f"
