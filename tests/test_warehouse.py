@@ -32,6 +32,7 @@ from transforms.pipeline import Checked, ingest_file
 from transforms.warehouse import (
     FACT_COLUMNS,
     SCHEMA_VERSION,
+    FactSink,
     Warehouse,
     WarehouseError,
     migrations,
@@ -608,6 +609,16 @@ def test_a_first_load_goes_straight_in_with_the_outcome_of_the_diff(engine, tmp_
         return own_lake(self, lake, source_id, partitions, file_name, *args)
 
     monkeypatch.setattr(Checked, "write_lake", spy_lake)
+    # On DuckDB, harmonize writes such a file's observations into fact_flow itself (FactSink).
+    sunk: list[bool] = []
+    sink = FactSink.__call__
+
+    def spy_sink(self, *args):
+        relation = sink(self, *args)
+        sunk.append(relation is not None)
+        return relation
+
+    monkeypatch.setattr(FactSink, "__call__", spy_sink)
     lineage = {"loaded_at"}  # the only column that differs between two loads of the same bytes
     columns = ", ".join(c for c in FACT_COLUMNS if c not in lineage)
     lines = DARIEN.read_text(encoding="utf-8").splitlines()
@@ -646,16 +657,78 @@ def test_a_first_load_goes_straight_in_with_the_outcome_of_the_diff(engine, tmp_
         assert env.omh("verify").returncode == 0
     assert taken == [CBP.name, older.name, recent.name]
     assert from_file == taken
+    assert sunk == ([True] * 3 if engine == "duckdb" else [])
     monkeypatch.setattr(Warehouse, "_first_in_span", lambda self, scope, own=None: False)
     with installation(engine, tmp_path / "diffed") as env:
         diffed_outcome = outcome(env)
     assert len(taken) == 3  # the diffing installation never took the straight path
     assert len(from_file) == 3  # nor wrote the lake from the file
+    # The sink wrote each file, found it was no first load after all, and rolled back.
+    assert sunk == ([True] * 3 + [False] * 3 if engine == "duckdb" else [])
     facts, coverage, manifest, leaves = straight_outcome
     assert len(facts) == CBP_ROWS + DARIEN_ROWS and {r[-1] for r in facts} == {"new"}
     assert [r[2:] for r in manifest] == [(r[1], 0, 0, 0) for r in manifest]
     assert len(coverage) > 10 and len(leaves) > 10
     assert straight_outcome == diffed_outcome
+
+
+def test_observations_a_sink_wrote_go_with_a_refusal_or_a_failed_load(tmp_path, monkeypatch):
+    """DuckDB: harmonize writes a first load's observations into fact_flow in a transaction that
+    stays open. A file refused after that (duplicated keys, found on the written rows), or a load
+    that fails after it, leaves no observation, coverage or lake leaf behind; the refusal is
+    recorded; the corrected file then loads as it would have; a resend is diffed (the sink
+    declines a span that holds figures)."""
+    sunk: list[bool] = []
+    sink = FactSink.__call__
+
+    def spy_sink(self, *args):
+        relation = sink(self, *args)
+        sunk.append(relation is not None)
+        return relation
+
+    monkeypatch.setattr(FactSink, "__call__", spy_sink)
+    lines = DARIEN.read_text(encoding="utf-8").splitlines()
+    twice = tmp_path / "darien_twice.csv"  # one row twice: two observations share every key
+    twice.write_text("\n".join([*lines, lines[1]]) + "\n", encoding="utf-8")
+    with installation("duckdb", tmp_path / "home") as env:
+
+        def left() -> tuple:
+            return (
+                env.sql("SELECT count(*) FROM fact_flow")[0][0],
+                env.sql("SELECT count(*) FROM file_coverage")[0][0],
+                sorted(p.name for p in (env.home / "lake").rglob("*.parquet")),
+            )
+
+        refused = env.ingest(twice, "pan_darien_yearly")
+        assert refused.status == "refused" and "share their key" in refused.reason, refused.reason
+        assert sunk == [True]  # the rows were written before the key check found the duplicate
+        assert left() == (0, 0, [])
+        assert env.sql("SELECT file_name, status FROM file_manifest") == [(twice.name, "refused")]
+
+        failing = Warehouse._manifest
+
+        def crash(self, entry):
+            if entry.get("status") == "loaded":
+                raise RuntimeError("the disk is full")
+            return failing(self, entry)
+
+        monkeypatch.setattr(Warehouse, "_manifest", crash)
+        with pytest.raises(RuntimeError, match="the disk is full"):
+            env.ingest(DARIEN, "pan_darien_yearly")
+        assert sunk == [True, True]
+        assert left() == (0, 0, [])
+        monkeypatch.setattr(Warehouse, "_manifest", failing)
+
+        loaded = env.ingest(DARIEN, "pan_darien_yearly")
+        assert loaded.status == "loaded" and loaded.rows == DARIEN_ROWS, loaded.reason
+        assert sunk == [True, True, True]
+        assert env.sql("SELECT count(*), sum(value) FROM fact_flow") == [(DARIEN_ROWS, DARIEN_TOTAL)]
+        revised = env.ingest(revised_darien(tmp_path), "pan_darien_yearly")
+        assert revised.status == "loaded", revised.reason
+        assert sunk == [True, True, True, False]
+        assert env.sql("SELECT rows_revised FROM file_manifest WHERE file_name = ?", [revised.file]) == [(1,)]
+        assert env.sql("SELECT count(*), sum(value) FROM fact_flow") == [(DARIEN_ROWS, DARIEN_TOTAL + 3)]
+        assert env.omh("verify").returncode == 0
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
