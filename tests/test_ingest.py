@@ -76,6 +76,37 @@ def test_refused_file_is_quarantined_and_changes_nothing(home, tmp_path):
     ]
 
 
+def test_the_raw_suite_refuses_first_though_harmonize_starts_beside_it(home, tmp_path, monkeypatch):
+    """GX evaluates the raw suite in a thread while harmonize reads the file's labels; a file that
+    fails both is refused by the raw suite, as when they ran one after the other, and harmonize
+    writes no observation before that verdict (the warehouse's sink is never reached)."""
+    from transforms.warehouse import FactSink
+
+    reached: list[str] = []
+    monkeypatch.setattr(FactSink, "__call__", lambda self, *args: reached.append(self.sha) or None)
+    bad = tmp_path / "darien_both.csv"
+    text = DARIEN.read_text(encoding="utf-8")
+    for old, new in (("Cuba,2022", "Atlantida,2022"), ("Brasil,2022,3047", "Brasil,2022,lots")):
+        assert old in text
+        text = text.replace(old, new)
+    bad.write_text(text, encoding="utf-8")
+    result = ingest_file(bad, "pan_darien_yearly")
+    assert result.status == "refused"
+    assert "'lots'" in result.reason and "Atlantida" not in result.reason, result.reason
+    assert not [p for p in result.problems if "Atlantida" in p]
+    report = Path(result.report).read_text(encoding="utf-8")
+    assert "expect_column_values_to_match_regex" in report and "Atlantida" not in report
+    assert reached == []
+    assert _sql(home, "SELECT count(*) FROM fact_flow") == [(0,)]
+    # Only the label wrong: harmonize's refusal, after the raw suite passed.
+    bad.write_text(
+        DARIEN.read_text(encoding="utf-8").replace("Cuba,2022", "Atlantida,2022"), encoding="utf-8"
+    )
+    result = ingest_file(bad, "pan_darien_yearly")
+    assert result.status == "refused" and "'Atlantida'" in result.reason, result.reason
+    assert _sql(home, "SELECT count(*) FROM fact_flow") == [(0,)]
+
+
 def test_unknown_label_names_file_column_and_label(home, tmp_path):
     bad = tmp_path / "darien_unknown.csv"
     bad.write_text(

@@ -402,6 +402,7 @@ def harmonize(
     sheet: str | None = None,
     headers: dict[str, str] | None = None,
     sink=None,
+    gate=None,
 ) -> Harmonized:
     """Long table of one file -> canonical observations, controls and problems.
 
@@ -412,7 +413,8 @@ def harmonize(
     ``source`` is the SELECT of the columns that vary (``stored``: name -> DuckDB type),
     ``constants`` the values of the others, ``span`` the (first start, last end) of the periods
     the file can hold; it returns the relation of the stored columns, or None (then a table of
-    the connection's scratch database holds them, as without a sink).
+    the connection's scratch database holds them, as without a sink). ``gate()``, when given,
+    is called before the observations are written (it may raise to stop there).
     """
     from transforms.extract import Extracted
 
@@ -425,7 +427,9 @@ def harmonize(
 
         con = connect()
         view = register_frame(con, table, "long")
-    result = _harmonize(contract, con, view, sheet, table if isinstance(table, Extracted) else None, sink)
+    result = _harmonize(
+        contract, con, view, sheet, table if isinstance(table, Extracted) else None, sink, gate
+    )
     for p in result.problems:
         p.severity = contract.severity_of(p.check, p.severity)
         if headers and p.column in headers:
@@ -539,7 +543,9 @@ def _label_columns(contract: Contract) -> list[str]:
     return cols
 
 
-def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None, sink=None) -> Harmonized:
+def _harmonize(
+    contract: Contract, con, view: str, sheet: str | None, ex=None, sink=None, gate=None
+) -> Harmonized:
     from transforms.engine import ident, register_frame, small_table, temp_name
 
     problems: list[Problem] = []
@@ -890,6 +896,8 @@ def _harmonize(contract: Contract, con, view: str, sheet: str | None, ex=None, s
         values = dict(zip(constant, row, strict=True))
     # A sink (the DuckDB warehouse, for a file whose periods it holds nothing of) stores the
     # observations where they are published, once: its relation then serves every later check.
+    if gate is not None:
+        gate()
     ok = pmap[pmap["p_ok"].fillna(False).astype(bool)]
     span = (min(ok["p_period_start"]), max(ok["p_period_end"])) if len(ok) else None
     table = (

@@ -16,6 +16,7 @@ import re
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -286,7 +287,14 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None, sink=N
     from transforms.extract import ExtractError, extract
     from transforms.harmonize import harmonize
     from transforms.readers import ReadError
-    from transforms.validate import build_canonical_suite, load_suite, raw_suite_for, run_suite_sql, warm_up
+    from transforms.validate import (
+        build_canonical_suite,
+        load_suite,
+        project_suite,
+        raw_suite_for,
+        run_suite_sql,
+        warm_up,
+    )
 
     name = path.name
     try:
@@ -313,21 +321,43 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None, sink=N
         # pays for them (they overlap with the raw suite's projections instead).
         warm_up()
         warnings = [f"{name}: {d}" for d in ex.drift]
-        with timed("raw suite", name):
-            raw_suite = raw_suite_for(contract)
-            raw = run_suite_sql(raw_suite, ex.con, ex.view, contract.severity)
-        for o in raw.outcomes:
-            o.column = ex.headers.get(o.column, o.column)
-        outcomes = list(raw.outcomes)
-        if raw.errors:
-            problems = [f"{name}: {o.message()}" for o in raw.errors]
-            raise Refused(problems[0], problems, outcomes=outcomes)
+        with timed("raw suite projections", name):
+            evaluate = project_suite(raw_suite_for(contract), ex.con, ex.view, contract.severity)
+
+        def evaluated():
+            with timed("raw suite", name):  # from the projections: GX's import, then its checks
+                raw = evaluate()
+            for o in raw.outcomes:
+                o.column = ex.headers.get(o.column, o.column)
+            return raw
+
+        # GX evaluates the projections in a thread, where it waits for its import, while
+        # harmonize reads the file's labels and periods. Harmonize writes no observation before
+        # the raw suite's verdict (``gate``), and a refusal by the raw suite comes first, as if
+        # harmonize had not started.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="omh-raw-suite")
+        pending = pool.submit(evaluated)
+        pool.shutdown(wait=False)
+
+        def verdict():
+            raw = pending.result()
+            if raw.errors:
+                problems = [f"{name}: {o.message()}" for o in raw.errors]
+                raise Refused(problems[0], problems, outcomes=list(raw.outcomes))
+            return raw
 
         try:
             with timed("harmonize", name):
-                hz = harmonize(contract, ex, sink=sink)
+                hz = harmonize(contract, ex, sink=sink, gate=verdict)
         except KeyError as exc:
+            outcomes = list(verdict().outcomes)
             raise Refused(f"{name}: contract {contract.source_id}: {exc.args[0]}", outcomes=outcomes) from exc
+        except Refused:
+            raise
+        except BaseException:
+            verdict()  # the raw suite's refusal, if any, is the file's
+            raise
+        outcomes = list(verdict().outcomes)
         if hz.errors:
             problems = [p.one_line(name) for p in hz.errors]
             raise Refused(problems[0], problems, outcomes=outcomes + _problem_outcomes(hz.problems))

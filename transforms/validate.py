@@ -405,12 +405,16 @@ def _projection(exp: dict) -> tuple[str, tuple[str, ...]]:
     return "full", ()
 
 
-def run_suite_sql(suite: dict, con, relation: str, severity: dict | None = None) -> SuiteResult:
+def project_suite(suite: dict, con, relation: str, severity: dict | None = None):
     """Validate a DuckDB relation with a suite, letting GX evaluate every expectation on a
     projection that gives the same verdict as the whole table: distinct values (with their counts
     and first rows) for value checks, nulls plus a sample for null checks, duplicated keys plus a
     sample for uniqueness, a few rows for row counts. Work is proportional to distinct values,
     not rows; unexpected counts are weighted back to cells.
+
+    The projections are read here, from ``con``; the function returned evaluates them with GX
+    and gives the ``SuiteResult``. It reads nothing more from the connection, so it may run in
+    another thread (waiting there for GX's import) while the connection does other work.
     """
     from transforms.engine import columns_of, duplicate_groups, fetch_df, ident
 
@@ -442,7 +446,7 @@ def run_suite_sql(suite: dict, con, relation: str, severity: dict | None = None)
             gid = sum(1 << (len(all_cols) - 1 - i) for i, c in enumerate(all_cols) if c not in cols)
             frames[("distinct", cols)] = big[big["_gid"] == gid].drop(columns="_gid").reset_index(drop=True)
 
-    placed: dict[int, Outcome] = {}
+    planned: list[tuple[list, dict, pd.DataFrame]] = []
     for (kind, cols), numbered in groups.items():
         exps = [e for _, e in numbered]
         missing = [c for c in cols if c not in available]
@@ -484,11 +488,22 @@ def run_suite_sql(suite: dict, con, relation: str, severity: dict | None = None)
             frame["_n"] = 1
             if located:
                 frame["_row"] = frame["source_row"]
-        sub = {"name": suite["name"], "expectations": exps}
-        # GX reports results in the order of the suite's expectations.
-        for (i, _), outcome in zip(numbered, _validate_projection(sub, frame, severity), strict=True):
-            placed[i] = outcome
-    return SuiteResult(suite["name"], [placed[i] for i in sorted(placed)])
+        planned.append((numbered, {"name": suite["name"], "expectations": exps}, frame))
+
+    def evaluate() -> SuiteResult:
+        placed: dict[int, Outcome] = {}
+        for numbered, sub, frame in planned:
+            # GX reports results in the order of the suite's expectations.
+            for (i, _), outcome in zip(numbered, _validate_projection(sub, frame, severity), strict=True):
+                placed[i] = outcome
+        return SuiteResult(suite["name"], [placed[i] for i in sorted(placed)])
+
+    return evaluate
+
+
+def run_suite_sql(suite: dict, con, relation: str, severity: dict | None = None) -> SuiteResult:
+    """Validate a DuckDB relation with a suite (``project_suite``, then GX on the projections)."""
+    return project_suite(suite, con, relation, severity)()
 
 
 def _validate_projection(suite: dict, frame: pd.DataFrame, severity: dict | None) -> list[Outcome]:
