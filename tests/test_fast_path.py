@@ -193,3 +193,30 @@ def test_a_truncated_row_is_refused_through_the_pipeline(tmp_path, monkeypatch):
         result = check_file(path, "pan_darien_yearly")
         assert result.status == "unreadable"
         assert "line 4: 2 fields where the header has 3; the row is cut short" in result.reason
+
+
+def test_the_fast_path_trims_cells_as_duckdb_trims_them(tmp_path, monkeypatch):
+    """The Arrow fast path trims cells as they stream, where the plain path's views use DuckDB's
+    trim: the characters removed are the same (every code point is tried), and labels padded
+    with each of them, or with a tab (which neither removes), give both paths the same verdict."""
+    import duckdb
+
+    from transforms.readers.staging import SPACE_SEPARATORS
+
+    removed = duckdb.sql(
+        "SELECT cp FROM range(1, 1114112) t(cp) "
+        "WHERE (cp < 55296 OR cp > 57343) AND trim(chr(CAST(cp AS INTEGER)) || 'a' || chr(CAST(cp AS INTEGER))) = 'a'"
+    ).fetchall()
+    assert {chr(cp) for (cp,) in removed} == set(SPACE_SEPARATORS)
+    text = DARIEN.read_text(encoding="utf-8")
+    for pad in [*SPACE_SEPARATORS, "\t", "\u00a0 \u3000"]:
+        path = tmp_path / "darien_padded.csv"
+        padded = text.replace("Cuba,2022", f"{pad}Cuba{pad},2022").replace(
+            "Brasil,2022,3047", f"Brasil,2022,{pad}3047"
+        )
+        path.write_text(padded, encoding="utf-8")
+        plain = _verdict(path, monkeypatch, fast=False)
+        fast = _verdict(path, monkeypatch, fast=True)
+        assert plain == fast, repr(pad)
+        if pad != "\t":
+            assert plain[0] == "loaded", (repr(pad), plain)
