@@ -894,10 +894,10 @@ def _harmonize(
     if constant:
         row = fetch_all(con, f"SELECT {', '.join(exprs[a] for a in constant)}")[0]
         values = dict(zip(constant, row, strict=True))
+    if gate is not None:  # the last moment to stop before the observations are written
+        gate()
     # A sink (the DuckDB warehouse, for a file whose periods it holds nothing of) stores the
     # observations where they are published, once: its relation then serves every later check.
-    if gate is not None:
-        gate()
     ok = pmap[pmap["p_ok"].fillna(False).astype(bool)]
     span = (min(ok["p_period_start"]), max(ok["p_period_end"])) if len(ok) else None
     table = (

@@ -783,9 +783,8 @@ class Warehouse:
         # A streamed file carries its own ``loaded_at``: the caller passes the same instant here.
         stamp = entry.get("loaded_at") or dt.datetime.now()
         schema = fact_schema()
-        if callable(facts) and not isinstance(
-            facts, FactSink
-        ):  # a factory of the stream (called again when a load is retried)
+        # A factory of the stream (called again when a load is retried); a sink is no factory.
+        if callable(facts) and not isinstance(facts, FactSink):
             facts = facts()
         source_id, sha = entry["source_id"], entry["sha256"]
         if isinstance(facts, pd.DataFrame):
