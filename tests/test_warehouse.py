@@ -587,6 +587,20 @@ def test_a_file_larger_than_a_row_group_loads_whole(engine, tmp_path):
             assert wh.fetchall("SELECT count(*) FROM v_revisions")[0][0] == n
 
 
+def spy_on_sink(monkeypatch) -> list[bool]:
+    """Whether each call of a ``FactSink`` wrote the file's observations (True) or declined."""
+    sunk: list[bool] = []
+    sink = FactSink.__call__
+
+    def spy(self, *args):
+        relation = sink(self, *args)
+        sunk.append(relation is not None)
+        return relation
+
+    monkeypatch.setattr(FactSink, "__call__", spy)
+    return sunk
+
+
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_first_load_goes_straight_in_with_the_outcome_of_the_diff(engine, tmp_path, monkeypatch):
     """A file whose period span holds no figure yet is written straight into fact_flow (no
@@ -610,15 +624,7 @@ def test_a_first_load_goes_straight_in_with_the_outcome_of_the_diff(engine, tmp_
 
     monkeypatch.setattr(Checked, "write_lake", spy_lake)
     # On DuckDB, harmonize writes such a file's observations into fact_flow itself (FactSink).
-    sunk: list[bool] = []
-    sink = FactSink.__call__
-
-    def spy_sink(self, *args):
-        relation = sink(self, *args)
-        sunk.append(relation is not None)
-        return relation
-
-    monkeypatch.setattr(FactSink, "__call__", spy_sink)
+    sunk = spy_on_sink(monkeypatch)
     lineage = {"loaded_at"}  # the only column that differs between two loads of the same bytes
     columns = ", ".join(c for c in FACT_COLUMNS if c not in lineage)
     lines = DARIEN.read_text(encoding="utf-8").splitlines()
@@ -678,15 +684,7 @@ def test_observations_a_sink_wrote_go_with_a_refusal_or_a_failed_load(tmp_path, 
     that fails after it, leaves no observation, coverage or lake leaf behind; the refusal is
     recorded; the corrected file then loads as it would have; a resend is diffed (the sink
     declines a span that holds figures)."""
-    sunk: list[bool] = []
-    sink = FactSink.__call__
-
-    def spy_sink(self, *args):
-        relation = sink(self, *args)
-        sunk.append(relation is not None)
-        return relation
-
-    monkeypatch.setattr(FactSink, "__call__", spy_sink)
+    sunk = spy_on_sink(monkeypatch)
     lines = DARIEN.read_text(encoding="utf-8").splitlines()
     twice = tmp_path / "darien_twice.csv"  # one row twice: two observations share every key
     twice.write_text("\n".join([*lines, lines[1]]) + "\n", encoding="utf-8")
