@@ -12,8 +12,11 @@ import re
 import tempfile
 from pathlib import Path
 
-# Bounded memory whatever the file: DuckDB spills to its temp directory beyond this.
-MEMORY_LIMIT = os.environ.get("OMH_DUCKDB_MEMORY", "500MB")
+# Bounded memory whatever the file: DuckDB spills to its temp directory beyond this. 400MB: with
+# ~400 MB of Python, pandas, Arrow and GX beside it, a 10 M-row ingest peaks at ~840 MB and a
+# 2 M-row one at ~755 MB (500MB: ~930 / ~740 MB, the pool full only at 10 M), in the same time
+# (docs/decisions/0006-throughput.md, session 7).
+MEMORY_LIMIT = os.environ.get("OMH_DUCKDB_MEMORY", "400MB")
 if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", MEMORY_LIMIT, flags=re.IGNORECASE):  # it goes into SQL
     raise ValueError(f"OMH_DUCKDB_MEMORY={MEMORY_LIMIT!r}: give a size such as 600MB or 2GB")
 

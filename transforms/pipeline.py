@@ -620,7 +620,8 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
                     },
                     facts,
                     outcomes,
-                    scope=checked.fact_scope(),
+                    # A sink counted the rows it wrote; otherwise one aggregate counts them.
+                    scope=sink.scope if sink is not None and sink.scope is not None else checked.fact_scope(),
                 )
             # The leaves the load changed (revised, added or withdrawn figures), rewritten from
             # the warehouse; those of a first load whose partitions hold nothing else, from the

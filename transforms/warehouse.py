@@ -151,6 +151,9 @@ class FactSink:
             "loaded_at": stamp,
         }
         self.rows: int | None = None  # the observations written, once written
+        # ... and their scope, as ``Checked.fact_scope`` counts it (the load needs no second
+        # aggregate over the rows the sink has just counted).
+        self.scope: list | None = None
         self.open = False
 
     def __call__(self, source: str, stored: dict, constants: dict, span: tuple) -> str | None:
@@ -188,6 +191,7 @@ class FactSink:
             if not wh._first_in_span(scope, own=self.sha):  # the load would diff it after all
                 self.abandon()
                 return None
+            self.scope = scope
         except BaseException:
             self.abandon()
             raise
@@ -202,7 +206,7 @@ class FactSink:
     def abandon(self) -> None:
         """Roll the written observations back (nothing of the file stays); idempotent."""
         if self.open:
-            self.open, self.rows = False, None
+            self.open, self.rows, self.scope = False, None, None
             self.wh._depth -= 1
             self.wh.con.execute("ROLLBACK")
 
