@@ -7,7 +7,7 @@ export OMH_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(OMH_HOME)/airflow
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test airflow bench lint lock clean
+.PHONY: setup demo test airflow bench bench-storage lint lock clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ airflow: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# What one write of 20 M observations costs in DuckDB, column by column (bench/storage.py).
+bench-storage: setup
+	$(BIN)/python bench/storage.py
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

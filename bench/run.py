@@ -160,6 +160,25 @@ class StepError(RuntimeError):
 # ---------------------------------------------------------------------------- helpers
 
 
+# A step's line in the pipeline's log: "<file>: <step> took <seconds> s (rss ..., peak ...)".
+_TOOK = re.compile(r": ([a-z][a-z ]*?) took ([0-9.]+) s \(rss (\d+) MB, peak (\d+) MB\)")
+
+
+def step_times(log: Path) -> dict:
+    """Each step's time, RSS and peak so far, from the ``took`` lines of an ingest's log (the
+    last line of a step wins: a home holds one ingest per measurement)."""
+    steps: dict = {}
+    if log.is_file():
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if m := _TOOK.search(line):
+                steps[m.group(1)] = {
+                    "s": float(m.group(2)),
+                    "rss_mb": int(m.group(3)),
+                    "peak_mb": int(m.group(4)),
+                }
+    return steps
+
+
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
@@ -397,6 +416,7 @@ class Bench:
                 f"{label}: unexpected output: {res['stdout'].strip()[-300:]} {res['stderr_tail']}"
             )
         res["observations"] = int(match.group(1)) if match.group(1) else None
+        res["steps"] = step_times(home / "logs" / "omh.log")
         return res
 
     # -- steps
@@ -596,6 +616,7 @@ class Bench:
                 "sys_s",
                 "observations",
                 "published",
+                "steps",
             )
             runs.append({k: round(res[k], 3) if isinstance(res[k], float) else res[k] for k in keep})
         self.detail(f"pipeline_{rows}", runs)
