@@ -201,7 +201,6 @@ class _Grid:
     sheet: str | None
     rows: int
     staged: str | None = None  # staging table: its cells are trimmed already
-    short_rows: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def header(self) -> list[str]:
@@ -253,7 +252,7 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
     )
     frame["source_row"] = pd.Series(grid.row_numbers, dtype="int64")
     name = register_frame(con, frame, "grid")
-    return _Grid(name, grid.header_levels, width, grid.sheet, len(frame), short_rows=grid.short_rows)
+    return _Grid(name, grid.header_levels, width, grid.sheet, len(frame))
 
 
 def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
@@ -318,16 +317,6 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
             columns.append((idx, header[idx], -1, role, level_attrs))
     if not columns:
         raise ExtractError(f"{name}: no value column of the contract is in the file")
-    # A row that ends before a column the contract reads was cut short (or lost a field): padding
-    # it would withdraw or shift a figure without a word.
-    last = max(used | {c[0] for c in columns})
-    cut = [(line, n) for line, n in grid.short_rows if n <= last]
-    if cut:
-        raise ExtractError(
-            f"{name}: line {cut[0][0]}: {cut[0][1]} fields, so column {header[last]!r} is missing "
-            f"(truncated or malformed rows: {len(cut)})"
-        )
-
     # The value columns as a small table: one row per column, joined to every data row.
     measures = pd.DataFrame(
         {

@@ -69,15 +69,12 @@ def decode(raw: bytes, encoding: str, name: str) -> str:
         raise ReadError(f"{name}: unknown encoding '{encoding}' in the contract") from exc
 
 
-def _check_ragged(
-    rows: list[list[str]], header_idx: list[int], lines: list[int], spec, name: str
-) -> list[tuple[int, int]]:
+def _check_ragged(rows: list[list[str]], header_idx: list[int], lines: list[int], spec, name: str) -> None:
     """A data row whose field count is not the header's is refused, as the Arrow fast path
     refuses it (``grid.ragged_row_error``, the same message): a short row was cut short or lost a
     field (padding it would withdraw or shift a figure), a row with filled fields beyond the
     header has a delimiter inside a value ("17,603"). A row that is entirely empty is skipped;
-    empty trailing fields beyond the header (a trailing delimiter) are allowed. Returns the short
-    rows, none since every one is refused (kept for extract's own check)."""
+    empty trailing fields beyond the header (a trailing delimiter) are allowed."""
     width = max(len(rows[i]) for i in header_idx)
     ragged: list[int] = []
     seen_data = False
@@ -93,7 +90,6 @@ def _check_ragged(
     if ragged:
         first = ragged[0]
         raise ragged_row_error(name, lines[first], len(rows[first]), width, len(ragged))
-    return []
 
 
 def read_csv_grid(path: Path, spec) -> Grid:
@@ -126,5 +122,5 @@ def read_csv_grid(path: Path, spec) -> Grid:
             f"{name}: line {lines[header_idx[-1]]}: the header has one column; "
             f"is the delimiter {spec.delimiter!r} right?"
         )
-    grid.short_rows = _check_ragged(rows, header_idx, lines, spec, name)
+    _check_ragged(rows, header_idx, lines, spec, name)
     return grid

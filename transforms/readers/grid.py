@@ -58,9 +58,6 @@ class Grid:
     header_levels: list[list[str]]
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
-    # Data rows with fewer fields than the header, as (physical line, fields): the reader pads them;
-    # extract refuses one that lacks a column the contract reads (a truncated or broken row).
-    short_rows: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def header(self) -> list[str]:
