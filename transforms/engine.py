@@ -93,10 +93,13 @@ def duplicate_groups(con, relation: str, cols) -> object:
         have = set(columns_of(con, relation))
         located = ", min(source_row) AS _row, min(source_row, 5) AS _rows" if "source_row" in have else ""
         located += ", any_value(source_column) AS _col" if located and "source_column" in have else ""
+        repeated = f"SELECT hash({keys}) FROM {relation} GROUP BY 1 HAVING count(*) > 1"
+        # Usually no hash repeats: then the rows are not scanned again (0.4 s at 20 M rows), and
+        # the same query over no row gives the frame its columns.
+        where = f"hash({keys}) IN ({repeated})" if fetch_all(con, f"{repeated} LIMIT 1") else "false"
         frame = fetch_df(
             con,
-            f"SELECT {keys}, count(*) AS _n{located} FROM {relation} WHERE hash({keys}) IN "
-            f"(SELECT hash({keys}) FROM {relation} GROUP BY 1 HAVING count(*) > 1) "
+            f"SELECT {keys}, count(*) AS _n{located} FROM {relation} WHERE {where} "
             f"GROUP BY {keys} HAVING count(*) > 1",
         )
         if "_rows" not in frame:

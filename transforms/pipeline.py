@@ -340,6 +340,9 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None, sink=N
         pool.shutdown(wait=False)
 
         def verdict():
+            if not pending.done():  # the critical path waits for GX here (the step log shows it)
+                with timed("wait for the raw suite", name):
+                    pending.result()
             raw = pending.result()
             if raw.errors:
                 problems = [f"{name}: {o.message()}" for o in raw.errors]
