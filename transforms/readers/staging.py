@@ -143,17 +143,34 @@ def stage_csv(
     def data():
         return _FileSlice(path, start, end)
 
-    bad = [0]  # rows whose field count is not the header's
-    blank = [0]  # lines of blanks only (" "): the plain reader skips them
+    # A trailing delimiter on every data row (an empty field beyond the header's), which the plain
+    # reader allows: Arrow then reads one column more, which must be blank wherever it is read.
+    data_records: list[list[str]] = []  # the data rows the prefix holds, as the plain reader reads them
+    for record in records[max(header_idx) + 1 :]:
+        if any(c.strip() for c in record):
+            data_records.append(record)
+        elif data_records and spec.stop_at_blank_row:
+            break
+    trailing = bool(data_records) and all(len(r) == width + 1 and not r[width].strip() for r in data_records)
+    fields = width + 1 if trailing else width
+
+    def classify(row) -> str:
+        """An Arrow row whose field count is not ``fields``, as the plain reader sees it: a line of
+        blanks only, a row it reads ('plain': at least the header's fields, any beyond them
+        blank), or a ragged row ('bad')."""
+        text = row.text or ""
+        if not text.strip(spec.delimiter + " \t\r\n"):
+            return "blank"
+        cells = next(csv.reader([text], delimiter=spec.delimiter, quotechar=spec.quotechar), [])
+        return "plain" if len(cells) >= width and not any(c.strip() for c in cells[width:]) else "bad"
+
+    counts = {"blank": 0, "plain": 0, "bad": 0}
 
     def on_invalid(row) -> str:
-        if not (row.text or "").strip(spec.delimiter + " \t\r\n"):
-            blank[0] += 1
-        else:
-            bad[0] += 1
+        counts[classify(row)] += 1
         return "skip"
 
-    names = [f"c{i}" for i in range(width)]
+    names = [f"c{i}" for i in range(fields)]
     read_opts = pacsv.ReadOptions(
         column_names=names,
         encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
@@ -201,11 +218,12 @@ def stage_csv(
     # flag (cells empty or whitespace only, as the plain reader sees them); the stream is
     # consumed as DuckDB stores it.
     cells = ", ".join(f"c{i}" for i in range(width))
-    others = " AND ".join(_whitespace_sql(f"c{i}") for i in range(1, width)) or "true"
+    others = " AND ".join(_whitespace_sql(f"c{i}") for i in range(1, fields)) or "true"
     blank_sql = f"CASE WHEN {_whitespace_sql('c0')} THEN {others} ELSE false END"
+    extra_sql = f", NOT ({_whitespace_sql(f'c{width}')}) AS _extra" if trailing else ""
     try:
         con.execute(
-            f"CREATE TABLE {table} AS SELECT {cells}, source_row, ({blank_sql}) AS _blank FROM {stream}"
+            f"CREATE TABLE {table} AS SELECT {cells}, source_row, ({blank_sql}) AS _blank{extra_sql} FROM {stream}"
         )
     except BaseException as exc:
         con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -217,15 +235,41 @@ def stage_csv(
         raise
     finally:
         con.unregister(stream)
-    if bad[0] or blank[0]:
+    extra = _filled_extra(con, table, spec.stop_at_blank_row) if trailing else (0, 0)
+    if counts["bad"] or counts["blank"] or counts["plain"] or extra[1]:
         con.execute(f"DROP TABLE IF EXISTS {table}")
-    if bad[0]:
-        line, found = _first_ragged(data, read_opts, parse_opts, spec.delimiter)
-        raise ragged_row_error(name, header_end_line + line, found, width, bad[0])
-    if blank[0]:
+    if counts["bad"] or extra[1]:
+        # Ragged rows, as the plain reader counts them: rows Arrow could not read with the file's
+        # field count, and rows it read whose field beyond the header's is filled.
+        first = []
+        if counts["bad"]:
+            line, found = _first_ragged(data, read_opts, parse_opts, lambda row: classify(row) == "bad")
+            first.append((header_end_line + line, found))
+        if extra[1]:
+            first.append((extra[0], width + 1))
+        line, found = min(first)
+        raise ragged_row_error(name, line, found, width, counts["bad"] + extra[1])
+    if counts["blank"] or counts["plain"]:
         # Skipped rows would shift the physical line numbers of every later row.
-        raise ReadError(f"{name}: lines of blanks only among the data: the plain reader reads this file")
+        why = "lines of blanks only" if counts["blank"] else "rows with other counts of trailing delimiters"
+        raise ReadError(f"{name}: {why} among the data: the plain reader reads this file")
+    if trailing:
+        con.execute(f"ALTER TABLE {table} DROP COLUMN _extra")
     return StagedGrid(table, levels, width, rows[0], first_line)
+
+
+def _filled_extra(con, table: str, stop_at_blank: bool) -> tuple[int, int]:
+    """(first line, count) of the rows whose field beyond the header's is filled, up to the first
+    blank row when the data ends there (the plain reader reads no further)."""
+    before = (
+        f" AND source_row < coalesce((SELECT min(source_row) FROM {table} WHERE _blank), {2**62})"
+        if stop_at_blank
+        else ""
+    )
+    first, count = con.execute(
+        f"SELECT min(source_row), count(*) FROM {table} WHERE _extra{before}"
+    ).fetchone()
+    return int(first or 0), int(count)
 
 
 # What DuckDB's trim() removes from either end of a text: the Unicode space separators (Zs).
@@ -246,16 +290,17 @@ def _whitespace_sql(col: str) -> str:
     )
 
 
-def _first_ragged(data, read_opts, parse_opts, delimiter: str) -> tuple[int, int]:
-    """(line within ``data()``, a new stream of the data section, fields) of the first row whose field count is not the header's: a
-    second, single-threaded parse (Arrow numbers rows only then), on the way to a refusal."""
+def _first_ragged(data, read_opts, parse_opts, ragged) -> tuple[int, int]:
+    """(line within the data section, fields) of the first row ``ragged(row)`` says is ragged;
+    ``data()`` opens a new stream of the data section. A second, single-threaded parse (Arrow
+    numbers rows only then), on the way to a refusal."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     found: list[tuple[int, int]] = []
 
     def on_invalid(row) -> str:
-        if (row.text or "").strip(delimiter + " \t\r\n"):
+        if ragged(row):
             found.append((row.number, row.actual_columns))
             return "error"  # the first is enough: stop reading
         return "skip"
