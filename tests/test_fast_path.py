@@ -129,6 +129,10 @@ def _darien_variant(kind: str) -> bytes:
         return text.replace("Brasil,2021,8370", "Brasil,2021,8370,", 1).encode()
     if kind == "two trailing delimiters on one row":
         return ended.replace("Brasil,2021,8370,", "Brasil,2021,8370, ,", 1).encode()
+    if kind == "footnotes after a row of delimiters":  # the data ended at that row
+        return (
+            "".join(lines[:10]) + ",,\nFuente: SNM 2022\nNota: cifras, preliminares, de 2022, y 2023\n"
+        ).encode()
     if kind == "NUL byte in the footnotes":
         return ("".join(lines[:10]) + "\nFuente: SNM\x00\n").encode()
     raise AssertionError(kind)
@@ -148,6 +152,7 @@ RAGGED = {
     "row of spaces": "same",
     "NUL byte": "NUL",
     "NUL byte in the footnotes": "NUL",
+    "footnotes after a row of delimiters": 9,
     "trailing delimiter on every row": 28,
     "trailing delimiter, header too": "same",
     "trailing delimiter, one row filled": (4, 4, 1),

@@ -235,6 +235,12 @@ def stage_csv(
         raise
     finally:
         con.unregister(stream)
+    if (
+        any(counts.values())
+        and spec.stop_at_blank_row
+        and _after_the_data(con, table, header_end_line, data, read_opts, parse_opts)
+    ):
+        counts = dict.fromkeys(counts, 0)  # footnotes after the blank row that ends the data
     extra = _filled_extra(con, table, spec.stop_at_blank_row) if trailing else (0, 0)
     if counts["bad"] or counts["blank"] or counts["plain"] or extra[1]:
         con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -256,6 +262,17 @@ def stage_csv(
     if trailing:
         con.execute(f"ALTER TABLE {table} DROP COLUMN _extra")
     return StagedGrid(table, levels, width, rows[0], first_line)
+
+
+def _after_the_data(con, table: str, header_end_line: int, data, read_opts, parse_opts) -> bool:
+    """Whether every row Arrow skipped comes after the first blank row, where the plain reader's
+    data ends (footnotes of another field count after a row of delimiters only): the skipped rows
+    then shift no line number of the data."""
+    end = con.execute(f"SELECT min(source_row) FROM {table} WHERE _blank").fetchone()[0]
+    if end is None:
+        return False
+    line, _ = _first_ragged(data, read_opts, parse_opts, lambda row: True)
+    return header_end_line + line > end
 
 
 def _filled_extra(con, table: str, stop_at_blank: bool) -> tuple[int, int]:
