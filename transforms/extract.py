@@ -230,13 +230,10 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
         else:
             view = temp_name("grid")
             # Rows after the first all-empty row are footnotes; all-empty rows are no data. The
-            # first empty row is looked up once: a subquery in the view would leave the planner
-            # guessing a handful of rows, and it would then hash millions of them in memory.
-            stop = (
-                fetch_value(con, f"SELECT min(source_row) FROM {table} WHERE _blank")
-                if spec.stop_at_blank_row
-                else None
-            )
+            # first empty row is a literal (stage_csv looked it up): a subquery in the view would
+            # leave the planner guessing a handful of rows, and it would then hash millions of them
+            # in memory.
+            stop = staged.first_blank
             before = f" AND source_row < {int(stop)}" if stop is not None else ""
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (_blank) FROM {table} WHERE NOT _blank{before}"

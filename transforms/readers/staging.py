@@ -34,6 +34,9 @@ class StagedGrid:
     width: int
     rows: int
     first_data_line: int
+    # Where the data ends when the contract stops at a blank row: the first row of blanks only
+    # (None: no such row, or the contract reads past them).
+    first_blank: int | None = None
 
 
 def _header_levels(rows: list[list[str]], header_idx: list[int]) -> list[list[str]]:
@@ -235,13 +238,22 @@ def stage_csv(
         raise
     finally:
         con.unregister(stream)
+    # Looked up once: the checks below and extract's view all stop there.
+    first_blank = (
+        con.execute(f"SELECT min(source_row) FROM {table} WHERE _blank").fetchone()[0]
+        if spec.stop_at_blank_row
+        else None
+    )
     if (
         any(counts.values())
-        and spec.stop_at_blank_row
-        and _after_the_data(con, table, header_end_line, data, read_opts, parse_opts)
+        and first_blank is not None
+        and header_end_line + _first_skipped(data, read_opts, parse_opts, lambda row: True)[0] > first_blank
     ):
-        counts = dict.fromkeys(counts, 0)  # footnotes after the blank row that ends the data
-    extra = _filled_extra(con, table, spec.stop_at_blank_row) if trailing else (0, 0)
+        # Every row Arrow skipped comes after the blank row that ends the data (footnotes of
+        # another field count): the plain reader never reads them, and they shift no line number
+        # of the data.
+        counts = dict.fromkeys(counts, 0)
+    extra = _filled_extra(con, table, first_blank) if trailing else (0, 0)
     if counts["bad"] or counts["blank"] or counts["plain"] or extra[1]:
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if counts["bad"] or extra[1]:
@@ -249,7 +261,7 @@ def stage_csv(
         # field count, and rows it read whose field beyond the header's is filled.
         first = []
         if counts["bad"]:
-            line, found = _first_ragged(data, read_opts, parse_opts, lambda row: classify(row) == "bad")
+            line, found = _first_skipped(data, read_opts, parse_opts, lambda row: classify(row) == "bad")
             first.append((header_end_line + line, found))
         if extra[1]:
             first.append((extra[0], width + 1))
@@ -261,28 +273,13 @@ def stage_csv(
         raise ReadError(f"{name}: {why} among the data: the plain reader reads this file")
     if trailing:
         con.execute(f"ALTER TABLE {table} DROP COLUMN _extra")
-    return StagedGrid(table, levels, width, rows[0], first_line)
+    return StagedGrid(table, levels, width, rows[0], first_line, first_blank)
 
 
-def _after_the_data(con, table: str, header_end_line: int, data, read_opts, parse_opts) -> bool:
-    """Whether every row Arrow skipped comes after the first blank row, where the plain reader's
-    data ends (footnotes of another field count after a row of delimiters only): the skipped rows
-    then shift no line number of the data."""
-    end = con.execute(f"SELECT min(source_row) FROM {table} WHERE _blank").fetchone()[0]
-    if end is None:
-        return False
-    line, _ = _first_ragged(data, read_opts, parse_opts, lambda row: True)
-    return header_end_line + line > end
-
-
-def _filled_extra(con, table: str, stop_at_blank: bool) -> tuple[int, int]:
-    """(first line, count) of the rows whose field beyond the header's is filled, up to the first
-    blank row when the data ends there (the plain reader reads no further)."""
-    before = (
-        f" AND source_row < coalesce((SELECT min(source_row) FROM {table} WHERE _blank), {2**62})"
-        if stop_at_blank
-        else ""
-    )
+def _filled_extra(con, table: str, first_blank: int | None) -> tuple[int, int]:
+    """(first line, count) of the rows whose field beyond the header's is filled, up to
+    ``first_blank`` where the data ends there (the plain reader reads no further)."""
+    before = f" AND source_row < {int(first_blank)}" if first_blank is not None else ""
     first, count = con.execute(
         f"SELECT min(source_row), count(*) FROM {table} WHERE _extra{before}"
     ).fetchone()
@@ -307,17 +304,17 @@ def _whitespace_sql(col: str) -> str:
     )
 
 
-def _first_ragged(data, read_opts, parse_opts, ragged) -> tuple[int, int]:
-    """(line within the data section, fields) of the first row ``ragged(row)`` says is ragged;
-    ``data()`` opens a new stream of the data section. A second, single-threaded parse (Arrow
-    numbers rows only then), on the way to a refusal."""
+def _first_skipped(data, read_opts, parse_opts, wanted) -> tuple[int, int]:
+    """(line within the data section, fields) of the first row Arrow skips that ``wanted(row)``
+    picks ((0, 0): none); ``data()`` opens a new stream of the data section. A second,
+    single-threaded parse (Arrow numbers rows only then), run only when rows were skipped."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     found: list[tuple[int, int]] = []
 
     def on_invalid(row) -> str:
-        if ragged(row):
+        if wanted(row):
             found.append((row.number, row.actual_columns))
             return "error"  # the first is enough: stop reading
         return "skip"
