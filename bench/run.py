@@ -83,9 +83,10 @@ TARGETS = {
     "skip_s": ("<=", 2.0),
     "dag_parse_s_max": ("<=", 0.5),
     "view_s_max": ("<=", 1.0),
+    "query_during_load_s": ("<=", 2.0),
 }
 
-STEPS = ("generate", "gx_small", "dags", "floor", "pipeline", "skip", "views", "usual", "pg")
+STEPS = ("generate", "gx_small", "dags", "floor", "pipeline", "skip", "views", "usual", "pg", "concurrency")
 
 # Runs a command in a fresh process, so that RUSAGE_CHILDREN is this one command's (and its
 # children's) peak RSS. Polls the process group's summed RSS too, to enforce a memory limit and
@@ -714,6 +715,78 @@ class Bench:
         self.record(usual_s=median(walls), usual_peak_rss_mb=max(d["maxrss_mb"] for d in details))
         self._ratios()
 
+    def step_concurrency(self) -> None:
+        """``omh sql`` in a loop, each a fresh process, while ``omh ingest`` loads the smaller
+        file (2 M rows in a full run) into a home that already publishes the real CBP file: every
+        answer must come at once and give the figures of before the load or of after it. Then a
+        small real file is loaded into the result, to time the copy a writer makes of the
+        published warehouse (decision 0007)."""
+        rows = self.small_size
+        home = self.fresh_home("concurrency")
+        env = self.env(OMH_HOME=str(home))
+        raw = REPO_ROOT / "data" / "realdata" / "raw"
+        seed = [*self.omh, "ingest", str(raw / "usa_cbp_sbo-encounters-fy22-fy25-aug.csv")]
+        self.measure([*seed, "--source", "usa_cbp_swb_encounters"], env, "concurrency_seed")
+        query = [*self.omh, "sql", "--csv", "SELECT count(*) AS n, sum(value) AS total FROM fact_flow"]
+
+        def answer() -> tuple[float, str]:
+            started = time.perf_counter()
+            out = subprocess.run(query, env=env, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+            wall = time.perf_counter() - started
+            lines = out.stdout.strip().splitlines()
+            return wall, (
+                lines[-1] if out.returncode == 0 and lines else f"error: {out.stderr.strip()[-300:]}"
+            )
+
+        before = answer()[1]
+        cmd = [*self.omh, "ingest", str(self.files[rows]), "--source", SOURCE_ID]
+        started = time.perf_counter()
+        load = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        during: list[tuple[float, str]] = []
+        try:
+            while load.poll() is None:
+                wall, figures = answer()
+                if load.poll() is None:  # answered while the load still ran
+                    during.append((wall, figures))
+                time.sleep(0.25)
+        finally:
+            out, err = load.communicate()
+        load_s = time.perf_counter() - started
+        if load.returncode != 0:
+            raise StepError(f"concurrency: the load failed: {out.strip()[-300:]} {err.strip()[-300:]}")
+        after = answer()[1]
+        odd = [f for _, f in during if f not in (before, after)]
+        colombia = raw / "colombia_entradas_de_extranjeros_a_colombia_20250803.csv"
+        self.measure(
+            [*self.omh, "ingest", str(colombia), "--source", "col_entradas_extranjeros"],
+            env,
+            "concurrency_copy",
+        )
+        log_text = (home / "logs" / "omh.log").read_text(encoding="utf-8", errors="replace")
+        copied = re.findall(r"copied for writing in ([\d.]+) s \((\d+) MB\)", log_text)
+        walls = [w for w, _ in during]
+        self.detail(
+            "concurrency",
+            {
+                "rows": rows,
+                "load_s": round(load_s, 3),
+                "queries_during_load": len(during),
+                "query_s": [round(w, 3) for w in walls],
+                "before": before,
+                "after": after,
+                "other_answers": odd[:5],
+                "copy_s_and_mb": copied[-1] if copied else None,
+            },
+        )
+        if not during:
+            raise StepError("concurrency: the load ended before any query answered: use a larger file")
+        if odd:
+            raise StepError(
+                f"concurrency: {len(odd)} answers were neither before nor after the load: {odd[:3]}"
+            )
+        self.record(query_during_load_s=round(max(walls), 3), query_during_load_rows=rows)
+        shutil.rmtree(home, ignore_errors=True)
+
     def step_pg(self) -> None:
         try:
             import psycopg
@@ -863,6 +936,7 @@ class Bench:
             self.step("views", ["view_s_max"], self.step_views)
             self.step("usual", ["usual_s"], self.step_usual)
             self.step("pg", ["pg_floor_s", "pg_pipeline_s"], self.step_pg)
+            self.step("concurrency", ["query_during_load_s"], self.step_concurrency)
         except StepError as exc:
             self.fail([], "run", exc)
         finally:

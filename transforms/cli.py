@@ -1,6 +1,7 @@
 """The ``omh`` command: run the pipeline outside the scheduler, check files, query the warehouse.
 
-Exit codes of ``check`` and ``ingest``: 0 loads (or already loaded), 1 refused, 2 cannot be read.
+Exit codes of ``check`` and ``ingest``: 0 loads (or already loaded), 1 refused, 2 cannot be read,
+4 the embedded warehouse stayed busy with another load longer than ``--wait`` (nothing changed).
 No traceback reaches the user: the full trace goes to ``$OMH_HOME/logs/omh.log``.
 """
 
@@ -11,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_REFUSED, EXIT_UNREADABLE, EXIT_USAGE = 0, 1, 2, 3
+EXIT_OK, EXIT_REFUSED, EXIT_UNREADABLE, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("ingest", help="the whole pipeline for one file")
     i.add_argument("file")
     i.add_argument("--source", required=True)
+    _wait_flag(i)
     i.set_defaults(func=cmd_ingest)
     q = sub.add_parser("sql", help="run a query on the warehouse (read-only)")
     q.add_argument("query")
@@ -215,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="compare lake and warehouse per partition (rows, sums); 1 on a mismatch"
     )
     v.add_argument("--repair", action="store_true", help="rewrite differing lake leaves from the warehouse")
+    _wait_flag(v)
     v.set_defaults(func=cmd_verify)
     sub.add_parser("airflow", help="Airflow standalone + Observatory on 127.0.0.1:8080").set_defaults(
         func=cmd_airflow
@@ -222,9 +225,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _wait_flag(parser) -> None:
+    parser.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="how long to wait for another load of the embedded warehouse to finish "
+        "(default $OMH_WRITE_WAIT, else 1800; 0: do not wait)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    if getattr(args, "wait", None) is not None:
+        import os
+
+        from transforms.writelock import WAIT_ENV
+
+        if not args.wait >= 0:
+            print(f"omh {args.command}: --wait takes a number of seconds, 0 or more", file=sys.stderr)
+            return EXIT_USAGE
+        os.environ[WAIT_ENV] = str(args.wait)  # read where the lock is taken
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -232,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the user gets one line; the log gets the trace
         logging.getLogger("omh").exception("omh %s failed", args.command)
         from transforms.contracts import ContractError
+        from transforms.writelock import WarehouseBusy
 
+        if isinstance(exc, WarehouseBusy):  # plain words, no exception class
+            print(one_line(f"omh {args.command}: {exc}"), file=sys.stderr)
+            return EXIT_BUSY
         code = EXIT_USAGE if isinstance(exc, ContractError) else EXIT_REFUSED
         from transforms.config import mask_secrets
 

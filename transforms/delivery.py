@@ -131,13 +131,13 @@ def coverage(source_id: str, period: Period, home=None) -> Coverage:
     """Loaded files whose figures cover the period (``file_coverage``), and refused files received
     since the period ended; read-only. A warehouse not created yet holds nothing."""
     from transforms.config import settings
-    from transforms.warehouse import Warehouse
+    from transforms.warehouse import open_for_reading
 
     cfg = settings(home)
     empty = Coverage(source_id, period, [], 0, [])
     if cfg.duckdb_path is not None and not cfg.duckdb_path.exists():
         return empty
-    with Warehouse(cfg, read_only=True) as wh:
+    with open_for_reading(cfg) as wh:
         try:
             loaded = wh.fetchall(
                 "SELECT m.file_name, sum(c.observations) FROM file_coverage c "

@@ -140,12 +140,12 @@ def _output_to(path: Path):
 
 def _manifest(cfg: Settings, source_id: str) -> dict[str, dict]:
     """The newest manifest row of each file name of a source."""
-    from transforms.warehouse import Warehouse
+    from transforms.warehouse import open_for_reading
 
     if cfg.duckdb_path is not None and not cfg.duckdb_path.exists():
         return {}
     try:
-        with Warehouse(cfg, read_only=True) as wh:
+        with open_for_reading(cfg) as wh:
             cols, rows = wh.query(
                 "SELECT file_name, status, rows_loaded, reason, report_path FROM file_manifest "
                 "WHERE source_id = ? ORDER BY processed_at",

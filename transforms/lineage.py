@@ -40,11 +40,11 @@ def warehouse_namespace(cfg: Settings) -> tuple[str, str]:
 
 def lake_partitions(source_id: str, sha256: str, cfg: Settings) -> list[tuple[str, int, int]]:
     """(reporter, year, month) leaves holding the current figures of one loaded file (read-only)."""
-    from transforms.warehouse import Warehouse
+    from transforms.warehouse import open_for_reading
 
     if cfg.duckdb_path is not None and not cfg.duckdb_path.exists():
         return []
-    with Warehouse(cfg, read_only=True) as wh:
+    with open_for_reading(cfg) as wh:
         rows = wh.fetchall(
             "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow "
             "WHERE source_id = ? AND source_sha256 = ? ORDER BY 1, 2, 3",

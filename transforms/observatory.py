@@ -300,11 +300,11 @@ def _alerts(wh, cfg: Settings, limit: int = 100) -> list[dict]:
 
 
 def _open(cfg: Settings, attempts: int = 3, pause: float = 0.3):
-    from transforms.warehouse import Warehouse
+    from transforms.warehouse import open_for_reading
 
     for attempt in range(attempts):
         try:
-            return Warehouse(cfg, read_only=True)
+            return open_for_reading(cfg)
         except Exception as exc:
             if "lock" not in str(exc).lower() or attempt == attempts - 1:
                 if "lock" in str(exc).lower():

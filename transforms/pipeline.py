@@ -158,7 +158,7 @@ def discover(source_id: str, home=None) -> list[dict]:
     enough to look their sha256 up (a warehouse not created yet has loaded nothing). Migrating the
     schema is left to the loads (``ingest_file``), so listing stays cheap and never writes.
     """
-    from transforms.warehouse import Warehouse
+    from transforms.warehouse import open_for_reading
 
     cfg = get_settings(home)
     contract = get_contract(source_id)
@@ -176,7 +176,7 @@ def discover(source_id: str, home=None) -> list[dict]:
         )
     if not out or (cfg.duckdb_path is not None and not cfg.duckdb_path.exists()):
         return out
-    with Warehouse(cfg, read_only=True) as wh:
+    with open_for_reading(cfg) as wh:
         for entry in out:
             entry["loaded"] = wh.is_loaded(source_id, entry["sha256"])
     return out
@@ -537,7 +537,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         "processed_at": dt.datetime.now(),
     }
     result = IngestResult(source_id, shown, sha, STATUS_LOADED)
-    with Warehouse(cfg) as wh:
+    with Warehouse(cfg, purpose=f"the load of {shown}") as wh:
         if wh.is_loaded(source_id, sha):
             return _skipped(source_id, path, shown, sha)
         wh.ensure_schema(load_contracts())
@@ -670,10 +670,10 @@ def ingest_source(source_id: str, home=None) -> list[IngestResult]:
 
 def summary(home=None) -> list[dict]:
     """Per member state: sources, files loaded/refused, observations, periods."""
-    from transforms.warehouse import Warehouse
+    from transforms.warehouse import open_for_reading
 
     cfg = get_settings(home)
-    with Warehouse(cfg, read_only=True) as wh:
+    with open_for_reading(cfg) as wh:
         cols, rows = wh.query(
             """
             SELECT s.reporter_iso3, s.name_en, s.conference, s.files, s.observations, s.first_period,

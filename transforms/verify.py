@@ -13,6 +13,7 @@ Exit status: 0 when everything agrees, 1 otherwise (each differing partition is 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from dataclasses import dataclass, field
@@ -149,10 +150,16 @@ def _compare(cfg: Settings, wh) -> VerifyReport:
 
 def verify(home=None, repair: bool = False) -> VerifyReport:
     """Compare lake and warehouse; with ``repair``, rewrite what differs from the warehouse first."""
+    from transforms import writelock
     from transforms.warehouse import Warehouse
 
     cfg = get_settings(home)
-    with Warehouse(cfg, read_only=not repair) as wh:
+    # No load may change the lake or the warehouse while they are compared: the check waits for
+    # the writer of the moment, like a writer (the embedded warehouse; PostgreSQL's loads commit
+    # before they write the lake too, but have no such lock).
+    quiet = cfg.duckdb_path is not None and not repair
+    turn = writelock.quiet(cfg.duckdb_path, "omh verify") if quiet else contextlib.nullcontext()
+    with turn, Warehouse(cfg, read_only=not repair, purpose="omh verify --repair") as wh:
         if repair:  # an older warehouse is migrated (and its views reinstalled) first
             wh.ensure_schema()
         report = _compare(cfg, wh)

@@ -420,12 +420,14 @@ class Warehouse:
     # PostgreSQL the sort cost 4 % of a 2 M-row resend and the lake read gained nothing from it.
     FRESH_ORDER = ""
 
-    def __new__(cls, settings: Settings, read_only: bool = False):
+    def __new__(cls, settings: Settings, read_only: bool = False, purpose: str | None = None):
         if cls is Warehouse:
             cls = PostgresWarehouse if engine_of(settings.warehouse_url) == "postgres" else DuckDBWarehouse
         return super().__new__(cls)
 
-    def __init__(self, settings: Settings, read_only: bool = False):
+    def __init__(self, settings: Settings, read_only: bool = False, purpose: str | None = None):
+        """``purpose``: what a writer is about to do, in words (``"the load of cbp.csv"``): another
+        writer waiting for the embedded warehouse shows it."""
         self.settings = settings
         self.read_only = read_only
 
@@ -1209,11 +1211,19 @@ def _leaf_batches(con, sql: str, batch_rows: int = ARROW_BATCH_ROWS, fixed: dict
         )
 
 
+def open_for_reading(settings: Settings) -> Warehouse:
+    """The warehouse opened for reading: its last committed state, at once, even while a load
+    runs (DuckDB: the published file, which no writer holds; PostgreSQL: read-only transactions).
+    Every reader (``omh sql``/``export``, the Observatory, the bulletin) opens it this way."""
+    return Warehouse(settings, read_only=True)
+
+
 # ---------------------------------------------------------------------------- DuckDB
 
 
 class DuckDBWarehouse(Warehouse):
-    """The embedded warehouse: one DuckDB file, one writer process at a time."""
+    """The embedded warehouse: one DuckDB file. Writers take turns, each on a copy published
+    whole when it closes; readers open the published file and never wait (``writelock``)."""
 
     engine = "duckdb"
     # A diffing load inserts its fresh figures in partition order, not in the hash joins' order:
@@ -1222,26 +1232,56 @@ class DuckDBWarehouse(Warehouse):
     # instead of 29 s, its lake write 1.5 s instead of 2.3 s).
     FRESH_ORDER = " ORDER BY f.reporter_iso3, f.year, f.month"
 
-    def __init__(self, settings: Settings, read_only: bool = False):
+    def __init__(self, settings: Settings, read_only: bool = False, purpose: str | None = None):
         import duckdb
+
+        from transforms import writelock
 
         super().__init__(settings, read_only)
         path = settings.duckdb_path
         if path is None:
             raise WarehouseError(f"unsupported warehouse URL {settings.warehouse_url!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        if read_only and not path.exists():
-            raise WarehouseError(f"no warehouse at {path}; run `make demo` or `omh ingest` first")
-        self.con = duckdb.connect(str(path), read_only=read_only)
-        if not read_only:
+        self._depth = 0
+        self._writing: Path | None = None
+        if read_only:
+            # The published file: a writer never holds it (it works on a copy), so a reader
+            # opens it at once and sees the last finished write (transforms/writelock.py).
+            if not path.exists():
+                raise WarehouseError(f"no warehouse at {path}; run `make demo` or `omh ingest` first")
+            self.con = duckdb.connect(str(path), read_only=True)
+            return
+        # A writer waits its turn, then works on its own copy, published when it closes.
+        shadow = writelock.begin(path, purpose)
+        self._writing = path
+        try:
+            self.con = duckdb.connect(str(shadow))
             from transforms.engine import configure
 
             # Bounded memory for loads too: DuckDB spills to the home's tmp/ past the limit.
             configure(self.con, settings.home / "tmp")
-        self._depth = 0
+        except BaseException:
+            self._writing = None
+            writelock.end(path)
+            raise
 
     def close(self) -> None:
-        self.con.close()
+        """Close the connection; a writer's copy becomes the published warehouse when the last
+        writer of this process closes (whatever it committed, as in place)."""
+        from transforms import writelock
+
+        path, self._writing = self._writing, None
+        if path is None:
+            self.con.close()
+            return
+        try:
+            if writelock.outermost(path) and not self._depth:
+                # The data into the file now, on this connection: closing leaves no log behind.
+                with contextlib.suppress(Exception):
+                    self.con.execute("CHECKPOINT")
+            self.con.close()
+        finally:
+            writelock.end(path)
 
     def execute(self, sql: str, params=None) -> None:
         self.con.execute(sql, params or [])
@@ -1312,7 +1352,7 @@ class PostgresWarehouse(Warehouse):
     RETRY_ATTEMPTS = 3
     RETRY_BACKOFF_S = 0.5  # doubled at each attempt
 
-    def __init__(self, settings: Settings, read_only: bool = False):
+    def __init__(self, settings: Settings, read_only: bool = False, purpose: str | None = None):
         super().__init__(settings, read_only)
         self._url = re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", settings.warehouse_url)
         self._depth = 0
