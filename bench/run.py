@@ -22,6 +22,9 @@ view_s_max          ``SELECT count(*) FROM (SELECT * FROM view)`` for each view 
 pg_floor_s          the PostgreSQL server's own ``COPY FROM`` of the raw CSV into an unindexed
                     all-text table (server-side file; ``FROM STDIN`` if the server cannot read it)
 pg_pipeline_s       ``omh ingest`` of the large file with ``OMH_WAREHOUSE_URL`` on a fresh database
+query_during_load_s ``omh sql`` (a fresh process each, in a loop) while ``omh ingest`` loads the
+                    small file (2 M rows) into a home publishing the real CBP file: the slowest
+                    answer; each must be the figures of before or after the load
 ==================  =====================================================================
 
 Ratios: ``ratio_vs_floor`` = pipeline_s / floor_s, ``speedup_vs_usual`` = usual_s / pipeline_s,
@@ -974,6 +977,7 @@ ROWS = [
     ("pg_floor_s", "s", "PostgreSQL COPY FROM of the raw CSV"),
     ("pg_pipeline_s", "s", "omh ingest, large file, PostgreSQL warehouse"),
     ("ratio_pg_vs_floor", "x", "PostgreSQL pipeline / PostgreSQL floor"),
+    ("query_during_load_s", "s", "slowest `omh sql` while the small file loads"),
 ]
 
 
