@@ -6,8 +6,9 @@ OMH_CANON_PARQUET) runs as a child process on a copy of a warehouse that publish
 CBP files, and is killed with SIGKILL at several points: while it checks the file (once it is read),
 inside the warehouse transaction and during the lake write (by the progress marks the pipeline
 writes to ``$OMH_HOME/logs/omh.log``, plus a delay). After each kill the published figures are
-either the previous ones or the new ones, never a mix; before the commit, the lake is byte for
-byte what it was. The rerun then completes, with no duplicate observation, and ``omh verify``
+either the previous ones or the new ones, never a mix (the new ones only once the load's copy of
+the warehouse was published, after its lake write: decision 0007); before the commit, the lake is
+byte for byte what it was. The rerun then completes, with no duplicate observation, and ``omh verify``
 passes. The kill points run two at a time (2 cores), each on its own copy of the warehouse and
 with a temporary directory of its own, beside a complete load of the release on another copy; all
 in the background from the start of the session, beside the other tests (tests/background.py).
@@ -112,6 +113,8 @@ def _duplicates(home: Path) -> int:
 
 
 COMMITTED = "warehouse committed"
+# The writer's copy renamed over the published warehouse (transforms/writelock.py).
+PUBLISHED = "warehouse.duckdb: published"
 LOADING = "warehouse load of"
 EXTRACTED = "extract took"  # the mark of the extract step: the file is read, its checks run next
 KILL_POINTS = [
@@ -142,6 +145,7 @@ class Killed:
     figures_after_rerun: tuple
     duplicates_after_rerun: int
     verify: hc.Run
+    shadows_after_rerun: list[Path]  # writers' copies of the warehouse still there
 
 
 def _kill_point(marker, delay_ms, published: Path, release: Path, pycache: Path, work: Path) -> Killed:
@@ -164,9 +168,10 @@ def _kill_point(marker, delay_ms, published: Path, release: Path, pycache: Path,
     left_after_rerun = _scratch_of(kill["pid"], home, tmp)
     figures_after_rerun, duplicates_after_rerun = hc.figures(home), _duplicates(home)
     verify = hc.run_omh(["verify"], env, work / "verify")
+    shadows = sorted(home.glob(".warehouse.duckdb.shadow-*"))
     return Killed(
         kill, home, left, names, figures, lake_before, lake_after, duplicates,
-        rerun, left_after_rerun, figures_after_rerun, duplicates_after_rerun, verify,
+        rerun, left_after_rerun, figures_after_rerun, duplicates_after_rerun, verify, shadows,
     )  # fmt: skip
 
 
@@ -233,14 +238,16 @@ def test_sigkill_midway_keeps_figures_and_rerun_completes(label, kills):
         )
         assert any(n.startswith("_omh_canon_") for n in k.left_names), (label, k.left_names)
         assert any(d.parent.name == "omh-duckdb-spill" for d in k.left), (label, k.left)
-    # All or nothing: the previous figures, or (killed after the commit) the new ones.
-    assert k.figures == (v2 if committed else v1), f"{label}: figures are neither the old nor the new ones"
+    # All or nothing: the previous figures, or (killed once its copy was published) the new ones.
+    published = PUBLISHED in kill["log"]
+    assert k.figures == (v2 if published else v1), f"{label}: figures are neither the old nor the new ones"
     if not committed:
         assert k.lake_after == k.lake_before, f"{label}: the lake changed before the commit"
     assert k.duplicates == 0
 
     assert k.rerun.rc == 0 and "Traceback" not in k.rerun.output, k.rerun.output
     assert k.left_after_rerun == [], "the killed run's scratch files are still there"
+    assert k.shadows_after_rerun == [], "the killed writer's copy of the warehouse is still there"
     assert k.figures_after_rerun == v2
     assert k.duplicates_after_rerun == 0
     assert k.verify.rc == 0 and "agree" in k.verify.stdout, k.verify.output
