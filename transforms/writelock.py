@@ -150,6 +150,9 @@ def end(db: Path) -> None:
         del _HELD[db]
         try:
             _publish(held.shadow, db)
+        except BaseException:
+            _discard(held.shadow)  # nothing of it is published: no copy left on the disk
+            raise
         finally:
             _release(held.fd)
 
@@ -222,10 +225,14 @@ def _make_shadow(db: Path) -> Path:
     shadow = shadow_path(db)
     if db.exists():
         started = time.perf_counter()
-        shutil.copyfile(db, shadow)  # in the kernel (sendfile), no pass through Python
-        wal = Path(f"{db}.wal")
-        if wal.exists():
-            shutil.copyfile(wal, f"{shadow}.wal")
+        try:
+            shutil.copyfile(db, shadow)  # in the kernel (sendfile), no pass through Python
+            wal = Path(f"{db}.wal")
+            if wal.exists():
+                shutil.copyfile(wal, f"{shadow}.wal")
+        except BaseException:  # a full disk: the part copied goes
+            _discard(shadow)
+            raise
         log.info(
             "%s: copied for writing in %.2f s (%d MB)",
             db.name,
@@ -233,6 +240,11 @@ def _make_shadow(db: Path) -> Path:
             shadow.stat().st_size >> 20,
         )
     return shadow
+
+
+def _discard(shadow: Path) -> None:
+    for suffix in ("", ".wal"):
+        Path(f"{shadow}{suffix}").unlink(missing_ok=True)
 
 
 _SHADOW_OWNER = re.compile(r"omh-(?P<host>[^-]+)-(?P<pid>\d+)-\d+(\.wal)?$")
