@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from transforms.writelock import WAIT_ENV
 
-        if not args.wait >= 0:
+        if not 0 <= args.wait < float("inf"):
             print(f"omh {args.command}: --wait takes a number of seconds, 0 or more", file=sys.stderr)
             return EXIT_USAGE
         os.environ[WAIT_ENV] = str(args.wait)  # read where the lock is taken
