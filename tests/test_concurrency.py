@@ -132,6 +132,24 @@ def test_a_failed_write_keeps_what_it_committed_before(tmp_path):
         assert wh.fetchall("SELECT sum(n) FROM t") == [(1,)]
 
 
+def test_a_log_left_beside_the_warehouse_by_an_older_writer_is_kept(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    # A writer that wrote in place and died before its checkpoint: its commits are in the log.
+    script = (
+        "import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); "
+        "c.execute('CREATE TABLE t AS SELECT 1 AS n'); c.execute('INSERT INTO t VALUES (2)'); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", script, str(db)], check=True)
+    assert Path(f"{db}.wal").exists()
+    cfg = _settings(tmp_path)
+    with Warehouse(cfg) as wh:
+        assert wh.fetchall("SELECT sum(n) FROM t") == [(3,)]
+        wh.execute("INSERT INTO t VALUES (4)")
+    assert not Path(f"{db}.wal").exists()
+    with open_for_reading(cfg) as wh:
+        assert wh.fetchall("SELECT sum(n) FROM t") == [(7,)]
+
+
 # ---------------------------------------------------------------------------- the queue
 
 

@@ -287,6 +287,9 @@ def _publish(shadow: Path, db: Path) -> None:
         return
     with open(shadow, "rb+") as fh:
         os.fsync(fh.fileno())
+    # A log left beside the published file (by a writer of an earlier version) was replayed into
+    # the copy; left there, it would not match the new file and DuckDB would refuse to open it.
+    Path(f"{db}.wal").unlink(missing_ok=True)
     os.replace(shadow, db)
     dir_fd = os.open(db.parent, os.O_RDONLY)
     try:
