@@ -334,6 +334,23 @@ MONTHS = (
     (12, "diciembre", "december", "dezembro", "decembre", "december", "dic|dec|dez"),
 )
 
+# Month names as analysts read them in the views (month_es ... month_fr): es, pt and fr write them
+# in lower case, en capitalised; accents kept. MONTHS above holds the forms the readers parse.
+MONTH_NAMES = (
+    (1, "enero", "January", "janeiro", "janvier"),
+    (2, "febrero", "February", "fevereiro", "février"),
+    (3, "marzo", "March", "março", "mars"),
+    (4, "abril", "April", "abril", "avril"),
+    (5, "mayo", "May", "maio", "mai"),
+    (6, "junio", "June", "junho", "juin"),
+    (7, "julio", "July", "julho", "juillet"),
+    (8, "agosto", "August", "agosto", "août"),
+    (9, "septiembre", "September", "setembro", "septembre"),
+    (10, "octubre", "October", "outubro", "octobre"),
+    (11, "noviembre", "November", "novembro", "novembre"),
+    (12, "diciembre", "December", "dezembro", "décembre"),
+)
+
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -631,6 +648,7 @@ Read them as text: Namibia's ISO2 is `NA` (pandas: `dtype=str, keep_default_na=F
 | sex.csv, age_bands.csv, units.csv, obs_status.csv | SDMX conventions (`_T` total, `_U` unknown, `_Z` not applicable; age codes `Y0T4`, `Y_GE65`; OBS_STATUS A/B/E/M/P plus S suppressed and R rounded by the source) and DOMAIN.md. Age bounds are whole years, inclusive; empty means open. |
 | conferences.csv | DOMAIN.md (CRM "Proceso Puebla", CSM). |
 | months.csv | Hand curation: month names and abbreviations in es/en/pt/fr/nl, lower case without accents ("setiembre" is Peru's and Uruguay's spelling). |
+| month_names.csv | Hand curation: the month names the views show analysts (`month_es` ... `month_fr`), as each language writes them. |
 
 Checks the script runs before it succeeds: no label maps to two codes once normalized
 (`transforms.codelists.normalize_label`); M49 and ISO2 codes unique; 23 members (11 CRM, 12 CSM);
@@ -649,6 +667,7 @@ def main() -> int:
         for name, rows, first in (
             ("sex", SEX, 1), ("age_bands", AGE_BANDS, 3), ("units", UNITS, 1),
             ("obs_status", OBS_STATUS, 1), ("conferences", CONFERENCES, 1), ("months", MONTHS, 1),
+            ("month_names", MONTH_NAMES, 1),
         ):  # fmt: skip
             check_labels(name, rows, first)
         members = defaultdict(int)
@@ -670,6 +689,7 @@ def main() -> int:
                 (row + (members[row[0]],) for row in CONFERENCES),
             ),
             "months": write_csv("months", ("month", *LABELS, "label_nl", "aliases"), MONTHS),
+            "month_names": write_csv("month_names", ("month", *LABELS), MONTH_NAMES),
         }
         n_aliases = sum(len(r["aliases"].split("|")) for r in countries if r["aliases"])
         n_curated = sum(len(v) for v in read_curated_aliases().values())

@@ -19,12 +19,20 @@ SELECT f.*,
        ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
        ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
        coalesce(ft.parent, f.flow_type) AS flow_type_root,
-       u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr
+       u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
+       CASE WHEN f.period_type = 'M' THEN mn.label_es END AS month_es,
+       CASE WHEN f.period_type = 'M' THEN mn.label_en END AS month_en,
+       CASE WHEN f.period_type = 'M' THEN mn.label_pt END AS month_pt,
+       CASE WHEN f.period_type = 'M' THEN mn.label_fr END AS month_fr,
+       CASE WHEN s.calendar LIKE 'us_fiscal%'
+            THEN f.year + CASE WHEN f.month >= 10 THEN 1 ELSE 0 END END AS us_fiscal_year
 FROM fact_flow f
 LEFT JOIN dim_country r ON r.iso3 = f.reporter_iso3
 LEFT JOIN dim_country c ON c.iso3 = f.citizenship_iso3
 LEFT JOIN dim_flow_type ft ON ft.code = f.flow_type
-LEFT JOIN dim_unit u ON u.code = f.unit;
+LEFT JOIN dim_unit u ON u.code = f.unit
+LEFT JOIN dim_month_name mn ON mn.month = f.month
+LEFT JOIN dim_source s ON s.source_id = f.source_id;
 
 -- Totals by reporter, root flow type, unit and the source's own period (any period type).
 -- (Facts are aggregated first, labels joined to the few totals: the same rows as grouping v_flow.)
@@ -91,12 +99,18 @@ SELECT a.reporter_iso3,
        ft.label_es AS flow_type_es, ft.label_en AS flow_type_en,
        ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
        a.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
-       a.year, a.month, a.period_start, a.period_end,
+       a.year, a.month,
+       mn.label_es AS month_es, mn.label_en AS month_en, mn.label_pt AS month_pt, mn.label_fr AS month_fr,
+       CASE WHEN s.calendar LIKE 'us_fiscal%'
+            THEN a.year + CASE WHEN a.month >= 10 THEN 1 ELSE 0 END END AS us_fiscal_year,
+       a.period_start, a.period_end,
        a.value, a.observations, a.suppressed_cells, a.flagged_cells
 FROM a
 LEFT JOIN dim_country r ON r.iso3 = a.reporter_iso3
 LEFT JOIN dim_flow_type ft ON ft.code = a.flow_type
-LEFT JOIN dim_unit u ON u.code = a.unit;
+LEFT JOIN dim_unit u ON u.code = a.unit
+LEFT JOIN dim_month_name mn ON mn.month = a.month
+LEFT JOIN dim_source s ON s.source_id = a.source_id;
 
 -- Corridor matrix: citizenship -> reporter, per flow type, unit and period.
 CREATE VIEW v_corridor AS
@@ -576,7 +590,10 @@ WHERE d.level = 'reporter';
 
 -- Public: monthly flows by reporter and flow type.
 CREATE VIEW pub_flow_monthly AS
-SELECT * FROM pub_flow_by_period WHERE period_type = 'M';
+SELECT p.*, mn.label_es AS month_es, mn.label_en AS month_en, mn.label_pt AS month_pt, mn.label_fr AS month_fr
+FROM pub_flow_by_period p
+LEFT JOIN dim_month_name mn ON mn.month = CAST(EXTRACT(MONTH FROM p.period_start) AS INTEGER)
+WHERE p.period_type = 'M';
 
 -- Public: corridor matrix, citizenship -> reporter.
 CREATE VIEW pub_corridor AS

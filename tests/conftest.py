@@ -128,3 +128,23 @@ def pytest_collection_modifyitems(config, items):
     BACKGROUND.select(items)
     on_airflow = [item for item in items if "airflow_server" in getattr(item, "fixturenames", ())]
     _LAST_ON_AIRFLOW[:] = on_airflow[-1:]
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def wh(request, tmp_path):
+    """An empty warehouse with its schema, once on DuckDB and once on the real PostgreSQL."""
+    import contextlib
+
+    from test_warehouse import postgres_schema
+
+    from transforms.config import Settings
+    from transforms.warehouse import Warehouse
+
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgres":
+            url = stack.enter_context(postgres_schema())
+        else:
+            url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+        w = stack.enter_context(Warehouse(Settings(home=Path(tmp_path), warehouse_url=url)))
+        w.ensure_schema()
+        yield w

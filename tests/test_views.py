@@ -7,16 +7,11 @@ periods, two years for the year-over-year change, two units that must never be a
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
-from pathlib import Path
 
 import pandas as pd
-import pytest
-from test_warehouse import postgres_schema
 
-from transforms.config import Settings
 from transforms.warehouse import Warehouse, delivery_slots
 
 LANGS = ("es", "en", "pt", "fr")
@@ -87,18 +82,6 @@ def scope_of(frame: pd.DataFrame) -> list[tuple]:
     """A frame's observations counted as ``Checked.fact_scope`` counts a file's."""
     keys = ["source_id", "reporter_iso3", "period_start", "period_end", "year", "month"]
     return [(*k, n) for k, n in frame.groupby(keys).size().items()]
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def wh(request, tmp_path):
-    with contextlib.ExitStack() as stack:
-        if request.param == "postgres":
-            url = stack.enter_context(postgres_schema())
-        else:
-            url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-        w = stack.enter_context(Warehouse(Settings(home=Path(tmp_path), warehouse_url=url)))
-        w.ensure_schema()
-        yield w
 
 
 def rows_of(wh, sql, params=None) -> list[dict]:

@@ -20,7 +20,7 @@ from pathlib import Path
 CODELIST_DIR = Path(__file__).resolve().parent.parent / "data" / "codelists"
 
 # The column holding the code in each list; every other list uses "code".
-_KEY_COLUMN = {"countries": "iso3", "months": "month", "country_aliases": "iso3"}
+_KEY_COLUMN = {"countries": "iso3", "months": "month", "month_names": "month", "country_aliases": "iso3"}
 _NAME_COLUMNS = ("name_en", "name_es", "name_pt", "name_fr", "official_name_en")
 _MEMBER_FIELDS = ("iso3", "m49", "conference", "name_es", "name_en", "name_pt", "name_fr")
 

@@ -407,6 +407,26 @@ def delivery_slots(sources: list[dict], today: dt.date, months_back: int) -> tup
     return slots, months
 
 
+def _absent_as_null(frame: pd.DataFrame) -> pd.DataFrame:
+    """An empty cell of a code list is an absent value: NULL in the warehouse, never ``''``.
+
+    (``''`` as a flow type's parent made every grouping on the root flow type merge the top-level
+    types: entries and exits added together.)
+    """
+    text = frame.select_dtypes(include=["object", "string"]).columns
+    if not len(text):
+        return frame
+    out = frame.copy()
+    out[text] = out[text].where(out[text] != "", None)
+    return out
+
+
+def _month_names() -> pd.DataFrame:
+    months = pd.DataFrame(codelists.load("month_names"))
+    months["month"] = months["month"].astype(int)
+    return months[["month", "label_es", "label_en", "label_pt", "label_fr"]]
+
+
 # ---------------------------------------------------------------------------- the warehouse
 
 
@@ -601,13 +621,12 @@ class Warehouse:
     def _replace(self, table: str, frame: pd.DataFrame) -> None:
         self.execute(f"DELETE FROM {table}")
         if len(frame):
-            self.copy_into(table, frame)
+            self.copy_into(table, _absent_as_null(frame))
 
     def _seed_dimensions(self, contracts) -> None:
         labels = ["code", "label_es", "label_en", "label_pt", "label_fr"]
         countries = pd.DataFrame(codelists.load("countries"))
         countries["is_member"] = countries["member"].astype(str).str.lower().isin(["true", "1", "yes"])
-        countries["conference"] = countries["conference"].replace("", None)
         countries = countries[
             ["iso3", "iso2", "m49", "name_es", "name_en", "name_pt", "name_fr", "is_member", "conference"]
         ]
@@ -648,6 +667,7 @@ class Warehouse:
                 ("obs_status", "dim_obs_status"),
             ):
                 self._replace(table, pd.DataFrame(codelists.load(name))[labels])
+            self._replace("dim_month_name", _month_names())
             self._replace("dim_conference", conferences)
             if contracts:
                 rows = [
@@ -664,6 +684,7 @@ class Warehouse:
                         "delivery_frequency": c.delivery.frequency,
                         "due_day": c.delivery.due_day,
                         "lag_months": c.delivery.lag_months,
+                        "calendar": c.period.calendar,
                     }
                     for c in contracts.values()
                 ]
