@@ -27,7 +27,8 @@ Runs whenever any source DAG publishes its Asset (new files loaded), or by hand.
 2. `country_summary`: per member state, sources, files loaded and refused, observations and the
    periods covered; written to the task log and to `$OMH_HOME/reports/summary.json`.
 
-Both run in the `{afe.POOL}` pool: DuckDB admits one process per file, writer or reader.
+Both run in the `{afe.POOL}` pool, the queue of the warehouse's writers (decision 0007): the
+summary follows the loads queued before it.
 
 ### When it fails
 - `refresh_views` up for retry: the warehouse is locked by another writer (an open `omh sql`
@@ -72,7 +73,8 @@ with DAG(
             wh.ensure_schema(load_contracts())
         log.info("warehouse views refreshed")
 
-    # Reading takes the pool's slot too: DuckDB refuses a reader while another process writes.
+    # It only reads (readers never wait for a load, decision 0007); it keeps the pool's slot so that
+    # the summary comes after the loads queued before it.
     @task(pool=afe.POOL)
     def country_summary(triggering_asset_events=None) -> list[dict]:
         """Per-country summary to the log and to `$OMH_HOME/reports/summary.json`."""

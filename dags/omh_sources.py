@@ -29,6 +29,7 @@ from airflow.sdk import (
     BaseOperator,
     CronDataIntervalTimetable,
     DeadlineAlert,
+    Param,
     PokeReturnValue,
     TriggerRule,
     get_parsing_context,
@@ -69,6 +70,10 @@ FIXING = """
   or labels (unknown labels are listed on the Observatory page), change the contract
   (`contracts/<source>.yaml`; try it with `omh check <file> --source <source>`), then **clear the
   failed `ingest` task with its downstream tasks**: it reruns on the same file, with no cleanup.
+  Later runs do not try a refused file again while it and its contract are unchanged; a corrected
+  file that loads turns the next run green. `omh dismiss <file> --source <source> --reason ...`
+  sets a refused file aside for good; "Trigger DAG w/ config" `{"rerun_files": ["<file>"]}`
+  tries named files again.
 - **`ingest` failed as unreadable**: encoding, sheet, header or delimiter do not match the
   contract's `reader` section; same fix.
 - **`discover` failed, "NOT LOADED ... was due on"**: no new file landed for the period and its due
@@ -179,6 +184,15 @@ def _period(contract: Contract, context) -> delivery.Period | None:
     return delivery.Period.of_interval(start, end, d.frequency, d.lag_months, d.due_day)
 
 
+def report_link(report: str | None) -> str:
+    """The validation report as a link the Airflow UI serves (the Observatory's reports route)."""
+    from transforms.config import settings
+    from transforms.observatory import report_url
+
+    rel = report_url(report, settings())
+    return f"{afe.base_url()}/observatory/reports/{rel}" if rel else (report or "no report")
+
+
 class IngestFile(BaseOperator):
     """The whole pipeline for one landing file; a refused file fails without retrying.
 
@@ -208,11 +222,17 @@ class IngestFile(BaseOperator):
         except Exception:  # lineage must never fail a load
             log.warning("no lineage for %s", self.landing["file"], exc_info=True)
         if not result.ok:
-            log.error("validation report: %s", result.report)
-            # Data quality, not a fault: a retry would fail the same way (AirflowFailException
-            # skips the remaining retries). Any other exception, e.g. a locked DuckDB file,
-            # retries with backoff.
-            raise AirflowFailException(f"{result.status}: {result.reason} | report: {result.report}")
+            link = report_link(result.report)
+            # The reason first, one line per problem, the report as a link: what the engineer
+            # reads in the task's log. Data quality, not a fault: a retry would fail the same way
+            # (AirflowFailException skips the remaining retries); any other exception, e.g. a
+            # server away, retries with backoff.
+            log.error("%s %s: %s", result.status.upper(), result.file, result.reason)
+            for problem in result.problems[1:21]:
+                log.error("  - %s", problem)
+            log.error("report: %s", link)
+            log.error("not tried again until the file or its contract changes (or: omh dismiss)")
+            raise AirflowFailException(f"{result.file} {result.status}; report: {link}")
         log.info("%s | report: %s", result.reason, result.report)
         return {"file": result.file, "status": result.status, "rows": result.rows, "report": result.report}
 
@@ -242,6 +262,18 @@ class IngestFile(BaseOperator):
         return self._lineage()
 
 
+# "Trigger DAG w/ config": name refused landing files to try again although nothing changed since
+# they were refused (e.g. after a code-list fix elsewhere), by file name.
+PARAMS = {
+    "rerun_files": Param(
+        [],
+        type="array",
+        items={"type": "string"},
+        description="Landing files (names) to try again, even if refused before under the same rules.",
+    )
+}
+
+
 def build_dag(contract: Contract) -> DAG:
     """The DAG of one source contract."""
     source_id = contract.source_id
@@ -258,6 +290,7 @@ def build_dag(contract: Contract) -> DAG:
         default_args=DEFAULT_ARGS,
         tags=tags_of(contract),
         deadline=deadline_of(contract),
+        params=PARAMS,
     ) as dag:
         # Every task that opens the DuckDB file takes the pool's one slot: DuckDB lets one process
         # open a file for writing, and none other then, not even to read.
@@ -269,7 +302,8 @@ def build_dag(contract: Contract) -> DAG:
         )
         def discover(**context) -> PokeReturnValue:
             """Landing files not loaded yet (each becomes one `ingest`); waits for the period's file."""
-            decision = delivery.await_delivery(source_id, _period(contract, context))
+            rerun = (context.get("params") or {}).get("rerun_files") or []
+            decision = delivery.await_delivery(source_id, _period(contract, context), rerun=rerun)
             log.info("%s", decision.message)
             if decision.missing:
                 raise AirflowFailException(decision.message)

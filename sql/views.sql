@@ -312,17 +312,24 @@ refused AS (
      AND CAST(m.received_at AS DATE) > s.period_end AND CAST(m.received_at AS DATE) <= s.window_end
     GROUP BY s.source_id, s.period_start
 ),
+-- The observatory's date: the system's, or the one an operator or a test pinned (OMH_TODAY, stored
+-- by the warehouse as config 'clock_today'), so the grid of a given day can be shown on any day.
+clock AS (
+    SELECT coalesce(max(CAST(value AS DATE)), current_date) AS today FROM config WHERE key = 'clock_today'
+),
 st AS (
     SELECT s.reporter_iso3, s.source_id, s.delivery_frequency, s.period_start, s.period_end, s.due_date,
+           k.today,
            coalesce(l.files_loaded, 0) AS files_loaded,
            coalesce(f.files_refused, 0) AS files_refused,
            l.first_received_at,
            CASE WHEN l.files_loaded > 0 THEN
                      CASE WHEN CAST(l.first_received_at AS DATE) > s.due_date THEN 'late' ELSE 'on_time' END
                 WHEN f.files_refused > 0 THEN 'refused'
-                WHEN s.due_date < current_date THEN 'missing'
+                WHEN s.due_date < k.today THEN 'missing'
                 ELSE 'not_due' END AS status
     FROM slot s
+    CROSS JOIN clock k
     LEFT JOIN loaded l
            ON l.source_id = s.source_id AND l.reporter_iso3 = s.reporter_iso3 AND l.period_start = s.period_start
     LEFT JOIN refused f ON f.source_id = s.source_id AND f.period_start = s.period_start
@@ -337,7 +344,7 @@ SELECT st.reporter_iso3,
        st.files_loaded > 0 AS validated,
        st.files_refused > 0 AS refused,
        st.status = 'late' AS late,
-       st.files_loaded = 0 AND st.due_date < current_date AS missing,
+       st.files_loaded = 0 AND st.due_date < st.today AS missing,
        st.files_loaded, st.files_refused, st.first_received_at,
        st.status,
        ds.label_es AS status_es, ds.label_en AS status_en, ds.label_pt AS status_pt, ds.label_fr AS status_fr

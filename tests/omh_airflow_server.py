@@ -12,6 +12,7 @@ The home it serves:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -58,8 +59,32 @@ def free_port_block(width: int = 3) -> int:
     raise RuntimeError("no free block of ports")
 
 
+# The observatory's date in the test homes (transforms.config.today): the sample files cover 2024,
+# and the completeness grid shows the 24 months up to this date, whatever the day the suite runs.
+SAMPLES_CLOCK = "2025-03-20"
+
+
+@contextlib.contextmanager
+def observatory_clock(day: str = SAMPLES_CLOCK):
+    """Pin the observatory's date (OMH_TODAY) in this process for the duration of the block."""
+    before = os.environ.get("OMH_TODAY")
+    os.environ["OMH_TODAY"] = day
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("OMH_TODAY", None)
+        else:
+            os.environ["OMH_TODAY"] = before
+
+
 def prepare_home(home: Path) -> None:
     """Land and preload the small OMH_HOME described above (in this process, read by Airflow later)."""
+    with observatory_clock():
+        _prepare_home(home)
+
+
+def _prepare_home(home: Path) -> None:
     from transforms.config import settings
     from transforms.pipeline import ingest_file, source_files
     from transforms.samples import write_samples
@@ -184,6 +209,7 @@ def start(home: Path, expected_dags: int) -> AirflowServer:
             "OMH_AIRFLOW_PASSWORD": PASSWORD,
             "OMH_DEADLINE_GRACE_SECONDS": str(DEADLINE_GRACE_SECONDS),
             "OMH_DISCOVER_POKE_SECONDS": "30",
+            "OMH_TODAY": SAMPLES_CLOCK,
             # Parse new DAG files and files changed by a test quickly.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         }

@@ -70,6 +70,23 @@ def test_an_engineer_logs_in_and_finds_every_member_state_on_the_observatory_pag
             assert "pan_darien_yearly" in frame.locator("table#validations").inner_text()
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            # Airflow's iframe is sandboxed without top navigation: a click must still lead there.
+            observatory = page.url
+            cell = frame.locator("td.cell[data-href^='/dags/']").first
+            target = cell.get_attribute("data-href")
+            cell.click()
+            page.wait_for_url(f"**{target}**")
+            assert page.url.endswith(target) and "/plugin/observatory" not in page.url
+
+            page.goto(observatory)
+            frame = page.frame_locator("iframe").first
+            report = frame.locator("table#validations a", has_text="report").first
+            href = report.get_attribute("href")
+            report.click()
+            page.wait_for_url(f"**/observatory/{href}")
+            assert "pan_darien_yearly" in page.content() or "cri_dgme" in page.content()
+            page.screenshot(path=str(SCREENSHOT.with_name("observatory-report.png")), full_page=True)
         finally:
             browser.close()
     assert SCREENSHOT.stat().st_size > 10_000

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from omh_airflow_server import SAMPLES_CLOCK, observatory_clock
 
 from transforms import alerts, codelists, delivery, observatory
 from transforms.config import DATA_DIR, settings
@@ -93,8 +94,15 @@ def test_the_deadline_reference_is_registered_by_the_plugin_and_serializes_its_c
 # ---------------------------------------------------------------------------- a small loaded home
 
 
+@pytest.fixture(scope="module", autouse=True)
+def clock():
+    """The samples cover 2024: the grid's window is pinned to a date after it, on any day."""
+    with observatory_clock():
+        yield
+
+
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def home(tmp_path_factory, clock):
     """CRI's sample file loaded, a refused file with an unknown label, the Darién file landed only."""
     from transforms.pipeline import ingest_file, source_files
     from transforms.samples import write_samples
@@ -431,3 +439,32 @@ def test_the_airflow_environment_configures_auth_lineage_and_ports(tmp_path, mon
     assert transport == {"type": "file", "log_file_path": str(lineage_file(tmp_path)), "append": True}
     monkeypatch.delenv("OMH_AIRFLOW_PORT")
     assert "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT" not in airflow_env(tmp_path)  # 8080: Airflow's own
+
+
+def _grid_at(home, day: dt.date, months: int = 24) -> dict:
+    from transforms.warehouse import Warehouse
+
+    with observatory_clock(day.isoformat()):
+        with Warehouse(settings(home)) as wh:
+            wh.ensure_schema(load_contracts())  # what every load does: the calendar up to the clock
+        return observatory.overview(home, months=months)["completeness"]
+
+
+def test_the_grid_follows_the_observatory_clock_not_the_day_the_suite_runs(home):
+    pinned = dt.date.fromisoformat(SAMPLES_CLOCK)
+    seen = set()
+    for day in (pinned, pinned.replace(year=pinned.year + 1)):  # and with the clock a year ahead
+        grid = _grid_at(home, day)
+        assert len(grid["months"]) == 24 and grid["months"][-1] == f"{day:%Y-%m}"
+        cells = next(g for g in grid["countries"] if g["iso3"] == "CRI")["cells"]
+        loaded = {c["month"] for c in cells if c["status"] in ("loaded", "warnings", "late")}
+        assert loaded == {m for m in grid["months"] if m.startswith("2024-")}, (day, cells)
+        # After the samples: a month whose file was due before the clock's date is missing, one
+        # due after it is not due yet, by the clock, whatever the day the suite runs.
+        later = [c for c in cells if c["month"] >= "2025-01"]
+        for c in later:
+            due = max(dt.date.fromisoformat(s["due_date"]) for s in c["sources"])
+            assert c["status"] == ("missing" if due < day else "not_due"), (day, c)
+        seen |= {c["status"] for c in later}
+    assert seen == {"missing", "not_due"}
+    assert _grid_at(home, pinned)["months"][-1] == SAMPLES_CLOCK[:7]  # the module's home as it was

@@ -56,6 +56,14 @@ def one_line(text, limit: int = 500) -> str:
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
+def error_line(text, limit: int = 1000) -> str:
+    """An error as one line the user reads: the message's own lines (a database's CONTEXT, a
+    contract's several problems) joined by " — " instead of shown as a literal ``\\n``, every
+    other control character escaped, at most ``limit`` characters."""
+    parts = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return one_line(" — ".join(parts), limit)
+
+
 def _exit_for(result) -> int:
     if result.status in ("loaded", "skipped"):
         return EXIT_OK
@@ -66,15 +74,48 @@ def cmd_check(args) -> int:
     from transforms.pipeline import check_file
 
     result = check_file(args.file, args.source, report=args.report)
-    print(one_line(result.reason))
+    if result.ok:
+        print(one_line(result.reason))
+    else:
+        print_problems(result)
     for w in result.warnings:
         print(f"warning: {one_line(w)}")
-    if args.verbose:
-        for p in result.problems[1:]:
-            print(f"  {one_line(p)}")
     if result.report:
         print(f"report: {one_line(result.report, 4096)}")
     return _exit_for(result)
+
+
+SHOWN_PROBLEMS = 50  # a huge file's problems are counted; the report keeps the first ones
+
+
+def print_problems(result, out=None) -> None:
+    """Every problem of a refused file, in two groups: what the sender fixes in the file, and the
+    labels the observatory may map instead; numbered, capped at ``SHOWN_PROBLEMS``."""
+    out = out or sys.stdout
+    name = result.file
+    lines = [
+        p[len(name) + 2 :] if p.startswith(f"{name}: ") else p for p in result.problems or [result.reason]
+    ]
+    labels = [p for p in lines if "unknown" in p and " label " in p]
+    in_file = [p for p in lines if p not in labels]
+    verdict = "cannot be read" if result.status == "unreadable" else "would be refused"
+    print(f"{name}: {verdict}: {len(lines)} problem(s)", file=out)
+    groups = (
+        ("Fix in your file:", in_file),
+        ("Labels the contract does not know (correct them in the file, or ask the observatory to "
+         "map them):", labels),
+    )  # fmt: skip
+    shown = 0
+    for title, group in groups:
+        if not group:
+            continue
+        print(title, file=out)
+        for line in group:
+            if shown == SHOWN_PROBLEMS:
+                print(f"  … and {len(lines) - shown} more", file=out)
+                return
+            print(f"  {one_line(line)}", file=out)
+            shown += 1
 
 
 def cmd_ingest(args) -> int:
@@ -90,14 +131,17 @@ def cmd_ingest(args) -> int:
 def cmd_sql(args) -> int:
     from transforms.config import settings
     from transforms.export import read_only_query
-    from transforms.warehouse import Warehouse
+    from transforms.warehouse import open_for_reading
 
-    with Warehouse(settings(), read_only=True) as wh:
+    with open_for_reading(settings()) as wh:
         cols, rows = read_only_query(wh, args.query)
     if args.csv:
+        from transforms.export import whole_numbers
         from transforms.guard import write_csv
 
-        write_csv(sys.stdout, cols, rows)  # text cells starting with =, +, - or @ get a ' prefix
+        write_csv(
+            sys.stdout, cols, whole_numbers(rows)
+        )  # text cells starting with =, +, - or @ get a ' prefix
         return EXIT_OK
     widths = [
         max(len(str(c)), *(len(_fmt(r[i])) for r in rows)) if rows else len(str(c))
@@ -124,6 +168,20 @@ def cmd_export(args) -> int:
 
     n = export(args.out, view=args.view, query=args.query)
     print(f"{args.out}: {n} rows (cells starting with =, +, - or @ are prefixed with ')")
+    return EXIT_OK
+
+
+def cmd_dismiss(args) -> int:
+    import getpass
+
+    from transforms.config import settings
+    from transforms.pipeline import sha256_of
+    from transforms.warehouse import Warehouse
+
+    who = args.by or getpass.getuser()
+    with Warehouse(settings(), purpose=f"the dismissal of {Path(args.file).name}") as wh:
+        name = wh.dismiss(args.source, sha256_of(Path(args.file)), who, args.reason)
+    print(f"{name}: dismissed by {who} ({args.reason}); later runs of {args.source} leave it aside")
     return EXIT_OK
 
 
@@ -176,50 +234,66 @@ def cmd_verify(args) -> int:
     return verify(repair=args.repair)
 
 
+def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand that also takes ``-v`` after its name (``omh check FILE --source ID -v``);
+    left out there, the ``-v`` given before the command stands."""
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress to stderr"
+    )
+    return sub.add_parser(name, parents=[verbose], **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="omh", description="Observatorio de Movilidad Humana data pipeline")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("sources", help="list source ids (first column) with reporter and title").set_defaults(
+    _command(sub, "sources", help="list source ids (first column) with reporter and title").set_defaults(
         func=cmd_sources
     )
-    c = sub.add_parser("check", help="validate a file against its contract; nothing is stored")
+    c = _command(sub, "check", help="validate a file against its contract; nothing is stored")
     c.add_argument("file")
     c.add_argument("--source", required=True)
     c.add_argument("--report", help="write the HTML validation report here")
     c.set_defaults(func=cmd_check)
-    i = sub.add_parser("ingest", help="the whole pipeline for one file")
+    i = _command(sub, "ingest", help="the whole pipeline for one file")
     i.add_argument("file")
     i.add_argument("--source", required=True)
     _wait_flag(i)
     i.set_defaults(func=cmd_ingest)
-    q = sub.add_parser("sql", help="run a query on the warehouse (read-only)")
+    d = _command(sub, "dismiss", help="set a refused landing file aside: later runs do not try it again")
+    d.add_argument("file")
+    d.add_argument("--source", required=True)
+    d.add_argument("--reason", required=True, help="why (kept with who and when)")
+    d.add_argument("--by", help="who dismisses it (default: the login name)")
+    d.set_defaults(func=cmd_dismiss)
+    q = _command(sub, "sql", help="run a query on the warehouse (read-only)")
     q.add_argument("query")
     q.add_argument("--csv", action="store_true")
     q.set_defaults(func=cmd_sql)
-    e = sub.add_parser("export", help="write a view or a query to CSV or XLSX (read-only, formula-safe)")
-    e.add_argument("out", help="output file, .csv or .xlsx")
+    e = _command(
+        sub, "export", help="write a view or a query to CSV, XLSX or Parquet (read-only, formula-safe)"
+    )
+    e.add_argument("out", help="output file, .csv, .xlsx or .parquet")
     what = e.add_mutually_exclusive_group(required=True)
     what.add_argument("--view", help="a warehouse view, e.g. pub_flow_by_period")
     what.add_argument("--query", help="a SELECT on the warehouse")
     e.set_defaults(func=cmd_export)
-    sub.add_parser(
-        "suites", help="regenerate expectations/*.json from contracts and code lists"
-    ).set_defaults(func=cmd_suites)
-    s = sub.add_parser("samples", help="write the sample landing files of all 23 member states")
+    _command(sub, "suites", help="regenerate expectations/*.json from contracts and code lists").set_defaults(
+        func=cmd_suites
+    )
+    s = _command(sub, "samples", help="write the sample landing files of all 23 member states")
     s.add_argument("--out", help="landing folder (default $OMH_HOME/landing)")
     s.set_defaults(func=cmd_samples)
-    sub.add_parser("demo", help="land samples and real files, run every DAG through Airflow").set_defaults(
+    _command(sub, "demo", help="land samples and real files, run every DAG through Airflow").set_defaults(
         func=cmd_demo
     )
-    sub.add_parser("summary", help="per-country summary of what is loaded").set_defaults(func=cmd_summary)
-    v = sub.add_parser(
-        "verify", help="compare lake and warehouse per partition (rows, sums); 1 on a mismatch"
-    )
+    _command(sub, "summary", help="per-country summary of what is loaded").set_defaults(func=cmd_summary)
+    v = _command(sub, "verify", help="compare lake and warehouse per partition (rows, sums); 1 on a mismatch")
     v.add_argument("--repair", action="store_true", help="rewrite differing lake leaves from the warehouse")
     _wait_flag(v)
     v.set_defaults(func=cmd_verify)
-    sub.add_parser("airflow", help="Airflow standalone + Observatory on 127.0.0.1:8080").set_defaults(
+    _command(sub, "airflow", help="Airflow standalone + Observatory on 127.0.0.1:8080").set_defaults(
         func=cmd_airflow
     )
     return p
@@ -251,19 +325,32 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `omh sql ... | head`: the reader stopped reading; end quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # the user gets one line; the log gets the trace
         logging.getLogger("omh").exception("omh %s failed", args.command)
         from transforms.contracts import ContractError
         from transforms.writelock import WarehouseBusy
 
         if isinstance(exc, WarehouseBusy):  # plain words, no exception class
-            print(one_line(f"omh {args.command}: {exc}"), file=sys.stderr)
+            print(error_line(f"omh {args.command}: {exc}"), file=sys.stderr)
             return EXIT_BUSY
         code = EXIT_USAGE if isinstance(exc, ContractError) else EXIT_REFUSED
         from transforms.config import mask_secrets
 
-        print(one_line(mask_secrets(f"omh {args.command}: {exc.__class__.__name__}: {exc}")), file=sys.stderr)
+        print(error_line(mask_secrets(f"omh {args.command}: {_kind(exc)}{exc}")), file=sys.stderr)
         return code
+
+
+def _kind(exc: Exception) -> str:
+    """The exception's class as a prefix, except for the project's own errors, whose messages
+    already say what went wrong in plain words."""
+    if type(exc).__module__.startswith("transforms."):
+        return ""
+    return f"{exc.__class__.__name__}: "
 
 
 if __name__ == "__main__":

@@ -216,6 +216,23 @@ class CountryResolver:
             return self._extra.get(inverted) or self._index.names.get(inverted)
         return None
 
+    def suggest(self, label: object, n: int = 3, lang: str = "es") -> list[str]:
+        """Countries whose name or alias is spelled closest to an unknown ``label`` ("Colombai":
+        Colombia), by their ``lang`` name, for a "did you mean" to the file's sender."""
+        import difflib
+
+        key = normalize_label(label)
+        if not key:
+            return []
+        close = difflib.get_close_matches(key, list(self._index.names), n=12, cutoff=0.75)
+        names = {r["iso3"]: r.get(f"name_{lang}") or r["name_en"] for r in _rows_as_dicts("countries")}
+        out: list[str] = []
+        for form in close:
+            name = names.get(self._index.names[form])
+            if name and name not in out:
+                out.append(name)
+        return out[:n]
+
     def resolve_many(self, labels: Iterable[object]) -> dict[object, str | None]:
         """``{label: code}`` for the distinct labels given."""
         return {label: self.resolve(label) for label in dict.fromkeys(labels)}

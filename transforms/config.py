@@ -6,6 +6,7 @@ Everything is derived from two environment variables so that the same code runs 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -18,6 +19,26 @@ CONTRACTS_DIR = Path(os.environ.get("OMH_CONTRACTS_DIR") or REPO_ROOT / "contrac
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 SQL_DIR = REPO_ROOT / "sql"
 DATA_DIR = REPO_ROOT / "data"
+
+
+def today() -> dt.date:
+    """The observatory's date: ``OMH_TODAY`` (YYYY-MM-DD) when set, else the system's.
+
+    The delivery calendar, the completeness grid and its statuses (missing / not due) follow it,
+    so a test or a demo pins the grid of a given day and gets the same answer on any day.
+    """
+    pinned = os.environ.get("OMH_TODAY", "").strip()
+    if not pinned:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(pinned)
+    except ValueError:
+        raise ValueError(f"OMH_TODAY must be a date written YYYY-MM-DD, not {pinned!r}") from None
+
+
+def pinned_today() -> dt.date | None:
+    """The date ``OMH_TODAY`` pins, or None when the observatory follows the system's clock."""
+    return today() if os.environ.get("OMH_TODAY", "").strip() else None
 
 
 @dataclass(frozen=True)

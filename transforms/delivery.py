@@ -115,7 +115,10 @@ class Coverage:
         return bool(self.files_loaded)
 
     def message(self, today: dt.date | None = None) -> str:
-        today = today or dt.date.today()
+        if today is None:
+            from transforms.config import today as observatory_today
+
+            today = observatory_today()
         p = self.period
         if self.loaded:
             return (
@@ -181,11 +184,14 @@ def await_delivery(
     now: dt.datetime | None = None,
     grace: dt.timedelta | None = None,
     home=None,
+    rerun: list[str] | None = None,
 ) -> Decision:
     """The ``discover`` step of a source DAG run.
 
     * New landing files (not loaded by sha256): go on and ingest them, whatever their period
-      (a country may resend earlier periods with its new one).
+      (a country may resend earlier periods with its new one). A file refused before is not new
+      while its bytes and the rules that judged it are unchanged, or once dismissed; ``rerun``
+      names files to try again all the same (the DAG's ``rerun_files`` parameter).
     * No new file and the period's figures already loaded (a rerun, a backfill): go on, nothing to do.
     * No new file, not loaded, before the due date (plus grace): wait and look again.
     * No new file, not loaded, past it: fail; the DAG's Deadline Alert reports it.
@@ -196,8 +202,16 @@ def await_delivery(
     now = now or dt.datetime.now(dt.UTC)
     grace = deadline_grace() if grace is None else grace
     files = discover(source_id, home)
-    new = [{"path": f["path"], "file": f["file"], "sha256": f["sha256"]} for f in files if not f["loaded"]]
+    rerun = set(rerun or ())
+    new = [
+        {"path": f["path"], "file": f["file"], "sha256": f["sha256"]}
+        for f in files
+        if not f["loaded"] and (not f.get("settled") or f["file"] in rerun)
+    ]
+    settled = [f for f in files if f.get("settled") and f["file"] not in rerun]
     listing = f"{len(files)} landing file(s), {len(new)} new"
+    if settled:
+        listing += "; not tried again: " + "; ".join(f"{f['file']} ({f['settled']})" for f in settled)
     if new or period is None:
         what = f" for {period.label}" if period else " (a run with no period)"
         return Decision(True, new, f"{source_id}{what}: {listing}")

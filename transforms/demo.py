@@ -237,21 +237,35 @@ def print_summary(cfg: Settings, out=sys.stdout) -> None:
     p(f"  ({len(rows)} member states)")
 
 
+def omh_command() -> str:
+    """How to type ``omh`` here: ``omh`` when it is on the PATH, else the path of the venv's script
+    (``.venv/bin/omh`` from the repository), so the printed commands run as printed."""
+    script = Path(sys.executable).parent / "omh"
+    found = shutil.which("omh")
+    if found and Path(found).resolve() == script.resolve():
+        return "omh"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def print_howto(cfg: Settings, out=sys.stdout) -> None:
     p = lambda *a: print(*a, file=out)  # noqa: E731
     # The commands below find this home by themselves when run from the repository with no OMH_HOME.
     env = "" if cfg.home == Path("var").resolve() else f"OMH_HOME={cfg.home} "
+    env += omh_command()
     p(f"""
 How to look at it
   warehouse: {cfg.duckdb_path or cfg.warehouse_url.split("@")[-1]}
   lake (Parquet, hive-partitioned by reporter/year/month): {cfg.lake}
   validation reports (HTML): {cfg.reports}/<source>/   summary: {cfg.reports / "summary.json"}
   refused files with their reasons: {cfg.quarantine}/<source>/
-  {env}omh summary
-  {env}omh sql "SELECT reporter_iso3, flow_type, unit, sum(value) FROM fact_flow GROUP BY ALL ORDER BY 1"
-  {env}omh sql "SELECT * FROM v_flow_by_period WHERE reporter_iso3 = 'PAN' ORDER BY period_start"
-  {env}omh sql "SELECT source_id, file_name, status, rows_loaded, reason FROM file_manifest"
-  {env}omh sql "SELECT reporter_iso3, year, count(*) FROM read_parquet('{cfg.lake}/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL LIMIT 10"
+  {env} summary
+  {env} sql "SELECT reporter_iso3, flow_type, unit, sum(value) FROM fact_flow GROUP BY ALL ORDER BY 1"
+  {env} sql "SELECT * FROM v_flow_by_period WHERE reporter_iso3 = 'PAN' ORDER BY period_start"
+  {env} sql "SELECT source_id, file_name, status, rows_loaded, reason FROM file_manifest"
+  {env} sql "SELECT reporter_iso3, year, count(*) FROM read_parquet('{cfg.lake}/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL LIMIT 10"
   Airflow UI with these DAGs and runs: make airflow   (home {afe.airflow_home(cfg.home)})""")
 
 

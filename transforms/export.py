@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FORMATS = (".csv", ".xlsx")
+FORMATS = (".csv", ".xlsx", ".parquet")
 
 
 class ExportError(ValueError):
@@ -19,18 +19,40 @@ class ExportError(ValueError):
 def read_only_query(wh, query: str, params=None) -> tuple[list[str], list[tuple]]:
     """Run an analyst's query so that it cannot change anything, whatever it says.
 
-    DuckDB: the file is opened read-only, and external access (COPY TO, ATTACH, read_csv,
-    read_text or glob of any file, INSTALL) is switched off and the configuration locked before
-    the query runs.
+    DuckDB: the file is opened read-only; the query must be one statement that reads (a COPY,
+    ATTACH, SET or INSTALL is refused); external access is switched off except for reading the
+    lake's folder (``read_parquet('var/lake/**/*.parquet', hive_partitioning = true)``), and the
+    configuration is locked before the query runs.
     PostgreSQL (``_postgres_query``): one statement, in a READ ONLY transaction rolled back
     whatever happens, as the ``omh_analyst`` role inside its security-definer sandbox: the views
     answer; tables, writes, server files and programs are refused, whatever the login role.
     """
     if wh.engine == "postgres":
         return _postgres_query(wh, query, params)
+    _one_select(wh, query)
+    lake = str(wh.settings.lake.resolve()).replace("'", "''")
+    wh.execute(f"SET allowed_directories = ['{lake}/']")  # the lake reads; nothing else does
     wh.execute("SET enable_external_access = false")
     wh.execute("SET lock_configuration = true")
     return wh.query(query, params)
+
+
+# What an analyst's DuckDB query may be: a SELECT (with DESCRIBE, SHOW, SUMMARIZE, VALUES, FROM ...)
+# or an EXPLAIN of one. The lake's folder is readable, so a COPY ... TO there must not run.
+_READING = ("SELECT", "EXPLAIN")
+
+
+def _one_select(wh, query: str) -> None:
+    import duckdb
+
+    statements = wh.con.extract_statements(query)
+    kinds = [s.type.name for s in statements]
+    if len(kinds) != 1 or kinds[0] not in _READING:
+        raise duckdb.PermissionException(
+            "the warehouse is read-only here: one query that reads (SELECT, WITH, DESCRIBE, SHOW, "
+            "EXPLAIN) runs, nothing else; "
+            f"this was: {', '.join(kinds) or 'nothing'}"
+        )
 
 
 ANALYST_ROLE = "omh_analyst"
@@ -109,18 +131,19 @@ def _plain(value):
 
 
 def export(out: str | Path, view: str | None = None, query: str | None = None, home=None) -> int:
-    """Write a view (by name) or a query's result to ``out`` (.csv or .xlsx); returns the row count."""
+    """Write a view (by name) or a query's result to ``out`` (.csv, .xlsx or .parquet); returns the
+    row count. Whole numbers are written as integers."""
     from transforms import guard
     from transforms.config import settings
     from transforms.engine import ident
-    from transforms.warehouse import VIEWS_SQL, Warehouse, view_names
+    from transforms.warehouse import VIEWS_SQL, open_for_reading, view_names
 
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise ExportError(f"{out.name}: exports are {' or '.join(FORMATS)}")
     if (view is None) == (query is None):
         raise ExportError("give a view or a query (one of them)")
-    with Warehouse(settings(home), read_only=True) as wh:
+    with open_for_reading(settings(home)) as wh:
         if view is not None:
             views = set(view_names(VIEWS_SQL.read_text(encoding="utf-8")))  # the project's own views
             if view not in views:
@@ -130,15 +153,41 @@ def export(out: str | Path, view: str | None = None, query: str | None = None, h
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        if out.suffix.lower() == ".csv":
+        suffix = out.suffix.lower()
+        if suffix == ".csv":
             with tmp.open("w", encoding="utf-8", newline="") as fh:
-                n = guard.write_csv(fh, cols, rows)
+                n = guard.write_csv(fh, cols, whole_numbers(rows))
+        elif suffix == ".xlsx":
+            n = guard.write_xlsx(tmp, cols, whole_numbers(rows), sheet=view or "query")
         else:
-            n = guard.write_xlsx(tmp, cols, rows, sheet=view or "query")
+            n = _write_parquet(tmp, cols, rows)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
     return n
 
 
-__all__ = ["ExportError", "export", "read_only_query"]
+def whole_numbers(rows):
+    """The rows with every whole float as an int: counts are stored as DOUBLE (a source may round
+    or estimate), but 339 persons are written ``339``, not ``339.0``."""
+    for row in rows:
+        yield [int(v) if isinstance(v, float) and v.is_integer() else v for v in row]
+
+
+def _write_parquet(path: Path, cols: list[str], rows: list) -> int:
+    """A Parquet file with the query's columns; a float column that holds only whole numbers
+    (and NULLs) is written as a 64-bit integer column."""
+    import pandas as pd
+
+    if len(set(cols)) != len(cols):
+        raise ExportError("Parquet needs distinct column names: name each column (AS ...)")
+    frame = pd.DataFrame.from_records(rows, columns=cols)
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_float_dtype(column) and (column.dropna() % 1 == 0).all():
+            frame[name] = column.astype("Int64")
+    frame.to_parquet(path, index=False)
+    return len(frame)
+
+
+__all__ = ["ExportError", "export", "read_only_query", "whole_numbers"]

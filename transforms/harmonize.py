@@ -88,6 +88,28 @@ class Problem:
         return f"{file_name}: {loc + ': ' if loc else ''}{self.message}"
 
 
+def _unknown_label(name: str, label: str, resolver, spec, valid) -> str:
+    """The message of a label no mapping knows, with what the sender may have meant: the closest
+    country names, or for a short list of codes the labels the contract knows."""
+    if not label.strip():
+        return f"empty {name} label"
+    message = f"unknown {name} label {label!r}"
+    if resolver is not None:
+        close = resolver.suggest(label)
+        if close:
+            return f"{message}; did you mean {' or '.join(repr(c) for c in close)}?"
+        return message
+    import difflib
+
+    known = sorted({str(k) for k in spec.map} | set(valid or ()))
+    close = difflib.get_close_matches(label, known, n=3, cutoff=0.6)
+    if close:
+        message += f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    if known and len(known) <= 20:
+        message += f" (allowed: {', '.join(known)})"
+    return message
+
+
 # ---------------------------------------------------------------------------- values
 
 
@@ -212,7 +234,7 @@ def map_field(
             Problem(
                 "error",
                 "label_known",
-                f"unknown {name} label {label!r}" if label.strip() else f"empty {name} label",
+                _unknown_label(name, label, resolver, spec, valid),
                 column=_file_column(spec.column, table),
                 label=label,
                 count=_weight(table, hit),

@@ -47,3 +47,21 @@ def already_loaded(cfg: Settings, source_id: str, sha256: str) -> bool:
     except Exception as exc:  # no schema yet, a lock held by a writer, a server away
         log.debug("manifest lookup before the load failed (%s); the load path decides", exc)
         return False
+
+
+def rules_fingerprint(source_id: str) -> str:
+    """The sha256 of everything that judges a file of ``source_id``: its contract (as loaded), its
+    raw suite, the canonical suite and the code lists. A refused file is tried again only when
+    its bytes or this fingerprint changed (``Warehouse.settled_refusals``)."""
+    import hashlib
+
+    from transforms.config import DATA_DIR, EXPECTATIONS_DIR
+    from transforms.contracts import get_contract
+
+    digest = hashlib.sha256(get_contract(source_id).model_dump_json().encode())
+    files = [EXPECTATIONS_DIR / f"raw_{source_id}.json", EXPECTATIONS_DIR / "canonical.json"]
+    files += sorted((DATA_DIR / "codelists").glob("*.csv"))
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    return digest.hexdigest()

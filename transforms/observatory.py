@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from transforms import codelists
-from transforms.config import Settings, settings
+from transforms.config import Settings, settings, today
 
 SNAPSHOT = "observatory.json"
 DEFAULT_MONTHS = 24
@@ -31,6 +31,7 @@ DEFAULT_MONTHS = 24
 # Grid statuses, worst first, with what an engineer reads in the legend.
 STATUSES = {
     "missing": ("Missing", "due date passed, no figures loaded"),
+    "partial": ("Partial", "some of the member state's sources are in (k of n), another is missing"),
     "refused": ("Refused", "the file came and was refused: see its report"),
     "late": ("Late", "loaded, but received after its due date"),
     "warnings": ("Loaded with warnings", "loaded; the validation report lists warnings"),
@@ -99,6 +100,8 @@ def _completeness(wh, months: int) -> dict:
             c = by_key.get((m["iso3"], month)) or {"status": "no_source"}
             month_end = _month_start(month, -1) - dt.timedelta(days=1)
             status = c["status"]
+            if status == "missing" and c.get("validated"):
+                status = "partial"  # k of n sources in: not the same as nothing at all
             if status == "on_time":
                 status = "loaded"
                 if any(
@@ -121,7 +124,10 @@ def _completeness(wh, months: int) -> dict:
                 and p["period_start"] <= month_end
                 and p["period_end"] >= month
             ]
-            row_cells.append({"month": f"{month:%Y-%m}", "status": status, "sources": sources})
+            cell = {"month": f"{month:%Y-%m}", "status": status, "sources": sources}
+            if c.get("sources_expected"):
+                cell["sources_in"], cell["sources_expected"] = int(c["validated"]), int(c["sources_expected"])
+            row_cells.append(cell)
         countries.append({**_country(m), "cells": row_cells})
     return {"months": [f"{m:%Y-%m}" for m in shown], "countries": countries}
 
@@ -135,9 +141,9 @@ def _country(m: dict) -> dict:
     }
 
 
-def _empty_completeness(months: int, today: dt.date | None = None) -> dict:
-    today = today or dt.date.today()
-    shown = [_month_start(today, back) for back in range(max(1, months) - 1, -1, -1)]
+def _empty_completeness(months: int, day: dt.date | None = None) -> dict:
+    day = day or today()
+    shown = [_month_start(day, back) for back in range(max(1, months) - 1, -1, -1)]
     return {
         "months": [f"{m:%Y-%m}" for m in shown],
         "countries": [

@@ -24,7 +24,7 @@ from transforms import scratch
 from transforms.config import Settings
 from transforms.config import settings as get_settings
 from transforms.contracts import Contract, get_contract, load_contracts
-from transforms.manifest import already_loaded
+from transforms.manifest import already_loaded, rules_fingerprint
 
 log = logging.getLogger("omh.pipeline")
 
@@ -152,7 +152,8 @@ def source_files(contract: Contract, cfg: Settings) -> list[Path]:
 
 
 def discover(source_id: str, home=None) -> list[dict]:
-    """Landing files of a source with sha256 and whether each is already loaded.
+    """Landing files of a source with sha256, whether each is already loaded, and ``settled``: why
+    a refused file is not to be tried again (same bytes, same rules; or dismissed), else None.
 
     Reads only: the files are hashed first, then the warehouse is opened read-only just long
     enough to look their sha256 up (a warehouse not created yet has loaded nothing). Migrating the
@@ -172,6 +173,7 @@ def discover(source_id: str, home=None) -> list[dict]:
                 "sha256": sha256_of(path),
                 "size": path.stat().st_size,
                 "loaded": False,
+                "settled": None,
             }
         )
     if not out or (cfg.duckdb_path is not None and not cfg.duckdb_path.exists()):
@@ -179,6 +181,9 @@ def discover(source_id: str, home=None) -> list[dict]:
     with open_for_reading(cfg) as wh:
         for entry in out:
             entry["loaded"] = wh.is_loaded(source_id, entry["sha256"])
+        settled = wh.settled_refusals(source_id, rules_fingerprint(source_id))
+    for entry in out:  # refused before, and nothing changed since: not worth another run
+        entry["settled"] = None if entry["loaded"] else settled.get(entry["sha256"])
     return out
 
 
@@ -279,9 +284,14 @@ def _lineage(file_name: str, sha: str, vintage, stamp) -> dict:
     return {"source_file": file_name, "source_sha256": sha, "vintage": vintage, "loaded_at": stamp}
 
 
-def _stage_check(path: Path, contract: Contract, work_dir=None, con=None, sink=None) -> Checked:
+def _stage_check(
+    path: Path, contract: Contract, work_dir=None, con=None, sink=None, every_problem: bool = False
+) -> Checked:
     """Extract, validate and harmonize one file in DuckDB; raises Refused. ``sink``: the
-    warehouse's ``FactSink`` (``harmonize``), rolled back here when the file fails."""
+    warehouse's ``FactSink`` (``harmonize``), rolled back here when the file fails.
+    ``every_problem`` (``omh check``): a raw suite's refusal does not stop the file there; the
+    harmonizer's and the canonical suite's findings are gathered too, and the refusal names them
+    all (an ingest stops at the first stage that refuses, and writes nothing)."""
     from transforms import guard
     from transforms.engine import fetch_all
     from transforms.extract import ExtractError, extract
@@ -339,6 +349,8 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None, sink=N
         pending = pool.submit(evaluated)
         pool.shutdown(wait=False)
 
+        held: list[str] = []  # every_problem: the raw suite's refusals, named with the rest
+
         def verdict():
             if not pending.done():  # the critical path waits for GX here (the step log shows it)
                 with timed("wait for the raw suite", name):
@@ -346,8 +358,17 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None, sink=N
             raw = pending.result()
             if raw.errors:
                 problems = [f"{name}: {o.message()}" for o in raw.errors]
-                raise Refused(problems[0], problems, outcomes=list(raw.outcomes))
+                if not every_problem:
+                    raise Refused(problems[0], problems, outcomes=list(raw.outcomes))
+                held[:] = problems
             return raw
+
+        def refuse(problems: list[str], outcomes: list, last: bool = False):
+            """Refuse the file here, or with every_problem note the problems and go on to the next
+            stage, the last one then refusing with all of them."""
+            held.extend(p for p in problems if p not in held)
+            if held and (last or not every_problem):
+                raise Refused(held[0], list(held), outcomes=outcomes)
 
         try:
             with timed("harmonize", name):
@@ -358,26 +379,26 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None, sink=N
         except Refused:
             raise
         except BaseException:
-            verdict()  # the raw suite's refusal, if any, is the file's
+            raw = verdict()  # the raw suite's refusal, if any, is the file's
+            if held:  # every_problem: what the raw suite found is the answer
+                refuse([], list(raw.outcomes), last=True)
             raise
         outcomes = list(verdict().outcomes)
         if hz.errors:
             problems = [p.one_line(name) for p in hz.errors]
-            raise Refused(problems[0], problems, outcomes=outcomes + _problem_outcomes(hz.problems))
+            refuse(problems, outcomes + _problem_outcomes(hz.problems))
         warnings += [p.one_line(name) for p in hz.problems if p.severity == "warning"]
         outcomes += _problem_outcomes(hz.problems)
         found = guard.observation_findings(hz.con, hz.view, name)
         if found:
-            raise Refused(found[0], found, outcomes=outcomes)
+            refuse(found, outcomes)
 
         with timed("canonical suite", name):
             canonical = run_suite_sql(
                 load_suite("canonical", build_canonical_suite), hz.con, hz.view, contract.severity
             )
         outcomes += canonical.outcomes
-        if canonical.errors:
-            problems = [f"{name}: {o.message()}" for o in canonical.errors]
-            raise Refused(problems[0], problems, outcomes=outcomes)
+        refuse([f"{name}: {o.message()}" for o in canonical.errors], outcomes, last=True)
         warnings += [f"{name}: {o.message()}" for o in canonical.failed if o.severity == "warning"]
         summary = fetch_all(
             hz.con, f"SELECT count(*), list(DISTINCT reporter_iso3 ORDER BY reporter_iso3) FROM {hz.view}"
@@ -391,12 +412,14 @@ def _stage_check(path: Path, contract: Contract, work_dir=None, con=None, sink=N
     return Checked(ex, hz, outcomes, warnings, int(rows), list(reporters or []))
 
 
-def _checked(path: Path, contract: Contract, work_dir=None, con=None, sink=None) -> Checked:
+def _checked(
+    path: Path, contract: Contract, work_dir=None, con=None, sink=None, every_problem: bool = False
+) -> Checked:
     """``_stage_check``, with any other failure while reading the file (a library's error, DuckDB
     out of memory on a pathological file) turned into a refusal: the file goes to quarantine
     with a one-line reason, the trace to the log, and nothing published changes."""
     try:
-        return _stage_check(path, contract, work_dir, con, sink)
+        return _stage_check(path, contract, work_dir, con, sink, every_problem)
     except Refused:
         raise
     except Exception as exc:
@@ -491,7 +514,7 @@ def check_file(path, source_id: str, report: str | None = None) -> IngestResult:
     try:
         if not path.is_file():
             raise Refused(f"{path.name}: no such file", unreadable=True)
-        checked = _checked(path, contract)
+        checked = _checked(path, contract, every_problem=True)
         checked.close()
         outcomes = checked.outcomes
         result.rows = checked.rows
@@ -574,6 +597,7 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             wh.record_refusal(
                 {
                     **entry,
+                    "rules_sha256": rules_fingerprint(source_id),
                     "status": "refused",
                     "rows_loaded": 0,
                     "warnings": 0,

@@ -45,20 +45,55 @@ class Outcome:
     examples: list[dict] = field(default_factory=list)
 
     def message(self) -> str:
-        """One line: where (row, column as the file names it), what value, which expectation."""
+        """One line in the sender's words: where (row, column as the file names it), the value as
+        written, what is wrong with it (``plain_words``; never the check's technical name)."""
         if self.success:
-            return f"{self.expectation} passed"
+            return f"{plain_words(self)} holds"
         first = self.examples[0] if self.examples else {}
         where = []
         if first.get("row") is not None:
             where.append(f"row {first['row']}")
         column = first.get("column") or self.column
-        if column:
+        if column and column not in _INTERNAL_COLUMNS:
             where.append(f"column {column!r}")
-        value = f"value {first['value']!r} " if "value" in first else ""
-        more = f" ({self.unexpected_count} values)" if self.unexpected_count > 1 else ""
+        value = f"{_as_written(first['value'])}: " if "value" in first else ""
+        more = f" ({self.unexpected_count} cells)" if self.unexpected_count > 1 else ""
         prefix = ", ".join(where)
-        return f"{prefix + ': ' if prefix else ''}{value}fails {self.expectation}{more}"
+        return f"{prefix + ': ' if prefix else ''}{value}{plain_words(self)}{more}"
+
+
+# Columns the extract adds (the raw value text, the row number): never a name the sender knows.
+_INTERNAL_COLUMNS = {"value_raw", "value", "source_row", "source_column", "source_sheet"}
+
+# What each kind of check means to the person who sent the file.
+_PLAIN = {
+    "expect_column_to_exist": "a column the contract needs is missing (check the header row)",
+    "expect_table_row_count_to_be_between": "the file holds no data rows (or fewer than expected)",
+    "expect_column_values_to_not_be_null": "the cell is empty",
+    "expect_column_value_lengths_to_be_between": "the cell is longer than such a cell can be",
+    "expect_column_values_to_be_in_set": "not a label or code the contract knows",
+    "expect_column_values_to_be_between": "outside the range of plausible values",
+    "expect_compound_columns_to_be_unique": "the same row (same labels and period) appears twice",
+    "expect_column_values_to_be_unique": "the same value appears twice",
+    "expect_column_pair_values_a_to_be_greater_than_b": "the total is smaller than its parts",
+}
+
+
+def plain_words(outcome: Outcome) -> str:
+    """What a failed check means, in words the file's sender reads."""
+    first = outcome.examples[0] if outcome.examples else {}
+    if outcome.expectation == "expect_column_values_to_match_regex":
+        if "column" in first or outcome.column in ("value", "value_raw"):
+            return "not a number (a count, or a marker the contract knows such as '-' or '...')"
+        return "not written as this column's values are (e.g. a year such as 2024, or a month name)"
+    return _PLAIN.get(outcome.expectation, "does not pass one of the contract's checks")
+
+
+def _as_written(value) -> str:
+    """A value as the file wrote it: a whole number without '.0', text in quotes."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
 
 
 @dataclass

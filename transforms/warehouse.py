@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from transforms import codelists
-from transforms.config import SQL_DIR, Settings, mask_secrets
+from transforms.config import SQL_DIR, Settings, mask_secrets, pinned_today, today
 from transforms.harmonize import KEY_COLUMNS
 from transforms.manifest import LOADED_SQL
 
@@ -94,6 +94,7 @@ MANIFEST_COLUMNS = [
     "rows_withdrawn",
     "rows_unchanged",
     "lake_written_at",
+    "rules_sha256",
 ]
 _STAGE_TABLES = ("_new", "_scope", "_gone", "_fresh")
 
@@ -694,8 +695,9 @@ class Warehouse:
             )
             months_back = self._scalar("SELECT value FROM config WHERE key = 'completeness_months'")
             slots, months = delivery_slots(
-                [dict(zip(cols, r, strict=True)) for r in rows], dt.date.today(), int(months_back or 24)
+                [dict(zip(cols, r, strict=True)) for r in rows], today(), int(months_back or 24)
             )
+            self._pin_clock(pinned_today())
             self._replace(
                 "delivery_slot",
                 pd.DataFrame(
@@ -705,6 +707,12 @@ class Warehouse:
             self._replace(
                 "dim_month", pd.DataFrame(months, columns=["month_start", "month_end", "year", "month"])
             )
+
+    def _pin_clock(self, pinned: dt.date | None) -> None:
+        """Store the date OMH_TODAY pins (the views' missing / not-due follow it), or forget it."""
+        self.execute("DELETE FROM config WHERE key = 'clock_today'")
+        if pinned:
+            self.execute("INSERT INTO config (key, value) VALUES ('clock_today', ?)", [pinned.isoformat()])
 
     # ------------------------------------------------------------------ configuration
 
@@ -784,6 +792,45 @@ class Warehouse:
                 return
             self._manifest(entry)
             self._dq(entry, outcomes)
+
+    def settled_refusals(self, source_id: str, rules_sha256: str) -> dict[str, str]:
+        """Refused files of a source that a run should not try again, by sha256, with why: judged
+        under the same rules (same fingerprint), or dismissed by an engineer."""
+        try:
+            rows = self.fetchall(
+                "SELECT sha256, rules_sha256, dismissed_at, dismissed_by, dismiss_reason FROM file_manifest "
+                "WHERE source_id = ? AND status IN ('refused', 'unreadable')",
+                [source_id],
+            )
+        except Exception:  # a warehouse before migration 5: every refused file is tried again
+            return {}
+        settled = {}
+        for sha, rules, dismissed_at, who, why in rows:
+            if dismissed_at is not None:
+                settled[sha] = f"dismissed by {who} on {dismissed_at:%Y-%m-%d}: {why}"
+            elif rules == rules_sha256:
+                settled[sha] = "refused under the same contract, suites and code lists"
+        return settled
+
+    def dismiss(self, source_id: str, sha256: str, who: str, reason: str) -> str:
+        """Set a refused file aside: later runs do not try it again; who, when and why are kept.
+        Returns the file's name; a file that is not refused cannot be dismissed."""
+        with self.transaction():
+            rows = self.fetchall(
+                "SELECT file_name, status FROM file_manifest WHERE source_id = ? AND sha256 = ?",
+                [source_id, sha256],
+            )
+            if not rows:
+                raise WarehouseError(f"no file with this content was ever processed for {source_id}")
+            name, status = rows[0]
+            if status not in ("refused", "unreadable"):
+                raise WarehouseError(f"{name} is {status}, not refused: only a refused file is dismissed")
+            self.execute(
+                "UPDATE file_manifest SET dismissed_at = ?, dismissed_by = ?, dismiss_reason = ? "
+                "WHERE source_id = ? AND sha256 = ?",
+                [dt.datetime.now(), who, reason, source_id, sha256],
+            )
+        return name
 
     # ------------------------------------------------------------------ facts
 

@@ -139,6 +139,7 @@ COLORS = {
     "late": ("#fb8c00", "#1b1b1b"),
     "refused": ("#c62828", "#fff"),
     "missing": ("#6d1b1b", "#fff"),
+    "partial": ("#c0ca33", "#1b1b1b"),
     "not_due": ("#e0e0e0", "#555"),
     "no_source": ("#fafafa", "#bbb"),
     "unknown": ("#eeeeee", "#777"),
@@ -149,6 +150,7 @@ SYMBOLS = {
     "late": "L",
     "refused": "✗",
     "missing": "–",
+    "partial": "½",
     "not_due": "·",
     "no_source": "",
     "unknown": "?",
@@ -159,18 +161,72 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _cell(cell: dict, country: dict) -> str:
+def _cell_target(cell: dict, reports: dict[str, str]) -> str | None:
+    """Where a click on a cell leads: the report of a refused or warned file covering it, else the
+    DAG of its first source (its runs, one per delivery period)."""
+    sources = cell.get("sources", [])
+    for s in sources:
+        if s["status"] in ("refused", "missing") and reports.get(s["source_id"]):
+            return f"reports/{reports[s['source_id']]}"
+    if cell["status"] == "warnings":
+        for s in sources:
+            if reports.get(s["source_id"]):
+                return f"reports/{reports[s['source_id']]}"
+    return f"/dags/{dag_id(sources[0]['source_id'])}" if sources else None
+
+
+def _cell(cell: dict, country: dict, reports: dict[str, str]) -> str:
     status = cell["status"]
     bg, fg = COLORS.get(status, ("#fff", "#000"))
     detail = "; ".join(
         f"{s['source_id']} {s['period_start']}..{s['period_end']}: {s['status']} (due {s['due_date']})"
         for s in cell.get("sources", [])
     )
-    title = f"{country['name_es']} {cell['month']}: {status}" + (f" — {detail}" if detail else "")
+    label = status
+    if status == "partial":
+        label = f"partial: {cell.get('sources_in')} of {cell.get('sources_expected')} sources"
+    title = f"{country['name_es']} {cell['month']}: {label}" + (f" — {detail}" if detail else "")
+    target = _cell_target(cell, reports)
+    link = f' data-href="{_e(target)}" tabindex="0"' if target else ""
     return (
-        f'<td class="cell s-{_e(status)}" data-status="{_e(status)}" title="{_e(title)}" '
+        f'<td class="cell s-{_e(status)}" data-status="{_e(status)}" title="{_e(title)}"{link} '
         f'style="background:{bg};color:{fg}">{SYMBOLS.get(status, "")}</td>'
     )
+
+
+def dag_id(source_id: str) -> str:
+    from transforms.airflow_env import dag_id as airflow_dag_id
+
+    return airflow_dag_id(source_id)
+
+
+# Airflow 3 shows a plugin page in an iframe sandboxed without allow-top-navigation and without
+# allow-popups: a plain link (target _top or _blank) is blocked there. The sandbox allows scripts
+# and the same origin, so a click builds the link in the top document and follows it from there:
+# the report, the DAG or the page itself opens in the Airflow window. Outside an iframe the links
+# work as links.
+TOP_NAVIGATION = """<script>
+document.addEventListener('click', function (e) {
+  var el = e.target.closest('a[data-top], td.cell[data-href]');
+  if (!el) return;
+  var href = new URL(el.getAttribute('href') || el.dataset.href, location.href).href;
+  e.preventDefault();
+  try {
+    if (window.top !== window) {
+      var a = window.top.document.createElement('a');
+      a.href = href;
+      window.top.document.body.appendChild(a);
+      a.click();
+      a.remove();
+      return;
+    }
+  } catch (err) { /* another origin: fall through */ }
+  location.href = href;
+});
+document.addEventListener('keydown', function (e) {
+  if (e.key === 'Enter' && e.target.matches('td.cell[data-href]')) e.target.click();
+});
+</script>"""
 
 
 def render_page(d: dict) -> str:
@@ -178,8 +234,9 @@ def render_page(d: dict) -> str:
     months = grid["months"]
     head = "".join(f'<th class="m">{_e(m[2:])}</th>' for m in months)
     rows = []
+    reports = {v["source_id"]: v["report"] for v in d["validations"] if v.get("report")}
     for c in grid["countries"]:
-        cells = "".join(_cell(cell, c) for cell in c["cells"])
+        cells = "".join(_cell(cell, c, reports) for cell in c["cells"])
         rows.append(
             f'<tr class="country" data-iso3="{_e(c["iso3"])}"><th class="name">{_e(c["name_es"])} '
             f'<span class="iso">{_e(c["iso3"])}</span></th><td class="conf">{_e(c["conference"])}</td>{cells}</tr>'
@@ -192,11 +249,11 @@ def render_page(d: dict) -> str:
     )
 
     def report_link(v: dict) -> str:
-        return f'<a href="reports/{_e(v["report"])}" target="_blank">report</a>' if v.get("report") else ""
+        return f'<a href="reports/{_e(v["report"])}" data-top>report</a>' if v.get("report") else ""
 
     validations = "".join(
         f'<tr class="v-{_e(v["status"])}"><td>{_e(v.get("reporter_iso3") or "multi")}</td>'
-        f'<td><a href="/dags/{_e(v["dag_id"])}" target="_top">{_e(v["source_id"])}</a></td>'
+        f'<td><a href="/dags/{_e(v["dag_id"])}" data-top>{_e(v["source_id"])}</a></td>'
         f"<td>{_e(v.get('file_name') or '—')}</td><td><b>{_e(v['status'])}</b></td>"
         f"<td>{_e(v.get('rows_loaded', ''))}</td><td>{_e(v.get('warnings', ''))}</td>"
         f"<td>{_e(v.get('failed_checks', ''))}</td><td>{_e((v.get('processed_at') or '')[:19])}</td>"
@@ -239,6 +296,7 @@ def render_page(d: dict) -> str:
  h1 {{ font-size: 18px; margin: 0 0 4px; }} h2 {{ font-size: 15px; margin: 22px 0 6px; }}
  table {{ border-collapse: collapse; }} th, td {{ padding: 2px 5px; }}
  table.grid td.cell {{ width: 22px; text-align: center; border: 1px solid #fff; font-weight: 600; }}
+ table.grid td.cell[data-href] {{ cursor: pointer; }} table.grid td.cell[data-href]:hover {{ outline: 2px solid #1565c0; }}
  table.grid th.m {{ font-weight: 500; font-size: 11px; writing-mode: vertical-rl; transform: rotate(180deg); }}
  table.grid th.name {{ text-align: left; font-weight: 500; white-space: nowrap; }}
  .iso {{ color: #777; font-size: 11px; }} .conf {{ color: #777; font-size: 11px; }}
@@ -252,7 +310,8 @@ def render_page(d: dict) -> str:
 </style></head><body>
 <h1>Observatorio de Movilidad Humana — reporting completeness</h1>
 <p class="meta">23 member states of the CRM and the CSM, by month, from each source contract's delivery
-calendar. As of {_e(d["generated_at"])} UTC. <a href="api/overview">JSON</a></p>
+calendar. As of {_e(d["generated_at"])} UTC. <a href="api/overview" data-top>JSON</a>
+· Click a cell: the report of a refused or warned file, else the source's DAG and its runs.</p>
 {stale}{not_ready}
 <div>{legend}</div>
 <table class="grid" id="completeness"><thead><tr><th></th><th></th>{head}</tr></thead>
@@ -270,4 +329,5 @@ calendar. As of {_e(d["generated_at"])} UTC. <a href="api/overview">JSON</a></p>
 <p class="meta">Fix an unmapped label in <code>contracts/&lt;source&gt;.yaml</code> (the field's <code>map</code>),
 check it with <code>omh check FILE --source &lt;source&gt;</code>, then clear the failed <code>ingest</code>
 task of the source's DAG.</p>
+{TOP_NAVIGATION}
 </body></html>"""

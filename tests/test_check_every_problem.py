@@ -1,0 +1,43 @@
+"""`omh check` for the people who send the files: every problem of a file in one run, in plain
+words, with a suggestion for a misspelled country; the exit code says whether it would load."""
+
+from __future__ import annotations
+
+import re
+
+from transforms.cli import main
+
+DARIEN = "pan_darien_yearly"
+FIVE_MISTAKES = (
+    "toShow,year,total\n"
+    "Colombai,2021,5\n"  # a misspelled country
+    "Brasil,2021,-14\n"  # a negative count
+    "Haiti,2021,abc\n"  # not a number
+    "Cuba,1890,7\n"  # a year out of range
+    "Venezuela,2021,12\n"
+)
+
+
+def test_check_names_every_mistake_in_one_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
+    bad = tmp_path / "darien_2021.csv"
+    bad.write_text(FIVE_MISTAKES, encoding="utf-8")
+    assert main(["check", str(bad), "--source", DARIEN]) == 1
+    out = capsys.readouterr().out
+    assert "would be refused" in out
+    assert "row 2, column 'toShow': unknown citizenship label 'Colombai'; did you mean 'Colombia'?" in out
+    assert "row 3, column 'total': -14:" in out and "-14.0" not in out
+    assert "row 4, column 'total': 'abc': not a number" in out
+    assert "row 5, column 'year': '1890'" in out
+    assert not re.search(r"expect_|value_raw|source_row", out), out
+    # The sender's own fixes apart from the labels the observatory could map.
+    fixes, labels = out.split("Fix in your file:")[1].split("Labels the contract does not know")
+    assert "Colombai" in labels and "Colombai" not in fixes and "-14" in fixes
+
+
+def test_a_good_file_still_says_it_would_load(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
+    good = tmp_path / "darien_2021.csv"
+    good.write_text("toShow,year,total\nColombia,2021,5\nBrasil,2021,14\n", encoding="utf-8")
+    assert main(["check", str(good), "--source", DARIEN, "-v"]) == 0  # -v after the command too
+    assert "would load 2 observations" in capsys.readouterr().out
