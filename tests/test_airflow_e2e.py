@@ -333,6 +333,22 @@ def test_real_file_through_airflow_then_skipped_and_a_refused_file_fails_without
         (REAL_FILE.name, "loaded"),
     ]
 
+    # The engineer's loop: the refused file is not tried again by the next run (same bytes, same
+    # contract), so that run has nothing to do; the corrected file lands and the run after is
+    # green, with only the corrected file ingested.
+    third = dag_runner.run(SOURCE)
+    assert third["state"] == "success", third
+    assert states(third, "ingest") == {"ingest": "skipped"}  # no file to ingest
+    (landing / "darien_2023_corrected.csv").write_text("toShow,year,total\nBrasil,2023,5\n", encoding="utf-8")
+    fourth = dag_runner.run(SOURCE)
+    assert fourth["state"] == "success", fourth
+    assert states(fourth, "ingest") == {"darien_2023_corrected.csv": "success"}
+    assert sql(omh_home, "SELECT file_name, status FROM file_manifest ORDER BY 1") == [
+        ("darien_2023_bad.csv", "refused"),
+        ("darien_2023_corrected.csv", "loaded"),
+        (REAL_FILE.name, "loaded"),
+    ]
+
 
 def test_a_missed_delivery_fires_a_deadline_alert(airflow_server, missed_delivery_run):
     # The run of a period whose file never came (the real file covers 2019-2022): discover finds no

@@ -22,7 +22,7 @@ def test_check_names_every_mistake_in_one_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
     bad = tmp_path / "darien_2021.csv"
     bad.write_text(FIVE_MISTAKES, encoding="utf-8")
-    assert main(["check", str(bad), "--source", DARIEN]) == 1
+    assert main(["check", str(bad), "--source", DARIEN, "--lang", "en"]) == 1
     out = capsys.readouterr().out
     assert "would be refused" in out
     assert "row 2, column 'toShow': unknown citizenship label 'Colombai'; did you mean 'Colombia'?" in out
@@ -35,9 +35,26 @@ def test_check_names_every_mistake_in_one_run(tmp_path, monkeypatch, capsys):
     assert "Colombai" in labels and "Colombai" not in fixes and "-14" in fixes
 
 
+def test_check_speaks_the_contracts_language_unless_told(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
+    bad = tmp_path / "darien_2021.csv"
+    bad.write_text(FIVE_MISTAKES, encoding="utf-8")
+    assert main(["check", str(bad), "--source", DARIEN]) == 1  # the Darién contract is in Spanish
+    out = capsys.readouterr().out
+    assert "sería rechazado: 6 problema(s)" in out and "Corrija en su archivo:" in out
+    assert (
+        "fila 2, columna 'toShow': etiqueta de nacionalidad desconocida 'Colombai'; ¿quiso decir 'Colombia'?"
+        in out
+    )
+    assert "fila 3, columna 'total': -14: fuera del rango de valores plausibles" in out
+    assert "row " not in out and not re.search(r"expect_|value_raw", out)
+    assert main(["check", str(bad), "--source", DARIEN, "--lang", "fr"]) == 1
+    assert "vouliez-vous dire 'Colombia' ?" in capsys.readouterr().out
+
+
 def test_a_good_file_still_says_it_would_load(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
     good = tmp_path / "darien_2021.csv"
     good.write_text("toShow,year,total\nColombia,2021,5\nBrasil,2021,14\n", encoding="utf-8")
-    assert main(["check", str(good), "--source", DARIEN, "-v"]) == 0  # -v after the command too
+    assert main(["check", str(good), "--source", DARIEN, "-v", "--lang", "en"]) == 0  # -v after it too
     assert "would load 2 observations" in capsys.readouterr().out

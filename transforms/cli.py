@@ -71,15 +71,18 @@ def _exit_for(result) -> int:
 
 
 def cmd_check(args) -> int:
+    from transforms.contracts import get_contract
+    from transforms.messages import label, language, translate
     from transforms.pipeline import check_file
 
+    lang = language(args.lang, get_contract(args.source).language)
     result = check_file(args.file, args.source, report=args.report)
     if result.ok:
-        print(one_line(result.reason))
+        print(label("would_load", lang, file=result.file, n=result.rows))
     else:
-        print_problems(result)
+        print_problems(result, lang)
     for w in result.warnings:
-        print(f"warning: {one_line(w)}")
+        print(f"{label('warning', lang)}: {one_line(translate(w, lang))}")
     if result.report:
         print(f"report: {one_line(result.report, 4096)}")
     return _exit_for(result)
@@ -88,9 +91,11 @@ def cmd_check(args) -> int:
 SHOWN_PROBLEMS = 50  # a huge file's problems are counted; the report keeps the first ones
 
 
-def print_problems(result, out=None) -> None:
+def print_problems(result, lang: str = "en", out=None) -> None:
     """Every problem of a refused file, in two groups: what the sender fixes in the file, and the
-    labels the observatory may map instead; numbered, capped at ``SHOWN_PROBLEMS``."""
+    labels the observatory may map instead; in ``lang``, capped at ``SHOWN_PROBLEMS``."""
+    from transforms.messages import label, translate
+
     out = out or sys.stdout
     name = result.file
     lines = [
@@ -98,23 +103,18 @@ def print_problems(result, out=None) -> None:
     ]
     labels = [p for p in lines if "unknown" in p and " label " in p]
     in_file = [p for p in lines if p not in labels]
-    verdict = "cannot be read" if result.status == "unreadable" else "would be refused"
-    print(f"{name}: {verdict}: {len(lines)} problem(s)", file=out)
-    groups = (
-        ("Fix in your file:", in_file),
-        ("Labels the contract does not know (correct them in the file, or ask the observatory to "
-         "map them):", labels),
-    )  # fmt: skip
+    verdict = "cannot_read" if result.status == "unreadable" else "would_refuse"
+    print(label(verdict, lang, file=name, n=len(lines)), file=out)
     shown = 0
-    for title, group in groups:
+    for title, group in (("fix_in_file", in_file), ("labels_unknown", labels)):
         if not group:
             continue
-        print(title, file=out)
+        print(label(title, lang), file=out)
         for line in group:
             if shown == SHOWN_PROBLEMS:
-                print(f"  … and {len(lines) - shown} more", file=out)
+                print(f"  {label('more', lang, n=len(lines) - shown)}", file=out)
                 return
-            print(f"  {one_line(line)}", file=out)
+            print(f"  {one_line(translate(line, lang))}", file=out)
             shown += 1
 
 
@@ -255,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file")
     c.add_argument("--source", required=True)
     c.add_argument("--report", help="write the HTML validation report here")
+    c.add_argument(
+        "--lang", choices=["es", "en", "pt", "fr"], help="messages' language (default: the contract's)"
+    )
     c.set_defaults(func=cmd_check)
     i = _command(sub, "ingest", help="the whole pipeline for one file")
     i.add_argument("file")
