@@ -58,3 +58,20 @@ def test_a_good_file_still_says_it_would_load(tmp_path, monkeypatch, capsys):
     good.write_text("toShow,year,total\nColombia,2021,5\nBrasil,2021,14\n", encoding="utf-8")
     assert main(["check", str(good), "--source", DARIEN, "-v", "--lang", "en"]) == 0  # -v after it too
     assert "would load 2 observations" in capsys.readouterr().out
+
+
+def test_the_report_is_a_page_a_person_reads(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
+    bad = tmp_path / "darien_2021.csv"
+    bad.write_text(FIVE_MISTAKES, encoding="utf-8")
+    report = tmp_path / "report.html"
+    assert main(["check", str(bad), "--source", DARIEN, "--report", str(report)]) == 1
+    page = report.read_text(encoding="utf-8")
+    assert '<html lang="es">' in page and "Rechazado: 6 problema(s)" in page
+    assert page.count("<tr><td>") >= 6 and "¿quiso decir &#x27;Colombia&#x27;?" in page
+    assert '[{"value"' not in page  # examples as cells, not JSON
+    good = tmp_path / "darien_ok.csv"
+    good.write_text("toShow,year,total\nColombia,2021,5\n", encoding="utf-8")
+    assert main(["check", str(good), "--source", DARIEN, "--report", str(report), "--lang", "en"]) == 0
+    page = report.read_text(encoding="utf-8")
+    assert "Loads" in page and "Refused" not in page and "Problems" not in page

@@ -76,7 +76,7 @@ def cmd_check(args) -> int:
     from transforms.pipeline import check_file
 
     lang = language(args.lang, get_contract(args.source).language)
-    result = check_file(args.file, args.source, report=args.report)
+    result = check_file(args.file, args.source, report=args.report, lang=lang)
     if result.ok:
         print(label("would_load", lang, file=result.file, n=result.rows))
     else:

@@ -40,9 +40,9 @@ def language(lang: str | None, fallback: str | None = None) -> str:
     return "en"
 
 
-def label(key: str, lang: str, **values) -> str:
+def label(key: str, lang: str, section: str = "labels", **values) -> str:
     """A fixed text of the catalog (a heading, a verdict), filled in."""
-    texts = _catalog()["labels"][key]
+    texts = _catalog()[section][key]
     return (texts.get(lang) or texts["en"]).format(**values)
 
 

@@ -504,7 +504,7 @@ def _quarantine(path: Path, sha: str, cfg: Settings, contract_id: str, reason: d
     return target
 
 
-def check_file(path, source_id: str, report: str | None = None) -> IngestResult:
+def check_file(path, source_id: str, report: str | None = None, lang: str | None = None) -> IngestResult:
     """Would this file load? Nothing is stored (for a country's data team, before sending)."""
     path = Path(path)
     contract = get_contract(source_id)
@@ -529,7 +529,7 @@ def check_file(path, source_id: str, report: str | None = None) -> IngestResult:
     if report:
         from transforms.reports import write_report
 
-        result.report = str(write_report(Path(report), result, outcomes, contract))
+        result.report = str(write_report(Path(report), result, outcomes, contract, lang=lang))
     return result
 
 
