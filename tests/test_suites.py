@@ -62,7 +62,8 @@ def test_a_failing_expectation_reports_row_and_file_column():
     assert [o.success for o in result.outcomes] == [False, False]
     error, warning = result.outcomes
     assert error.severity == "error" and warning.severity == "warning"
-    assert error.message() == "row 11, column 'Total': value -2.0 fails expect_column_values_to_be_between"
+    # In the sender's words (issue 16): the value as written, no expectation name.
+    assert error.message() == "row 11, column 'Total': -2: outside the range of plausible values"
     assert result.errors == [error]
     overridden = run_suite(suite, frame, locate, {"expect_column_values_to_be_between": "warning"})
     assert overridden.errors == []

@@ -75,10 +75,13 @@ class Predicate(_Strict):
 
 
 class FieldSpec(_Strict):
-    """How one canonical field is obtained: a constant, or a column mapped to codes."""
+    """How one canonical field is obtained: a constant, a column mapped to codes, or the landing
+    file's name (``file_name``: a regular expression whose first group, else whole match, is the
+    value, e.g. the year of ``..._2024_...xlsx``; ``bind_to_file`` turns it into a constant)."""
 
     value: str | None = None
     column: str | None = None
+    file_name: str | None = None
     map: dict[str, str] = Field(default_factory=dict)
     pattern: str | None = None
     codelist: str | None = None
@@ -93,8 +96,11 @@ class FieldSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
-        if (self.value is None) == (self.column is None):
-            raise ValueError("give exactly one of 'value' (a constant) or 'column'")
+        given = [k for k in ("value", "column", "file_name") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'value' (a constant), 'column' or 'file_name' (a pattern)")
+        if self.file_name is not None:
+            re.compile(self.file_name)
         if self.pattern is not None:
             re.compile(self.pattern)
         return self
@@ -418,6 +424,39 @@ def load_contracts(directory: str | Path | None = None) -> dict[str, Contract]:
     directory = Path(directory or CONTRACTS_DIR)
     stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(directory.glob("*.yaml")))
     return _load_all(str(directory), stamp)
+
+
+def bind_to_file(contract: Contract, file_name: str) -> Contract:
+    """The contract as it reads one file: every field taken from the file's name (``file_name``)
+    becomes the constant the name holds. A name without it is an error naming the field."""
+
+    def bind(node, where: str):
+        if isinstance(node, FieldSpec) and node.file_name is not None:
+            found = re.search(node.file_name, file_name)
+            if not found:
+                raise ContractError(
+                    f"{file_name}: {where} is read from the file name with the pattern {node.file_name!r}, "
+                    "and the name does not match it; rename the file as the contract's landing section shows"
+                )
+            value = found.group(1) if found.groups() else found.group(0)
+            return node.model_copy(update={"value": value, "file_name": None})
+        if isinstance(node, BaseModel):
+            changes = {}
+            for name in type(node).model_fields:
+                old = getattr(node, name)
+                new = bind(old, f"{where}.{name}" if where else name)
+                if new is not old:
+                    changes[name] = new
+            return node.model_copy(update=changes) if changes else node
+        if isinstance(node, dict):
+            out = {k: bind(v, f"{where}.{k}") for k, v in node.items()}
+            return out if any(out[k] is not node[k] for k in node) else node
+        if isinstance(node, list):
+            out = [bind(v, f"{where}[{i}]") for i, v in enumerate(node)]
+            return out if any(a is not b for a, b in zip(out, node, strict=True)) else node
+        return node
+
+    return bind(contract, "")
 
 
 def get_contract(source_id: str, directory: str | Path | None = None) -> Contract:

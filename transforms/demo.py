@@ -105,13 +105,17 @@ def land_real_files(landing: Path, raw_dir: Path = REAL_DIR, contracts=None) -> 
 
 
 def land_samples(landing: Path) -> tuple[list[Path], str]:
-    """The sample files of the member states, or why there are none."""
+    """The sample files of the member states, or why there are none: the 2024 releases (the year
+    of IOM's figures they carry) and the releases of the last whole year before the observatory's
+    date, so the completeness grid of the last 24 months shows every member's deliveries."""
     try:
-        from transforms.samples import write_samples
+        from transforms.samples import YEAR, recent_year, write_samples
     except ImportError as exc:
         return [], f"sample files not available ({exc})"
-    written = write_samples(landing)
-    return [Path(p) for p in (written or [])], ""
+    written = []
+    for year in sorted({YEAR, recent_year()}):
+        written += write_samples(landing, year)
+    return [Path(p) for p in written], ""
 
 
 # ---------------------------------------------------------------------------- Airflow
@@ -266,7 +270,11 @@ How to look at it
   {env} sql "SELECT * FROM v_flow_by_period WHERE reporter_iso3 = 'PAN' ORDER BY period_start"
   {env} sql "SELECT source_id, file_name, status, rows_loaded, reason FROM file_manifest"
   {env} sql "SELECT reporter_iso3, year, count(*) FROM read_parquet('{cfg.lake}/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL LIMIT 10"
-  Airflow UI with these DAGs and runs: make airflow   (home {afe.airflow_home(cfg.home)})""")
+  Airflow UI with these DAGs and runs: make airflow   (home {afe.airflow_home(cfg.home)})
+  The Observatory page (Airflow's navigation bar) shows each member's months: the sample releases of
+  2024 and of the last whole year (received today, so "late"), the months since then "missing".
+  The DAGs start paused in the UI: unpause a country's DAG to let the scheduler run its delivery
+  periods (a period whose file never came fails: that is how a late country shows).""")
 
 
 # ---------------------------------------------------------------------------- the demo

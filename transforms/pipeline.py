@@ -23,7 +23,7 @@ from pathlib import Path
 from transforms import scratch
 from transforms.config import Settings
 from transforms.config import settings as get_settings
-from transforms.contracts import Contract, get_contract, load_contracts
+from transforms.contracts import Contract, ContractError, bind_to_file, get_contract, load_contracts
 from transforms.manifest import already_loaded, rules_fingerprint
 
 log = logging.getLogger("omh.pipeline")
@@ -307,9 +307,15 @@ def _stage_check(
     )
 
     name = path.name
+    # The contract as it reads this file (fields taken from the file's name become constants);
+    # the suites stay those of the contract itself.
+    try:
+        bound = bind_to_file(contract, name)
+    except ContractError as exc:
+        raise Refused(str(exc)) from exc
     try:
         with timed("extract", name):
-            ex = extract(path, contract, con=con, work_dir=work_dir)
+            ex = extract(path, bound, con=con, work_dir=work_dir)
     except ReadError as exc:
         raise Refused(str(exc), unreadable=True) from exc
     except ExtractError as exc:
@@ -324,7 +330,7 @@ def _stage_check(
         # Person-level identifiers and formula labels: refused before anything echoes a value.
         found = guard.header_findings(
             ex.header, name, guard.contract_headers(contract)
-        ) or guard.label_findings(ex, contract, name)
+        ) or guard.label_findings(ex, bound, name)
         if found:
             raise Refused(found[0], found)
         # GX's imports start only for a file that reached its suites: a file refused above never
@@ -372,7 +378,7 @@ def _stage_check(
 
         try:
             with timed("harmonize", name):
-                hz = harmonize(contract, ex, sink=sink, gate=verdict)
+                hz = harmonize(bound, ex, sink=sink, gate=verdict)
         except KeyError as exc:
             outcomes = list(verdict().outcomes)
             raise Refused(f"{name}: contract {contract.source_id}: {exc.args[0]}", outcomes=outcomes) from exc

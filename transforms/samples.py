@@ -22,6 +22,7 @@ import csv
 import datetime as dt
 import io
 import random
+import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -304,7 +305,7 @@ def _xlsx_rows(ws, rows: Sequence[Sequence[object]], bold_rows: Sequence[int] = 
 # ---------------------------------------------------------------------------- CRM member states
 
 
-def _blz(path: Path) -> None:
+def _blz(path: Path, year: int = YEAR) -> None:
     """Belize, Immigration and Nationality Department: arrivals by nationality and quarter (XLS)."""
     import xlwt
 
@@ -330,14 +331,14 @@ def _blz(path: Path) -> None:
     }
     season = (1.25, 1.0, 0.8, 0.95)
     book = xlwt.Workbook(encoding="utf-8")
-    ws = book.add_sheet("Arrivals 2024")
+    ws = book.add_sheet(f"Arrivals {year}")
     bold = xlwt.easyxf("font: bold on")
     number = xlwt.easyxf(num_format_str="#,##0")
     ws.write(0, 0, "BELIZE - IMMIGRATION AND NATIONALITY DEPARTMENT", bold)
-    ws.write(1, 0, "Arrivals of non-residents by nationality and quarter, 2024", bold)
+    ws.write(1, 0, f"Arrivals of non-residents by nationality and quarter, {year}", bold)
     ws.write(2, 0, SYNTHETIC_EN)
     ws.write(4, 0, "Nationality", bold)
-    ws.write_merge(4, 4, 1, 5, "2024", bold)
+    ws.write_merge(4, 4, 1, 5, str(year), bold)
     for c, label in enumerate(("Q1", "Q2", "Q3", "Q4", "Total"), start=1):
         ws.write(5, c, label, bold)
     rows = [(_name(iso, "en"), _spread(rng, n, season)) for iso, n in annual.items()]
@@ -358,7 +359,7 @@ def _blz(path: Path) -> None:
     _save_xls(book, path)
 
 
-def _can(path: Path) -> None:
+def _can(path: Path, year: int = YEAR) -> None:
     """IRCC open data, French edition: permanent residents by country of citizenship and month (XLSX)."""
     import openpyxl
 
@@ -401,14 +402,14 @@ def _can(path: Path) -> None:
     level_year, level_quarter, level_month = ["Pays de citoyenneté"], [None], [None]
     for q, quarter in enumerate(quarters):
         for m in range(3):
-            level_year.append(str(YEAR) if q == 0 and m == 0 else None)
+            level_year.append(str(year) if q == 0 and m == 0 else None)
             level_quarter.append(quarter if m == 0 else None)
             level_month.append(MONTHS_FR[q * 3 + m])
         level_year.append(None)
         level_quarter.append(None)
         level_month.append(f"Total {quarter}")
     level_year.append(None)
-    level_quarter.append(f"Total {YEAR}")
+    level_quarter.append(f"Total {year}")
     level_month.append(None)
 
     def text(v: int) -> str:
@@ -434,7 +435,7 @@ def _can(path: Path) -> None:
 
     rows = [
         [
-            f"Canada - Résidents permanents admis selon le pays de citoyenneté et le mois, janvier - décembre {YEAR}"
+            f"Canada - Résidents permanents admis selon le pays de citoyenneté et le mois, janvier - décembre {year}"
         ],
         [
             "DONNÉES SYNTHÉTIQUES / SYNTHETIC DATA - ce ne sont pas des chiffres officiels (échantillon de test de l'OMH)"
@@ -621,18 +622,18 @@ def _grouped(rows: list[tuple[str, list[int | None]]], groups: dict[str, tuple[s
 _CRI_EXCLUDE = ("CRI",)  # "entradas de personas extranjeras": Costa Ricans are not counted
 
 
-def _cri(path: Path) -> None:
+def _cri(path: Path, year: int = YEAR) -> None:
     """Costa Rica, DGME: entries of foreigners by region and nationality, months as columns (XLSX)."""
     import openpyxl
 
     rows = _top(iom_figures("regin", "CRI", MONTHS_2024), 25, exclude=_CRI_EXCLUDE)
     wb = openpyxl.Workbook()
     ws = wb.active
-    ws.title = "Entradas 2024"
+    ws.title = f"Entradas {year}"
     out: list[list[object]] = [
         ["DIRECCIÓN GENERAL DE MIGRACIÓN Y EXTRANJERÍA"],
         ["Unidad de Estadística - Área de Planificación Institucional"],
-        [f"Entradas de personas extranjeras a Costa Rica por región y nacionalidad, según mes. Año {YEAR}"],
+        [f"Entradas de personas extranjeras a Costa Rica por región y nacionalidad, según mes. Año {year}"],
         [None],
         ["Región / nacionalidad", *MONTHS_ES, "Total"],
     ]
@@ -659,7 +660,7 @@ def _cri(path: Path) -> None:
     _save_xlsx(wb, path)
 
 
-def _slv(path: Path) -> None:
+def _slv(path: Path, year: int = YEAR) -> None:
     """El Salvador, DGME: Salvadorans returned, by country, route, sex and age group (CSV, UTF-8)."""
     rng = random.Random(_SEED + 222)
     flows = [
@@ -672,7 +673,7 @@ def _slv(path: Path) -> None:
     rows: list[list[object]] = [
         ["Dirección General de Migración y Extranjería (DGME) - El Salvador"],
         [
-            f"Personas salvadoreñas retornadas por país de procedencia, vía, sexo y grupo de edad. Enero - diciembre {YEAR}"
+            f"Personas salvadoreñas retornadas por país de procedencia, vía, sexo y grupo de edad. Enero - diciembre {year}"
         ],
         [SYNTHETIC_ES],
         [],
@@ -686,7 +687,7 @@ def _slv(path: Path) -> None:
             for age, n in (("Niñas, niños y adolescentes", minors), ("Personas adultas", adults)):
                 men, women = _split(rng, n, 0.78 if age == "Personas adultas" else 0.58)
                 for sex, v in (("Hombre", men), ("Mujer", women)):
-                    rows.append([YEAR, month, country, route, sex, age, _num(v, ",")])
+                    rows.append([year, month, country, route, sex, age, _num(v, ",")])
     rows += [
         [],
         ["Fuente: DGME, Gerencia de Atención al Migrante, registros de los centros de recepción."],
@@ -695,12 +696,12 @@ def _slv(path: Path) -> None:
     _write_bytes(path, _csv_text(rows, ",").encode("utf-8"))
 
 
-def _gtm(path: Path) -> None:
+def _gtm(path: Path, year: int = YEAR) -> None:
     """Guatemala, IGM: entries by nationality, months as columns (CSV, Latin-1, ';')."""
     rows = _top(iom_figures("regin", "GTM", MONTHS_2024), 25)
     out: list[list[object]] = [
         ["INSTITUTO GUATEMALTECO DE MIGRACIÓN"],
-        [f"INGRESOS AL PAÍS POR NACIONALIDAD, SEGÚN MES - AÑO {YEAR}"],
+        [f"INGRESOS AL PAÍS POR NACIONALIDAD, SEGÚN MES - AÑO {year}"],
         ["NACIONALIDAD", *[m.upper() for m in MONTHS_ES], "TOTAL"],
     ]
     for code, values in rows:
@@ -717,7 +718,7 @@ def _gtm(path: Path) -> None:
     _write_bytes(path, _csv_text(out, ";", crlf=True).encode("latin-1"))
 
 
-def _hnd(path: Path) -> None:
+def _hnd(path: Path, year: int = YEAR) -> None:
     """Honduras, INM: irregular transit by nationality, a 14-line preamble (CSV, CP850, ';')."""
     rows = _top(iom_figures("irreg", "HND", MONTHS_2024), 30)
     out: list[list[object]] = [
@@ -726,7 +727,7 @@ def _hnd(path: Path) -> None:
         ["INSTITUTO NACIONAL DE MIGRACIÓN (INM)"],
         ["GERENCIA DE ESTADÍSTICA MIGRATORIA"],
         ["FLUJO MIGRATORIO IRREGULAR: PERSONAS EN TRÁNSITO IRREGULAR POR NACIONALIDAD"],
-        [f"PERÍODO: ENERO - DICIEMBRE {YEAR}"],
+        [f"PERÍODO: ENERO - DICIEMBRE {year}"],
         ["UNIDAD: PERSONAS REGISTRADAS EN LOS CENTROS DE ATENCIÓN AL MIGRANTE IRREGULAR (CAMI)"],
         ["COBERTURA: CAMI DANLÍ, CAMI TROJES, CAMI CHOLUTECA Y OFICINAS REGIONALES"],
         ["FECHA DE CORTE: 10/02/2025"],
@@ -742,12 +743,12 @@ def _hnd(path: Path) -> None:
             if not values[m]:
                 continue
             label = "OTRAS NACIONALIDADES" if code == "_O" else _name(code).upper()
-            out.append([YEAR, month.upper(), label, _num(values[m], ",")])
+            out.append([year, month.upper(), label, _num(values[m], ",")])
     out += [[], ["FUENTE: INM, GERENCIA DE ESTADÍSTICA."]]
     _write_bytes(path, _csv_text(out, ";", crlf=True).encode("cp850"))
 
 
-def _mex(path: Path) -> None:
+def _mex(path: Path, year: int = YEAR) -> None:
     """Mexico, UPM boletín cuadro 3.1.1: irregular events by continent and country, year over months (XLSX)."""
     import openpyxl
 
@@ -758,13 +759,13 @@ def _mex(path: Path) -> None:
     grand = _column_sums(rows)
     out: list[list[object]] = [
         ["Unidad de Política Migratoria, Registro e Identidad de Personas"],
-        [f"Boletín Mensual de Estadísticas Migratorias {YEAR}"],
+        [f"Boletín Mensual de Estadísticas Migratorias {year}"],
         [
             "Cuadro 3.1.1 Eventos de personas en situación migratoria irregular en México, según continente y "
-            f"país de nacionalidad, enero-diciembre de {YEAR}"
+            f"país de nacionalidad, enero-diciembre de {year}"
         ],
         [None],
-        ["Continente y país de nacionalidad", str(YEAR)],
+        ["Continente y país de nacionalidad", str(year)],
         [None, "Total", *MONTHS_ES],
         ["Total", sum(grand), *grand],
     ]
@@ -797,7 +798,7 @@ def _mex(path: Path) -> None:
     _save_xlsx(wb, path)
 
 
-def _nic(path: Path) -> None:
+def _nic(path: Path, year: int = YEAR) -> None:
     """Nicaragua, DGME: entries and exits of foreigners by nationality, period "Enero 2024" (CSV, cp1252)."""
     rng = random.Random(_SEED + 558)
     annual = {
@@ -818,12 +819,12 @@ def _nic(path: Path) -> None:
     }
     rows: list[list[object]] = [
         ["Dirección General de Migración y Extranjería – Nicaragua"],
-        [f"Entradas y salidas de extranjeros por nacionalidad – {YEAR} – {SYNTHETIC_ES}"],
+        [f"Entradas y salidas de extranjeros por nacionalidad – {year} – {SYNTHETIC_ES}"],
         ["Período", "Nacionalidad", "Entradas", "Salidas"],
     ]
     series = {iso: _spread(rng, n) for iso, n in [*annual.items(), ("_O", 41_000)]}
     for m, month in enumerate(MONTHS_ES):
-        period = f"{month} {YEAR}"
+        period = f"{month} {year}"
         total_in = total_out = 0
         for iso, values in series.items():
             entries = values[m]
@@ -836,18 +837,18 @@ def _nic(path: Path) -> None:
     _write_bytes(path, _csv_text(rows, ",", crlf=True).encode("cp1252"))
 
 
-def _pan(path: Path) -> None:
+def _pan(path: Path, year: int = YEAR) -> None:
     """Panama, SNM: monthly irregular transit through the Darién by country (XLSX)."""
     import openpyxl
 
     rows = _top(iom_figures("irreg", "PAN", MONTHS_2024), 25)
     wb = openpyxl.Workbook()
     ws = wb.active
-    ws.title = f"DARIEN {YEAR}"
+    ws.title = f"DARIEN {year}"
     grand = _column_sums(rows)
     out: list[list[object]] = [
         ["REPÚBLICA DE PANAMÁ - SERVICIO NACIONAL DE MIGRACIÓN"],
-        [f"TRÁNSITO IRREGULAR POR DARIÉN SEGÚN PAÍS, POR MES: ENERO - DICIEMBRE {YEAR}"],
+        [f"TRÁNSITO IRREGULAR POR DARIÉN SEGÚN PAÍS, POR MES: ENERO - DICIEMBRE {year}"],
         [None],
         ["PAÍS", "TOTAL", *[m.upper() for m in MONTHS_ES]],
         ["TOTAL", sum(grand), *grand],
@@ -865,7 +866,7 @@ def _pan(path: Path) -> None:
     _save_xlsx(wb, path)
 
 
-def _dom(path: Path) -> None:
+def _dom(path: Path, year: int = YEAR) -> None:
     """Dominican Republic, DGM: deportations by nationality and sex, one date per month (XLSX)."""
     import openpyxl
 
@@ -885,7 +886,7 @@ def _dom(path: Path) -> None:
     ws.title = "Deportaciones"
     out: list[list[object]] = [
         ["Dirección General de Migración - República Dominicana"],
-        [f"Deportaciones ejecutadas por nacionalidad y sexo, enero - diciembre {YEAR}"],
+        [f"Deportaciones ejecutadas por nacionalidad y sexo, enero - diciembre {year}"],
         [SYNTHETIC_ES],
         [None],
         ["Fecha", "Nacionalidad", "Sexo", "Cantidad"],
@@ -896,7 +897,7 @@ def _dom(path: Path) -> None:
             men, women = _split(rng, series[iso][m], male)
             label = "Otras nacionalidades" if iso == "_O" else _name(iso)
             for sex, v in (("M", men), ("F", women)):
-                out.append([dt.datetime(YEAR, m + 1, 1), label, sex, v])
+                out.append([dt.datetime(year, m + 1, 1), label, sex, v])
     out += [[None], ["Fuente: DGM, Dirección de Interdicción y Deportaciones."], ["Nota: " + SYNTHETIC_ES]]
     _xlsx_rows(ws, out, bold_rows=(1, 5))
     for r in range(6, 6 + 12 * len(annual) * 2):
@@ -904,7 +905,7 @@ def _dom(path: Path) -> None:
     _save_xlsx(wb, path)
 
 
-def _usa(path: Path) -> None:
+def _usa(path: Path, year: int = YEAR) -> None:
     """US Refugee Processing Center: refugee arrivals by nationality and month of fiscal year 2024 (CSV)."""
     rng = random.Random(_SEED + 840)
     annual = {
@@ -941,7 +942,7 @@ def _usa(path: Path) -> None:
     rows: list[list[object]] = [
         ["Refugee Processing Center"],
         ["Admissions & Arrivals - Refugee Arrivals by Nationality and Month"],
-        [f"Arrivals from October 01, {YEAR - 1} through September 30, {YEAR} (Fiscal Year {YEAR})"],
+        [f"Arrivals from October 01, {year - 1} through September 30, {year} (Fiscal Year {year})"],
         [SYNTHETIC_EN],
         [],
         ["Nationality", *months, "Total"],
@@ -961,12 +962,12 @@ def _usa(path: Path) -> None:
 # ---------------------------------------------------------------------------- CSM member states
 
 
-def _arg(path: Path) -> None:
+def _arg(path: Path, year: int = YEAR) -> None:
     """Argentina, DNM: entries of foreigners by nationality and month (CSV, Latin-1, ';', decimal comma)."""
     rows = _top(iom_figures("regin", "ARG", MONTHS_2024), 25)
     out: list[list[object]] = [
         ["Dirección Nacional de Migraciones - Ministerio del Interior - República Argentina"],
-        [f"Ingresos de extranjeros al país por nacionalidad y mes. Año {YEAR}"],
+        [f"Ingresos de extranjeros al país por nacionalidad y mes. Año {year}"],
         ["Cifras provisorias"],
         [],
         ["Año", "Mes", "Nacionalidad", "Ingresos", "Participación mensual (%)"],
@@ -976,8 +977,8 @@ def _arg(path: Path) -> None:
         for code, values in rows:
             label = "OTROS PAÍSES" if code == "_O" else _name(code).upper()
             share = "" if values[m] is None else f"{100 * values[m] / total:.1f}".replace(".", ",")
-            out.append([YEAR, month, label, _num(values[m], "."), share])
-        out.append([YEAR, month, "TOTAL", _num(total, "."), "100,0"])
+            out.append([year, month, label, _num(values[m], "."), share])
+        out.append([year, month, "TOTAL", _num(total, "."), "100,0"])
     out += [
         [],
         ["Fuente: DNM, Sistema Integral de Captura Migratoria (SICaM), todos los pasos habilitados."],
@@ -990,7 +991,7 @@ def _arg(path: Path) -> None:
     _write_bytes(path, _csv_text(out, ";", crlf=True).encode("latin-1"))
 
 
-def _bol(path: Path) -> None:
+def _bol(path: Path, year: int = YEAR) -> None:
     """Bolivia, DIGEMIG: international exits by country of destination, June-September 2024 (XLS)."""
     import xlwt
 
@@ -998,12 +999,12 @@ def _bol(path: Path) -> None:
     # An exit "to Bolivia" in the series is a destination not recorded.
     rows = _top(iom_figures("regout", "BOL", months), 20, unknown=("BOL",))
     book = xlwt.Workbook(encoding="utf-8")
-    ws = book.add_sheet("Salidas 2024")
+    ws = book.add_sheet(f"Salidas {year}")
     bold = xlwt.easyxf("font: bold on")
     number = xlwt.easyxf(num_format_str="#,##0")
     ws.write(0, 0, "ESTADO PLURINACIONAL DE BOLIVIA", bold)
     ws.write(1, 0, "MINISTERIO DE GOBIERNO - DIRECCIÓN GENERAL DE MIGRACIÓN (DIGEMIG)", bold)
-    ws.write(2, 0, f"SALIDAS INTERNACIONALES POR PAÍS DE DESTINO, JUNIO - SEPTIEMBRE {YEAR}", bold)
+    ws.write(2, 0, f"SALIDAS INTERNACIONALES POR PAÍS DE DESTINO, JUNIO - SEPTIEMBRE {year}", bold)
     for c, label in enumerate(("PAÍS DE DESTINO", "JUNIO", "JULIO", "AGOSTO", "SEPTIEMBRE", "TOTAL")):
         ws.write(4, c, label, bold)
     r = 5
@@ -1025,7 +1026,7 @@ def _bol(path: Path) -> None:
     _save_xls(book, path)
 
 
-def _bra(path: Path) -> None:
+def _bra(path: Path, year: int = YEAR) -> None:
     """Brazil, CONARE/SISCONARE: refugee-status applications by nationality, sex and month (CSV, BOM, ';')."""
     rng = random.Random(_SEED + 76)
     annual = {
@@ -1058,7 +1059,7 @@ def _bra(path: Path) -> None:
     rows: list[list[object]] = [
         ["MINISTÉRIO DA JUSTIÇA E SEGURANÇA PÚBLICA - COMITÊ NACIONAL PARA OS REFUGIADOS (CONARE)"],
         [
-            f"Solicitações de reconhecimento da condição de refugiado por país de nacionalidade, sexo e mês - {YEAR}"
+            f"Solicitações de reconhecimento da condição de refugiado por país de nacionalidade, sexo e mês - {year}"
         ],
         ["DADOS SINTÉTICOS / SYNTHETIC DATA - não são cifras oficiais (amostra de teste do OMH)"],
         [],
@@ -1071,7 +1072,7 @@ def _bra(path: Path) -> None:
             men, women = _split(rng, total - unstated, male_share.get(iso, 0.72))
             label = {"_O": "Outros países", "_S": "Apátrida"}.get(iso) or _name(iso, "pt")
             rows.append(
-                [YEAR, month, label, _num(men, "."), _num(women, "."), _num(unstated, "."), _num(total, ".")]
+                [year, month, label, _num(men, "."), _num(women, "."), _num(unstated, "."), _num(total, ".")]
             )
     rows += [
         [],
@@ -1081,7 +1082,7 @@ def _bra(path: Path) -> None:
     _write_bytes(path, _csv_text(rows, ";", crlf=True).encode("utf-8-sig"))
 
 
-def _chl(path: Path) -> None:
+def _chl(path: Path, year: int = YEAR) -> None:
     """Chile, SERMIG: residence permits granted by country, sex and type; a 'FUENTE' column (CSV, ';')."""
     rng = random.Random(_SEED + 152)
     annual = {
@@ -1113,11 +1114,11 @@ def _chl(path: Path) -> None:
         for (country, kind), values in series.items():
             men, women = _split(rng, values[m], 0.49)
             for sex, v in (("HOMBRE", men), ("MUJER", women)):
-                rows.append([YEAR, m + 1, country, sex, kind, _num(v, ".", zero="0"), source])
+                rows.append([year, m + 1, country, sex, kind, _num(v, ".", zero="0"), source])
     _write_bytes(path, _csv_text(rows, ";").encode("utf-8"))
 
 
-def _col(path: Path) -> None:
+def _col(path: Path, year: int = YEAR) -> None:
     """Colombia, Migración Colombia: exits of travellers by country of destination (CSV, open-data style)."""
     rows = _top(iom_figures("regout", "COL", MONTHS_2024), 30, unknown=("COL",))
     out: list[list[object]] = [["Año", "Mes", "País Destino", "Codigo M49 Destino", "Total Salidas"]]
@@ -1129,12 +1130,12 @@ def _col(path: Path) -> None:
                 label, m49 = "Sin Información", "000"
             else:
                 label, m49 = _name(code), _countries()[code]["m49"]
-            out.append([YEAR, month, label, m49, _num(values[m], ",", zero="0")])
+            out.append([year, month, label, m49, _num(values[m], ",", zero="0")])
     out += [[], ["Fuente: Migración Colombia, puestos de control migratorio."], [_iom_note("regout")]]
     _write_bytes(path, _csv_text(out, ",").encode("utf-8"))
 
 
-def _ecu(path: Path) -> None:
+def _ecu(path: Path, year: int = YEAR) -> None:
     """Ecuador, Registro de Entradas y Salidas Internacionales: entries by nationality (CSV, INEC style)."""
     rows = _top(iom_figures("regin", "ECU", MONTHS_2024), 30)
     out: list[list[object]] = [["anio", "mes", "cod_nac", "nacionalidad", "entradas"]]
@@ -1145,7 +1146,7 @@ def _ecu(path: Path) -> None:
             cod, label = (
                 ("999", "Otras nacionalidades") if code == "_O" else (_countries()[code]["m49"], _name(code))
             )
-            out.append([YEAR, m + 1, cod, label, values[m]])
+            out.append([year, m + 1, cod, label, values[m]])
     out += [
         [],
         ["Fuente: Registro Estadístico de Entradas y Salidas Internacionales (ESI)."],
@@ -1154,7 +1155,7 @@ def _ecu(path: Path) -> None:
     _write_bytes(path, _csv_text(out, ",").encode("utf-8"))
 
 
-def _guy(path: Path) -> None:
+def _guy(path: Path, year: int = YEAR) -> None:
     """Guyana, Central Immigration and Passport Office: arrivals and departures by nationality (CSV)."""
     rng = random.Random(_SEED + 328)
     annual = {
@@ -1177,7 +1178,7 @@ def _guy(path: Path) -> None:
     rows: list[list[object]] = [
         [
             f"Ministry of Home Affairs - Central Immigration and Passport Office, Guyana: arrivals and departures "
-            f"by nationality, {YEAR}. SYNTHETIC DATA - not official figures (OMH test sample)"
+            f"by nationality, {year}. SYNTHETIC DATA - not official figures (OMH test sample)"
         ],
         ["Year", "Month", "Nationality", "Arrivals", "Departures"],
     ]
@@ -1187,7 +1188,7 @@ def _guy(path: Path) -> None:
             arrivals = values[m]
             departures = round(arrivals * rng.uniform(0.94, 1.03))
             label = "Other" if iso == "_O" else _name(iso, "en")
-            rows.append([YEAR, month, label, _num(arrivals), _num(departures)])
+            rows.append([year, month, label, _num(arrivals), _num(departures)])
     rows += [
         [],
         [
@@ -1198,7 +1199,7 @@ def _guy(path: Path) -> None:
     _write_bytes(path, _csv_text(rows, ",", crlf=True).encode("utf-8"))
 
 
-def _pry(path: Path) -> None:
+def _pry(path: Path, year: int = YEAR) -> None:
     """Paraguay, DNM: residence permits (radicaciones) by nationality, type and quarter (XLS, two header rows)."""
     import xlwt
 
@@ -1232,13 +1233,13 @@ def _pry(path: Path) -> None:
     bold = xlwt.easyxf("font: bold on; align: horiz center")
     ws.write(0, 0, "DIRECCIÓN NACIONAL DE MIGRACIONES - REPÚBLICA DEL PARAGUAY", bold)
     ws.write(
-        1, 0, f"Radicaciones otorgadas por nacionalidad, tipo de radicación y trimestre - Año {YEAR}", bold
+        1, 0, f"Radicaciones otorgadas por nacionalidad, tipo de radicación y trimestre - Año {year}", bold
     )
     ws.write(2, 0, SYNTHETIC_ES)
     ws.write(4, 0, "Nacionalidad", bold)
     ws.write_merge(4, 4, 1, 4, "Radicación temporal", bold)
     ws.write_merge(4, 4, 5, 8, "Radicación permanente", bold)
-    ws.write(4, 9, f"Total {YEAR}", bold)
+    ws.write(4, 9, f"Total {year}", bold)
     for c, label in enumerate(("1er trim.", "2do trim.", "3er trim.", "4to trim.") * 2, start=1):
         ws.write(5, c, label, bold)
     r = 6
@@ -1260,7 +1261,7 @@ def _pry(path: Path) -> None:
     _save_xls(book, path)
 
 
-def _per(path: Path) -> None:
+def _per(path: Path, year: int = YEAR) -> None:
     """Peru, Migraciones: CPP (regularisation) permits approved by nationality, sex, age group (CSV)."""
     rng = random.Random(_SEED + 604)
     annual = {
@@ -1280,7 +1281,7 @@ def _per(path: Path) -> None:
     rows: list[list[object]] = [
         [
             f"SUPERINTENDENCIA NACIONAL DE MIGRACIONES - CARNÉ DE PERMISO TEMPORAL DE PERMANENCIA (CPP): "
-            f"SOLICITUDES APROBADAS {YEAR} - {SYNTHETIC_ES}"
+            f"SOLICITUDES APROBADAS {year} - {SYNTHETIC_ES}"
         ],
         ["AÑO", "MES", "NACIONALIDAD", "SEXO", "GRUPO DE EDAD", "APROBADOS"],
     ]
@@ -1293,11 +1294,11 @@ def _per(path: Path) -> None:
                 for a, (age, share) in enumerate(ages):
                     v = remaining if a == len(ages) - 1 else min(remaining, round(n * share))
                     remaining -= v
-                    rows.append([YEAR, month, label, sex, age, _num(v, ",", zero="0")])
+                    rows.append([year, month, label, sex, age, _num(v, ",", zero="0")])
     _write_bytes(path, _csv_text(rows, ",").encode("utf-8"))
 
 
-def _sur(path: Path) -> None:
+def _sur(path: Path, year: int = YEAR) -> None:
     """Suriname, Vreemdelingenpolitie: arrivals by nationality, Dutch/English labels (tab-separated text)."""
     rng = random.Random(_SEED + 740)
     annual = {
@@ -1322,8 +1323,8 @@ def _sur(path: Path) -> None:
     rows: list[list[object]] = [
         ["Korps Politie Suriname - Vreemdelingenpolitie / Aliens Police"],
         [
-            f"Aankomsten van niet-ingezetenen per nationaliteit en maand, {YEAR} / Arrivals of non-residents by "
-            f"nationality and month, {YEAR}"
+            f"Aankomsten van niet-ingezetenen per nationaliteit en maand, {year} / Arrivals of non-residents by "
+            f"nationality and month, {year}"
         ],
         ["SYNTHETISCHE GEGEVENS / SYNTHETIC DATA - geen officiële cijfers / not official figures"],
         [],
@@ -1332,7 +1333,7 @@ def _sur(path: Path) -> None:
     series = {label: _spread(rng, n) for label, n in annual.items()}
     for m, month in enumerate(MONTHS_NL):
         for label, values in series.items():
-            rows.append([YEAR, month, label, _num(values[m], ".")])
+            rows.append([year, month, label, _num(values[m], ".")])
     rows += [
         [],
         ["Bron / Source: Vreemdelingenpolitie, grensposten Johan Adolf Pengel, Nieuw-Nickerie, Albina."],
@@ -1340,7 +1341,7 @@ def _sur(path: Path) -> None:
     _write_bytes(path, _csv_text(rows, "\t", crlf=True).encode("utf-8"))
 
 
-def _ury(path: Path) -> None:
+def _ury(path: Path, year: int = YEAR) -> None:
     """Uruguay, Comisión de Refugiados: asylum applications (case files) by nationality and quarter (CSV)."""
     rng = random.Random(_SEED + 858)
     annual = {
@@ -1362,7 +1363,7 @@ def _ury(path: Path) -> None:
     season = (1.1, 0.95, 0.9, 1.05)
     rows: list[list[object]] = [
         [
-            f"Comisión de Refugiados (CORE) - Solicitudes de refugio por país de nacionalidad y trimestre, {YEAR}. "
+            f"Comisión de Refugiados (CORE) - Solicitudes de refugio por país de nacionalidad y trimestre, {year}. "
             + SYNTHETIC_ES
         ],
         ["Año", "Trimestre", "País de nacionalidad", "Solicitudes (expedientes)"],
@@ -1371,7 +1372,7 @@ def _ury(path: Path) -> None:
     for q, quarter in enumerate(("I", "II", "III", "IV")):
         for label, values in series.items():
             v = values[q]
-            rows.append([YEAR, quarter, label, "--" if 0 < v < 3 else _num(v, ".")])
+            rows.append([year, quarter, label, "--" if 0 < v < 3 else _num(v, ".")])
     rows += [
         [],
         ["-- menos de 3 expedientes (reservado). Un expediente puede incluir a varias personas."],
@@ -1380,7 +1381,7 @@ def _ury(path: Path) -> None:
     _write_bytes(path, _csv_text(rows, ",").encode("utf-8"))
 
 
-def _ven(path: Path) -> None:
+def _ven(path: Path, year: int = YEAR) -> None:
     """Venezuela, SAIME: nationals returned by the Plan Vuelta a la Patria, months as 'Ene-24' (CSV, ';')."""
     rng = random.Random(_SEED + 862)
     annual = {
@@ -1399,7 +1400,7 @@ def _ven(path: Path) -> None:
         "URY": 150,
         "BOL": 120,
     }
-    months = [f"{m[:3]}-{YEAR % 100}" for m in MONTHS_ES]
+    months = [f"{m[:3]}-{year % 100}" for m in MONTHS_ES]
     body = [(_name(iso), _spread(rng, n, noise=0.4)) for iso, n in annual.items()]
     body.append(("Otros países", _spread(rng, 190, noise=0.4)))
     rows: list[list[object]] = [
@@ -1407,10 +1408,10 @@ def _ven(path: Path) -> None:
             "República Bolivariana de Venezuela - Servicio Administrativo de Identificación, Migración y "
             "Extranjería (SAIME)"
         ],
-        [f"Plan Vuelta a la Patria: connacionales retornados según país de procedencia y mes, {YEAR}"],
+        [f"Plan Vuelta a la Patria: connacionales retornados según país de procedencia y mes, {year}"],
         [SYNTHETIC_ES],
         [],
-        ["País de procedencia", *months, f"Total {YEAR}"],
+        ["País de procedencia", *months, f"Total {year}"],
     ]
     for label, values in body:
         rows.append([label, *[_num(v, ".") for v in values], _num(sum(values), ".")])
@@ -1606,8 +1607,10 @@ SAMPLES: tuple[Sample, ...] = (
 )
 
 
-def write_samples(landing: Path | None = None) -> list[Path]:
-    """Write the sample landing file of every member state under ``landing/<ISO3>/``; same bytes every run."""
+def write_samples(landing: Path | None = None, year: int = YEAR) -> list[Path]:
+    """Write the sample landing file of every member state under ``landing/<ISO3>/``; same bytes
+    every run. ``year``: the year the files report (their titles, period cells and names); the
+    figures stay IOM's of 2024, so a demo can show recent months with the same real magnitudes."""
     if landing is None:
         from transforms.config import settings
 
@@ -1616,6 +1619,22 @@ def write_samples(landing: Path | None = None) -> list[Path]:
     written = []
     for sample in SAMPLES:
         path = sample.path(landing)
-        sample.write(path)
+        if year != YEAR:
+            path = path.with_name(_shift_years(path.name, year - YEAR))
+        sample.write(path, year)
         written.append(path)
     return written
+
+
+def _shift_years(name: str, years: int) -> str:
+    """A sample's file name for another year: every year in it (the period's, the release date's)
+    moved by ``years``."""
+    return re.sub(r"(?<!\d)20\d\d(?!\d)", lambda m: str(int(m.group()) + years), name)
+
+
+def recent_year(today: dt.date | None = None) -> int:
+    """The last whole calendar year before ``today`` (the observatory's date): the year of the
+    demo's recent deliveries, so the completeness grid of the last 24 months shows loaded months."""
+    from transforms.config import today as observatory_today
+
+    return (today or observatory_today()).year - 1
