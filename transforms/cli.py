@@ -197,7 +197,7 @@ def cmd_suites(args) -> int:
 def cmd_samples(args) -> int:
     from transforms.samples import write_samples
 
-    written = write_samples(Path(args.out) if args.out else None)
+    written = write_samples(Path(args.out) if args.out else None, *([args.year] if args.year else []))
     print(f"{len(written)} landing files written")
     return EXIT_OK
 
@@ -287,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s = _command(sub, "samples", help="write the sample landing files of all 23 member states")
     s.add_argument("--out", help="landing folder (default $OMH_HOME/landing)")
+    s.add_argument(
+        "--year", type=int, help="the year the files report (default 2024, the year of their figures)"
+    )
     s.set_defaults(func=cmd_samples)
     _command(sub, "demo", help="land samples and real files, run every DAG through Airflow").set_defaults(
         func=cmd_demo

@@ -9,10 +9,11 @@
 * ``alerts``: the Deadline Alerts written to ``$OMH_HOME/alerts.jsonl``, each marked resolved once
   its period's figures are loaded.
 
-Read-only: one read-only warehouse connection per ``overview``, closed at once. A DuckDB file
-being written by a task cannot be opened, even to read: ``WarehouseBusy`` then says so and the
-caller serves its last answer (the app caches; the regional DAG also writes
-``$OMH_HOME/reports/observatory.json``). The same functions work on PostgreSQL.
+Read-only: one read-only warehouse connection per ``overview``, closed at once. A load does not
+hold it up (it writes a copy of the DuckDB file and publishes it whole, decision 0007); a file that
+cannot be opened all the same (a publication in the very instant, a server away) raises
+``WarehouseBusy`` and the caller serves its last answer (the app caches; the regional DAG also
+writes ``$OMH_HOME/reports/observatory.json``). The same functions work on PostgreSQL.
 """
 
 from __future__ import annotations
