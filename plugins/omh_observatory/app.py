@@ -166,7 +166,7 @@ def _cell_target(cell: dict, reports: dict[str, str]) -> str | None:
     DAG of its first source (its runs, one per delivery period)."""
     sources = cell.get("sources", [])
     for s in sources:
-        if s["status"] in ("refused", "missing") and reports.get(s["source_id"]):
+        if s["status"] == "refused" and reports.get(s["source_id"]):
             return f"reports/{reports[s['source_id']]}"
     if cell["status"] == "warnings":
         for s in sources:
