@@ -34,7 +34,9 @@ LEFT JOIN dim_unit u ON u.code = f.unit
 LEFT JOIN dim_month_name mn ON mn.month = f.month
 LEFT JOIN dim_source s ON s.source_id = f.source_id;
 
--- Totals by reporter, root flow type, unit and the source's own period (any period type).
+-- Totals by reporter, root flow type, unit and the source's own period (any period type). The
+-- root is the flow type itself when dim_flow_type.parent is NULL (a top-level type): never '' there,
+-- or every top-level type of a reporter and period would be added into one row.
 -- (Facts are aggregated first, labels joined to the few totals: the same rows as grouping v_flow.)
 CREATE VIEW v_flow_by_period AS
 WITH a AS (
@@ -56,9 +58,13 @@ b AS (
 )
 SELECT b.reporter_iso3, r.name_es AS reporter_es, r.name_en AS reporter_en, r.conference,
        b.flow_type, b.unit, b.period_type, b.period_start, b.period_end,
-       b.value, b.observations, b.suppressed_cells
+       b.value, b.observations, b.suppressed_cells,
+       mn.label_es AS month_es, mn.label_en AS month_en, mn.label_pt AS month_pt, mn.label_fr AS month_fr
 FROM b
-LEFT JOIN dim_country r ON r.iso3 = b.reporter_iso3;
+LEFT JOIN dim_country r ON r.iso3 = b.reporter_iso3
+-- A month's name on monthly rows only (NULL for quarters and years).
+LEFT JOIN dim_month_name mn
+       ON b.period_type = 'M' AND mn.month = CAST(EXTRACT(MONTH FROM b.period_start) AS INTEGER);
 
 -- What each member state has delivered: files, observations, periods covered.
 CREATE VIEW v_reporter_summary AS

@@ -409,7 +409,8 @@ def delivery_slots(sources: list[dict], today: dt.date, months_back: int) -> tup
 
 
 def _absent_as_null(frame: pd.DataFrame) -> pd.DataFrame:
-    """An empty cell of a code list is an absent value: NULL in the warehouse, never ``''``.
+    """An empty cell of a code list (``''`` or blanks only) is an absent value: NULL in the
+    warehouse, never ``''``. Migration 0006 does the same to warehouses seeded before.
 
     (``''`` as a flow type's parent made every grouping on the root flow type merge the top-level
     types: entries and exits added together.)
@@ -418,7 +419,10 @@ def _absent_as_null(frame: pd.DataFrame) -> pd.DataFrame:
     if not len(text):
         return frame
     out = frame.copy()
-    out[text] = out[text].where(out[text] != "", None)
+    for column in text:
+        values = out[column]
+        blank = values.map(lambda v: isinstance(v, str) and not v.strip())
+        out[column] = values.astype(object).where(~blank, None)
     return out
 
 
