@@ -195,7 +195,6 @@ def _reconcile(wh, view: str, spec: dict) -> None:
         assert got[column].notna().all() and (got[column].str.strip() != "").all(), (view, column)
     if spec.get("published"):
         assert got.loc[got["suppressed"], "value"].isna().all(), f"{view}: a suppressed row shows a value"
-        assert got["suppressed"].any(), f"{view}: the case has small counts that must be suppressed"
     for name, grain in _grains(spec, got.columns):
         grouped = got.groupby(grain, dropna=False)
         if name == "grain":
@@ -242,6 +241,9 @@ def test_every_view_reconciles_with_the_facts(wh):
     assert summed == sorted(GRAINS["views"])
     for view in summed:
         _reconcile(wh, view, GRAINS["views"][view])
+        if view.startswith("pub_"):  # the case's small counts are hidden: the check above saw them
+            hidden = wh.fetchall(f"SELECT count(*) FROM {view} WHERE suppressed AND value IS NULL")
+            assert hidden[0][0] > 0, f"{view}: the case has small counts that must be suppressed"
 
 
 def test_a_blank_parent_is_caught_by_the_reconciliation(wh):
