@@ -12,39 +12,15 @@ FROM read_csv('${codelists}/countries.csv', all_varchar = true) WHERE m49 IS NOT
 CREATE TEMP TABLE month_no AS
 SELECT CAST(month AS INTEGER) AS month, label_es FROM read_csv('${codelists}/months.csv', all_varchar = true);
 
--- The file, its data rows numbered as the file numbers its lines (the header is line 1).
-CREATE TEMP TABLE raw AS
-SELECT *, CAST(row_number() OVER () + 1 AS BIGINT) AS source_row
-FROM read_csv('${csv}', header = true, all_varchar = true, delim = ',', quote = '"');
-
--- One row per data row with its dimensions resolved and its cells as numbers.
-CREATE TEMP TABLE rows AS
-SELECT r.source_row,
-       m.iso3 AS citizenship_iso3,
-       make_date(CAST(r."Año" AS INTEGER), mn.month, 1) AS period_start,
-       'location=' || r."Latitud - Longitud" AS detail,
-       CAST(replace(r."Femenino", ',', '') AS DOUBLE) AS f,
-       CAST(replace(r."Masculino", ',', '') AS DOUBLE) AS m,
-       CAST(nullif(replace(r."Indefinido", ',', ''), '') AS DOUBLE) AS u,
-       CAST(replace(r."Total", ',', '') AS DOUBLE) AS total
-FROM raw r
-JOIN m49 m ON m.m49 = CAST(r."Codigo Iso 3166" AS INTEGER)
-JOIN month_no mn ON mn.label_es = lower(r."Mes");
-
--- The observations: one per stated cell, and the remainder of Total kept as sex unknown (_U),
--- estimated (E), in the Total column's lineage.
-CREATE TEMP TABLE obs AS
-SELECT source_row, citizenship_iso3, period_start, detail, 'F' AS sex, f AS value, 'A' AS obs_status,
-       'Femenino' AS source_column FROM rows
-UNION ALL
-SELECT source_row, citizenship_iso3, period_start, detail, 'M', m, 'A', 'Masculino' FROM rows
-UNION ALL
-SELECT source_row, citizenship_iso3, period_start, detail, '_U', u, 'A', 'Indefinido' FROM rows
-WHERE u IS NOT NULL
-UNION ALL
-SELECT source_row, citizenship_iso3, period_start, detail || '; remainder', '_U',
-       total - (f + m + coalesce(u, 0)), 'E', 'Total' FROM rows
-WHERE total - (f + m + coalesce(u, 0)) > 0;
+-- The file as it is, in file order (the only statement that needs it): a row's rowid + 2 is its
+-- line in the file (the header is line 1). Typed by hand: the bench file writes plain integers.
+SET preserve_insertion_order = true;
+CREATE TABLE raw AS
+SELECT * FROM read_csv('${csv}', header = true, delim = ',', quote = '"', auto_detect = false,
+    columns = {'Año': 'INTEGER', 'Mes': 'VARCHAR', 'Nacionalidad': 'VARCHAR', 'Codigo Iso 3166': 'INTEGER',
+               'Femenino': 'DOUBLE', 'Masculino': 'DOUBLE', 'Indefinido': 'DOUBLE', 'Total': 'DOUBLE',
+               'Latitud - Longitud': 'VARCHAR'});
+SET preserve_insertion_order = false;
 
 -- fact_flow as the warehouse holds it (27 columns, the scope index).
 CREATE TABLE fact_flow (
@@ -57,13 +33,28 @@ CREATE TABLE fact_flow (
     source_sheet VARCHAR, source_row BIGINT NOT NULL, source_column VARCHAR, vintage DATE NOT NULL,
     loaded_at TIMESTAMP NOT NULL, year INTEGER NOT NULL, month INTEGER NOT NULL, change VARCHAR
 );
+-- The observations: one per stated cell, and the remainder of Total kept as sex unknown (_U),
+-- estimated (E), in the Total column's lineage; the code lists joined once per row.
 INSERT INTO fact_flow
-SELECT 'col_entradas_extranjeros', 'COL', 'destination', 'ENT_REG', citizenship_iso3, '_Z',
-       period_start, last_day(period_start), 'M', sex, '_T', 'events', detail, value, obs_status, 'F',
-       CAST(NULL AS INTEGER), '${source_file}', '${sha256}', CAST(NULL AS VARCHAR), source_row,
-       source_column, DATE '${vintage}', TIMESTAMP '${loaded_at}',
-       year(period_start), month(period_start), 'new'
-FROM obs;
+SELECT 'col_entradas_extranjeros', 'COL', 'destination', 'ENT_REG', m.iso3, '_Z',
+       make_date(r."Año", mn.month, 1), last_day(make_date(r."Año", mn.month, 1)), 'M', c.sex, '_T', 'events',
+       CASE WHEN c.remainder THEN 'location=' || r."Latitud - Longitud" || '; remainder'
+            ELSE 'location=' || r."Latitud - Longitud" END,
+       c.value, c.obs_status, 'F', CAST(NULL AS INTEGER), '${source_file}', '${sha256}', CAST(NULL AS VARCHAR),
+       r.rowid + 2, c.source_column, DATE '${vintage}', TIMESTAMP '${loaded_at}', r."Año", mn.month, 'new'
+FROM raw r
+JOIN m49 m ON m.m49 = r."Codigo Iso 3166"
+JOIN month_no mn ON mn.label_es = lower(r."Mes"),
+     LATERAL (
+         SELECT unnest([
+             {'sex': 'F', 'value': r."Femenino", 'obs_status': 'A', 'source_column': 'Femenino', 'remainder': false},
+             {'sex': 'M', 'value': r."Masculino", 'obs_status': 'A', 'source_column': 'Masculino', 'remainder': false},
+             {'sex': '_U', 'value': r."Indefinido", 'obs_status': 'A', 'source_column': 'Indefinido', 'remainder': false},
+             {'sex': '_U', 'value': r."Total" - (r."Femenino" + r."Masculino" + coalesce(r."Indefinido", 0)),
+              'obs_status': 'E', 'source_column': 'Total', 'remainder': true}
+         ], recursive := true)
+     ) c
+WHERE c.value IS NOT NULL AND (NOT c.remainder OR c.value > 0);
 CREATE INDEX fact_flow_scope ON fact_flow (source_id, period_start, period_end);
 
 -- The lake: one Parquet file per reporter, year and month, the partition keys in the path only.
