@@ -338,7 +338,7 @@ def _stage_check(
         warm_up()
         warnings = [f"{name}: {d}" for d in ex.drift]
         with timed("raw suite projections", name):
-            evaluate = project_suite(raw_suite_for(contract), ex.con, ex.view, contract.severity)
+            evaluate = project_suite(raw_suite_for(contract), ex.con, ex.view, contract.severity_levels())
 
         def evaluated():
             with timed("raw suite", name):  # from the projections: GX's import, then its checks
@@ -401,7 +401,7 @@ def _stage_check(
 
         with timed("canonical suite", name):
             canonical = run_suite_sql(
-                load_suite("canonical", build_canonical_suite), hz.con, hz.view, contract.severity
+                load_suite("canonical", build_canonical_suite), hz.con, hz.view, contract.severity_levels()
             )
         outcomes += canonical.outcomes
         refuse([f"{name}: {o.message()}" for o in canonical.errors], outcomes, last=True)

@@ -135,6 +135,10 @@ def contract_fingerprint(contract: Contract) -> str:
     import hashlib
 
     data = contract.model_dump(mode="json", exclude={"path", "publication", "delivery", "title", "agency"})
+    # Keys added since suites were first fingerprinted count only when set (suites stay current).
+    for key in ("remainder_max_share",):
+        if data[key] == type(contract).model_fields[key].default:
+            del data[key]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
