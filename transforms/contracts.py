@@ -237,6 +237,8 @@ class Melt(_Strict):
 
 
 class Values(_Strict):
+    """Which cells of the file are values."""
+
     columns: list[Measure] = Field(default_factory=list)
     """Narrow layout: the value columns, by header. Example: `[{header: Ingresos}]`"""
     melt: Melt | None = None
@@ -250,6 +252,8 @@ class Values(_Strict):
 
 
 class Rows(_Strict):
+    """Rows of the file that are not leaves: hierarchy rows to skip, the source's total rows."""
+
     skip: list[Predicate] = Field(default_factory=list)
     """Rows left out (hierarchy rows, sub-totals): predicates, any one matching. Example: `[{column: nationality, equals: TOTAL}]`"""
     total: list[Predicate] = Field(default_factory=list)
@@ -257,6 +261,8 @@ class Rows(_Strict):
 
 
 class ReaderSpec(_Strict):
+    """How the file is read: format, text options, where the header is, where reading stops."""
+
     format: Literal["csv", "xlsx", "xls"]
     """`csv`, `xlsx` or `xls`. Example: `xlsx`"""
     encoding: str = "utf-8"
@@ -301,6 +307,8 @@ class ReaderSpec(_Strict):
 
 
 class Landing(_Strict):
+    """Where the source's files arrive."""
+
     folder: str
     """The landing sub-folder the source's files arrive in (`$OMH_HOME/landing/<folder>/`). Example: `ARG`"""
     patterns: list[str]
@@ -321,6 +329,8 @@ class Delivery(_Strict):
 
 
 class Publication(_Strict):
+    """Where and under which license the source publishes (for people: the DAG's documentation shows it)."""
+
     url: str | None = None
     """Where the source publishes (shown with the DAG's documentation). Example: `https://...`"""
     license: str | None = None
@@ -363,6 +373,8 @@ class SeverityOverride(_Strict):
 
 
 class Contract(_Strict):
+    """One country source: how its files are read and how each canonical field is obtained (the top level of the file)."""
+
     source_id: str
     """The source's id: lower-case letters, digits and `_` (3-64). Example: `arg_dnm_ingresos_nacionalidad`"""
     version: int = 1
