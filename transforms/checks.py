@@ -101,3 +101,13 @@ CHECKS: dict[str, Check] = {c.name: c for c in _CHECKS}
 def setting_hint(name: str, level: str = "warning") -> str:
     """The contract setting that changes a check's outcome, as a message names it."""
     return f"set severity: {{{name}: {{level: {level}, reason: ...}}}} in the contract"
+
+
+def full_number(value) -> str:
+    """A number as findings print it: in full, never in e-notation (3058550, 12.5, -25)."""
+    from decimal import Decimal
+
+    number = float(value)
+    if number == int(number):
+        return str(int(number))
+    return format(Decimal(repr(number)).normalize(), "f")
