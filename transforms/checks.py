@@ -27,9 +27,20 @@ class Check:
 
 _CHECKS = [
     Check("file.no_data_rows", "reader", "error", "the file holds no data row (an empty delivery)", True),
+    Check(
+        "not_empty",
+        "harmonize",
+        "error",
+        "no value cell is left once rows are skipped (the message says where reading stopped)",
+        True,
+    ),
     Check("guard.person_level", "guard", "error", "a column holds person-level identifiers", True),
     Check(
-        "guard.formula_label", "guard", "error", "a label would run as a spreadsheet formula (=, +, - or @)", True
+        "guard.formula_label",
+        "guard",
+        "error",
+        "a label would run as a spreadsheet formula (=, +, - or @)",
+        True,
     ),
     Check(
         "guard.own_citizens",
@@ -52,7 +63,12 @@ _CHECKS = [
         "error",
         "a value cell is not a number or a known marker; a year is not a year",
     ),
-    Check("expect_column_values_to_not_be_null", "raw suite, canonical suite", "error", "a required cell is empty"),
+    Check(
+        "expect_column_values_to_not_be_null",
+        "raw suite, canonical suite",
+        "error",
+        "a required cell is empty",
+    ),
     Check("expect_column_value_lengths_to_be_between", "raw suite", "error", "a value cell is too long"),
     Check(
         "expect_column_values_to_be_in_set",
@@ -77,7 +93,9 @@ _CHECKS = [
     Check("label_known", "harmonize", "error", "a label no mapping of the contract knows"),
     Check("code_in_codelist", "harmonize", "error", "a code outside its code list"),
     Check("period_valid", "harmonize", "error", "a period label that cannot be read"),
-    Check("total_matches", "harmonize", "error", "the source's own total differs from its cells beyond rounding"),
+    Check(
+        "total_matches", "harmonize", "error", "the source's own total differs from its cells beyond rounding"
+    ),
     Check("total_within_rounding", "harmonize", "warning", "the source's own total differs within rounding"),
     Check(
         "remainder_negative",

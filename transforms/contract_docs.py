@@ -168,9 +168,7 @@ def undocumented() -> list[str]:
 
 def keys() -> dict[str, list[str]]:
     """Model name -> the keys it accepts (as written in a contract)."""
-    return {
-        m.__name__: [f.alias or n for n, f in m.model_fields.items() if not f.exclude] for m in _models()
-    }
+    return {m.__name__: [f.alias or n for n, f in m.model_fields.items() if not f.exclude] for m in _models()}
 
 
 def render() -> str:

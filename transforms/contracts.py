@@ -449,7 +449,9 @@ class Contract(_Strict):
             unknown |= set(self.remainder) - set(CANONICAL_FIELDS)
         if unknown:
             near = did_you_mean(min(unknown), CANONICAL_FIELDS)
-            raise ValueError(f"unknown canonical fields: {sorted(unknown)}{near} (known: {list(CANONICAL_FIELDS)})")
+            raise ValueError(
+                f"unknown canonical fields: {sorted(unknown)}{near} (known: {list(CANONICAL_FIELDS)})"
+            )
         if self.reporter is None and "reporter" not in self.fields:
             if not all("reporter" in m.fields for m in self.values.columns if m.role == "value"):
                 raise ValueError("give 'reporter' (ISO3) or a 'reporter' field")
@@ -525,7 +527,7 @@ class Contract(_Strict):
 
 
 def did_you_mean(word: str, valid) -> str:
-    """"; did you mean 'x'?" for the closest valid word, or nothing."""
+    """The suffix "; did you mean 'x'?" for the closest valid word, or nothing."""
     close = difflib.get_close_matches(str(word), [str(v) for v in valid], n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -606,7 +608,9 @@ def _problems(err: ValidationError, text: str) -> list[str]:
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         line = _line_of(root, loc) if root is not None else None
-        out.append(f"line {line}: {where}: {message}" if line else f"{where}: {message}" if where else message)
+        out.append(
+            f"line {line}: {where}: {message}" if line else f"{where}: {message}" if where else message
+        )
     return list(dict.fromkeys(out))
 
 
@@ -626,7 +630,9 @@ def contract_problems(path: str | Path) -> tuple[Contract | None, list[str]]:
     if not isinstance(data, dict):
         return None, [f"{path.name}: a contract is a YAML mapping"]
     if "path" in data:
-        return None, [f"{path.name}: line {_line_of(yaml.compose(text), ('path',))}: path: not a contract key"]
+        return None, [
+            f"{path.name}: line {_line_of(yaml.compose(text), ('path',))}: path: not a contract key"
+        ]
     data["path"] = str(path)
     try:
         return Contract.model_validate(data), []

@@ -460,6 +460,24 @@ def harmonize(
     return result
 
 
+def _no_data_rows(contract: Contract, con, view: str, ex) -> str:
+    """Why no value cell is left: how many rows were read and skipped, and where reading stopped."""
+    message = "the file holds no data rows"
+    if ex is None:
+        return message
+    message += f": {ex.rows_read} row(s) read after the header"
+    if ex.rows_skipped:
+        message += f", {ex.rows_skipped} of them skipped by the contract's rows.skip"
+    if contract.reader.stop_at_blank_row:
+        last = fetch_value(con, f"SELECT max(source_row) FROM {view}")
+        where = f" (row {int(last) + 1})" if last is not None else ""
+        message += (
+            f"; reading stops at the first blank row after the data{where}, and rows after it are not "
+            "read: set reader.stop_at_blank_row: false in the contract to read on"
+        )
+    return message
+
+
 def _gid_of(group_cols: list[str], cols: list[str]) -> int:
     """GROUPING() of a grouping set over ``group_cols``: a bit set for each column not grouped."""
     return sum(1 << (len(group_cols) - 1 - i) for i, c in enumerate(group_cols) if c not in cols)
@@ -619,7 +637,7 @@ def _harmonize(
     values = grouping(["value_raw"])
     contexts = grouping(["measure_index", "cell_role"])
     if contexts.empty or not (contexts["cell_role"] == "value").any():
-        problems.append(Problem("error", "not_empty", "the file holds no data rows"))
+        problems.append(Problem("error", "not_empty", _no_data_rows(contract, con, view, ex)))
     parsed = parse_values(
         values["value_raw"].astype(str),
         contract,
@@ -1150,10 +1168,12 @@ def _remainder_share(contract: Contract, con, controls: str, differing: str, pro
         f"""SELECT source_row, source_column, remainder FROM {differing}
             ORDER BY abs(remainder) DESC, source_row LIMIT 5""",
     )
-    listed = "; ".join(
-        f"row {int(r)}{f' ({c})' if c else ''}: {full_number(v)}" for r, c, v in top
+    listed = "; ".join(f"row {int(r)}{f' ({c})' if c else ''}: {full_number(v)}" for r, c, v in top)
+    skipped = (
+        f"; the contract skipped {ex.rows_skipped} row(s) of the file"
+        if ex is not None and ex.rows_skipped
+        else ""
     )
-    skipped = f"; the contract skipped {ex.rows_skipped} row(s) of the file" if ex is not None and ex.rows_skipped else ""
     problems.append(
         Problem(
             "warning",
@@ -1220,7 +1240,7 @@ def _check_jumps(con, canon: str, problems: list[Problem]) -> None:
                 "jump",
                 f"{key[0]} {key[1]}: {len(far)} period(s) more than {JUMP_FACTOR}x away from the series "
                 f"median {full_number(median)} {key[2]} ({listed})",
-                label=full_number(far['value'].iloc[0]),
+                label=full_number(far["value"].iloc[0]),
                 count=len(far),
                 rows=[int(far["first_row"].iloc[0])],
             )

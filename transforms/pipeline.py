@@ -395,9 +395,11 @@ def _stage_check(
             refuse(problems, outcomes + _problem_outcomes(hz.problems))
         warnings += [p.one_line(name) for p in hz.problems if p.severity == "warning"]
         outcomes += _problem_outcomes(hz.problems)
-        found = guard.observation_findings(hz.con, hz.view, name)
-        if found:
-            refuse(found, outcomes)
+        refused, accepted = _guarded(guard.observation_problems(hz.con, hz.view, name), contract)
+        warnings += accepted
+        outcomes += _override_outcomes(contract)
+        if refused:
+            refuse(refused, outcomes)
 
         with timed("canonical suite", name):
             canonical = run_suite_sql(
@@ -435,6 +437,45 @@ def _checked(
             f"{display_name(path)}: the file could not be checked ({exc.__class__.__name__}: {first}); "
             "the full trace is in the log"
         ) from exc
+
+
+def _guarded(found: list[tuple[str, str]], contract: Contract) -> tuple[list[str], list[str]]:
+    """The guard's findings as (refusals, warnings) at the severity the contract gives each check;
+    a refusal names the setting that would accept its rows."""
+    from transforms.checks import CHECKS, setting_hint
+
+    refused, accepted = [], []
+    for check, message in found:
+        if contract.severity_of(check, CHECKS[check].default) == "error":
+            refused.append(f"{message} (check {check}; to accept these rows, {setting_hint(check)})")
+        else:
+            accepted.append(f"{message} (accepted: {check} is a warning for this source)")
+    return refused, accepted
+
+
+def _override_outcomes(contract: Contract) -> list:
+    """The contract's severity overrides, each with its reason, as records of the load (dq_result,
+    suite ``contract``)."""
+    from transforms.checks import CHECKS
+    from transforms.validate import Outcome
+
+    return [
+        Outcome(
+            suite="contract",
+            expectation=check,
+            column=None,
+            severity=o.level,
+            success=True,
+            examples=[
+                {
+                    "message": f"severity of {check} set to {o.level} (default {CHECKS[check].default}) "
+                    f"by the contract: {o.reason}",
+                    "reason": o.reason,
+                }
+            ],
+        )
+        for check, o in contract.severity.items()
+    ]
 
 
 def _problem_outcomes(problems) -> list:
