@@ -469,7 +469,7 @@ def _no_data_rows(contract: Contract, con, view: str, ex) -> str:
     if ex.rows_skipped:
         message += f", {ex.rows_skipped} of them skipped by the contract's rows.skip"
     if contract.reader.stop_at_blank_row:
-        last = fetch_value(con, f"SELECT max(source_row) FROM {view}")
+        last = fetch_value(con, f"SELECT max(source_row) FROM {ex.rows_view or view}")
         where = f" (row {int(last) + 1})" if last is not None else ""
         message += (
             f"; reading stops at the first blank row after the data{where}, and rows after it are not "
