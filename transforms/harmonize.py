@@ -1183,7 +1183,7 @@ def _remainder_share(contract: Contract, con, controls: str, differing: str, pro
             f"became estimated remainders: {listed}{skipped}; check the contract's rows.skip and values "
             "(or raise remainder_max_share)",
             count=len(top),
-            rows=sorted(int(r) for r, _, _ in top),
+            rows=sorted({int(r) for r, _, _ in top}),
         )
     )
 
