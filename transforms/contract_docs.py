@@ -136,7 +136,7 @@ def _checks() -> list[str]:
         "",
         "Every built-in check, by the name a contract's `severity` addresses. `error` refuses the file,",
         "`warning` loads it with the finding recorded. A contract raises or lowers a check with a reason,",
-        "which is recorded with every load the override changes (`dq_result`, suite `contract`):",
+        "recorded with every load of the source (`dq_result` rows of suite `contract`, and the HTML report):",
         "",
         "```yaml",
         "severity:",

@@ -288,7 +288,7 @@ class ReaderSpec(_Strict):
     fill_up: list[str] = Field(default_factory=list)
     """Attributes whose empty cells take the label below (a label printed under its block). Example: `[year]`"""
     stop_at_blank_row: bool = True
-    """`true`: reading stops at the first all-empty row after the header (what follows is footnotes); `false`: empty rows are skipped and reading goes on to the end. Example: `false`"""
+    """`true`: reading stops at the first all-empty row after the first data row (what follows is footnotes; blank rows before the data are passed over); `false`: empty rows are skipped and reading goes on to the end. Example: `false`"""
 
     @model_validator(mode="after")
     def _header(self) -> ReaderSpec:
