@@ -229,6 +229,9 @@ def test_stop_at_blank_row_is_honoured_and_the_no_data_message_names_it(tmp_path
         "rows.skip; reading stops at the first blank row after the data (row 3), and rows after it are not "
         "read: set reader.stop_at_blank_row: false in the contract to read on"
     )
+    from transforms.messages import translate
+
+    assert "ponga reader.stop_at_blank_row: false en el contrato" in translate(problem.message, "es")
     reading_on = _reader_contract(tmp_path, stop_at_blank_row=False)
     hz = harmonize(reading_on, extract(file, reading_on))
     assert not hz.errors and hz.frame["value"].sum() == 5
