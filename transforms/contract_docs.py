@@ -7,9 +7,13 @@ committed file differs from what this renders.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import types
 import typing
+from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -43,6 +47,31 @@ To add a key: declare it in `transforms/contracts.py` on its model, with its typ
 and a docstring under it saying what it does and giving an example (`Example: ...`); then run
 `.venv/bin/python scripts/contract_docs.py`.
 """
+
+
+@cache
+def _docstrings() -> dict[tuple[str, str], str]:
+    """(model, field) -> the docstring under the field's declaration in transforms/contracts.py."""
+    tree = ast.parse(Path(contracts.__file__).read_text(encoding="utf-8"))
+    out = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        body = node.body
+        for stmt, after in zip(body, body[1:], strict=False):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                out[(node.name, stmt.target.id)] = inspect.cleandoc(after.value.value)
+    return out
+
+
+def _description(model: type[BaseModel], name: str) -> str:
+    return _docstrings().get((model.__name__, name), "")
 
 
 def _models() -> list[type[BaseModel]]:
@@ -122,7 +151,7 @@ def _table(model: type[BaseModel]) -> list[str]:
     for name, field in model.model_fields.items():
         if field.exclude:  # set by the loader, not a key of the file
             continue
-        meaning, example = _split(field.description)
+        meaning, example = _split(_description(model, name))
         lines.append(
             f"| `{field.alias or name}` | {_cell(_type(field.annotation))} | {_default(field)} "
             f"| {_cell(meaning)} | {_cell(example)} |"
@@ -160,7 +189,7 @@ def undocumented() -> list[str]:
     out = []
     for model in _models():
         for name, field in model.model_fields.items():
-            meaning, example = _split(field.description)
+            meaning, example = _split(_description(model, name))
             if not field.exclude and not (meaning and example):
                 out.append(f"{model.__name__}.{field.alias or name}")
     return out

@@ -52,8 +52,9 @@ class ContractError(ValueError):
 class _Strict(BaseModel):
     # Every key of a contract is declared here, with its type, default and (the docstring under
     # it) meaning and example: the loader checks contracts against these models and
-    # scripts/contract_docs.py writes docs/contracts.md from them.
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    # scripts/contract_docs.py writes docs/contracts.md from them (it reads the docstrings from
+    # this file's source: pydantic's use_attribute_docstrings would cost every DAG parse ~50 ms).
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Predicate(_Strict):
