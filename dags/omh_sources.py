@@ -143,6 +143,17 @@ def source_asset(source_id: str) -> Asset:
     return Asset(name=afe.asset_name(source_id), uri=afe.asset_uri(source_id), group="omh_sources")
 
 
+def _publication_md(contract: Contract) -> str:
+    """The contract's ``publication`` (where, license, notes) as lines of the DAG's documentation."""
+    pub = contract.publication
+    parts = [
+        f"**Published**: {pub.url}" if pub.url else "",
+        f"**License**: {pub.license}" if pub.license else "",
+        f"**Notes**: {' '.join(pub.notes.split())}" if pub.notes else "",
+    ]
+    return "".join(f"{p}\n" for p in parts if p)
+
+
 def doc_of(contract: Contract) -> str:
     d = contract.delivery
     reporter = contract.reporter or "several member states (reporter per row)"
@@ -152,7 +163,7 @@ def doc_of(contract: Contract) -> str:
 (contract `contracts/{contract.source_id}.yaml`, version {contract.version}{", synthetic sample" if contract.synthetic else ""})
 
 **Landing**: `$OMH_HOME/landing/{contract.landing.folder}/`, files matching {patterns}.
-**Delivery**: {d.frequency}; a period's file is due on day {d.due_day} of the month {d.lag_months}
+{_publication_md(contract)}**Delivery**: {d.frequency}; a period's file is due on day {d.due_day} of the month {d.lag_months}
 month(s) after the period ends. One run per period (`{cron_of(contract)}`): the run's data interval
 is the period it processes. A Deadline Alert fires when the run of a period has not succeeded by
 its due date (plus {delivery.deadline_grace()} of grace).

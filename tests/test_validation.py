@@ -106,7 +106,13 @@ def test_a_contract_lowers_or_raises_a_severity(tmp_path, contracts_dir):
     negative = _variant(tmp_path, "neg.csv", b"Inadmissibles,66\r", b"Inadmissibles,-66\r")
     path = contracts_dir / "usa_cbp_swb_encounters.yaml"
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    spec["severity"] = {"expect_column_values_to_be_between": "warning", "jump": "error"}
+    spec["severity"] = {
+        "expect_column_values_to_be_between": {
+            "level": "warning",
+            "reason": "negative counts are corrections",
+        },
+        "jump": {"level": "error", "reason": "a jump here is a unit change"},
+    }
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     result = check_file(negative, "usa_cbp_swb_encounters")
     # The negative count is now a warning, but the 2025 drop in apprehensions (a real one) is an error.

@@ -70,12 +70,33 @@ def _exit_for(result) -> int:
     return EXIT_UNREADABLE if result.status == "unreadable" else EXIT_REFUSED
 
 
+def cmd_contract_lint(args) -> int:
+    """Every problem of each contract file, with its line and the closest valid key; 0 or 2."""
+    from transforms.contracts import contract_problems
+
+    bad = 0
+    for path in args.files:
+        _, problems = contract_problems(path)
+        for problem in problems:
+            print(one_line(problem, 1000), file=sys.stderr)
+        if problems:
+            bad += 1
+        else:
+            print(f"{path}: ok")
+    return EXIT_UNREADABLE if bad else EXIT_OK
+
+
 def cmd_check(args) -> int:
-    from transforms.contracts import get_contract
+    from transforms.contracts import ContractError, get_contract
     from transforms.messages import label, language, translate
     from transforms.pipeline import check_file
 
-    lang = language(args.lang, get_contract(args.source).language)
+    try:
+        contract = get_contract(args.source)
+    except ContractError as exc:  # a contract that cannot be used: the file cannot be read with it
+        print(error_line(f"omh check: {exc}"), file=sys.stderr)
+        return EXIT_UNREADABLE
+    lang = language(args.lang, contract.language)
     result = check_file(args.file, args.source, report=args.report, lang=lang)
     if result.ok:
         print(label("would_load", lang, file=result.file, n=result.rows))
@@ -261,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--lang", choices=["es", "en", "pt", "fr"], help="messages' language (default: the contract's)"
     )
     c.set_defaults(func=cmd_check)
+    k = _command(sub, "contract", help="work on source contracts")
+    ksub = k.add_subparsers(dest="action", required=True)
+    lint = ksub.add_parser("lint", help="check contract files against the schema (docs/contracts.md); 0 or 2")
+    lint.add_argument("files", nargs="+", metavar="FILE")
+    lint.set_defaults(func=cmd_contract_lint)
     i = _command(sub, "ingest", help="the whole pipeline for one file")
     i.add_argument("file")
     i.add_argument("--source", required=True)

@@ -8,6 +8,7 @@ This module is imported by Airflow DAG files: it must stay light (yaml and pydan
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +50,10 @@ class ContractError(ValueError):
 
 
 class _Strict(BaseModel):
+    # Every key of a contract is declared here, with its type, default and (the docstring under
+    # it) meaning and example: the loader checks contracts against these models and
+    # scripts/contract_docs.py writes docs/contracts.md from them (it reads the docstrings from
+    # this file's source: pydantic's use_attribute_docstrings would cost every DAG parse ~50 ms).
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -56,10 +61,15 @@ class Predicate(_Strict):
     """A test on one attribute of a row: all given conditions must hold."""
 
     column: str
+    """The attribute tested: an id name of `ids`, or a level name of `melt.names`. Example: `nationality`"""
     equals: str | None = None
+    """The attribute's text (trimmed) equals this. Example: `TOTAL`"""
     matches: str | None = None
+    """A regular expression found in the attribute's text (`re.search`). Example: `^Total`"""
     isin: list[str] | None = Field(default=None, alias="in")
+    """The attribute's text is one of these (YAML key `in`). Example: `[Total, Subtotal]`"""
     empty: bool | None = None
+    """`true`: the attribute is empty; `false`: it is not. Example: `true`"""
 
     def test(self, value: str) -> bool:
         value = "" if value is None else str(value).strip()
@@ -80,12 +90,19 @@ class FieldSpec(_Strict):
     value, e.g. the year of ``..._2024_...xlsx``; ``bind_to_file`` turns it into a constant)."""
 
     value: str | None = None
+    """A constant code for every observation (`flow_type: ENT_REG` is shorthand for `{value: ENT_REG}`). Example: `ENT_REG`"""
     column: str | None = None
+    """The attribute (id name or melt level) whose label gives the value. Example: `nationality`"""
     file_name: str | None = None
+    """A regular expression on the landing file's name: its first group (else the whole match) is the value. Example: `_(\\d{4})_`"""
     map: dict[str, str] = Field(default_factory=dict)
+    """Label -> code; a label neither in the map nor a code of the code list is refused. Example: `{Hombres: M, Mujeres: F}`"""
     pattern: str | None = None
+    """A regular expression whose first group is taken from the label before mapping. Example: `^(\\d{4})`"""
     codelist: str | None = None
+    """The code list the resulting codes must belong to (default: the field's own). Example: `countries`"""
     default: str | None = None
+    """The code for an empty label (an empty label is otherwise refused). Example: `_U`"""
 
     @model_validator(mode="before")
     @classmethod
@@ -117,10 +134,15 @@ class PeriodSpec(_Strict):
     """Where the period of an observation comes from, and in which calendar."""
 
     calendar: Literal["monthly", "quarterly", "yearly", "us_fiscal_monthly", "us_fiscal_yearly", "date"]
+    """How the period is read: `monthly`, `quarterly`, `yearly`, `us_fiscal_monthly`, `us_fiscal_yearly` (October-September) or `date`. Example: `monthly`"""
     year: FieldSpec | None = None
+    """Where the year comes from (a field spec). Example: `{column: year}`"""
     month: FieldSpec | None = None
+    """Where the month comes from: a number, or a month name in es/en/pt/fr. Example: `{column: mes}`"""
     quarter: FieldSpec | None = None
+    """Where the quarter (1-4, `Q1`, `T1`, ...) comes from. Example: `{column: trimestre}`"""
     date: FieldSpec | None = None
+    """Where the date comes from (calendar `date`). Example: `{column: fecha}`"""
 
     @model_validator(mode="after")
     def _parts(self) -> PeriodSpec:
@@ -142,8 +164,11 @@ class Column(_Strict):
     """An id column: by header text or by position (letter or 1-based number)."""
 
     header: str | None = None
+    """The column's header text (a string alone is shorthand for `{header: ...}`). Example: `Nacionalidad`"""
     col: str | int | None = None
+    """The column's position: a letter or a 1-based number. Example: `B`"""
     aliases: list[str] = Field(default_factory=list)
+    """Other header texts the column may carry (also trusted by the person-level guard). Example: `[País, Pais]`"""
 
     @model_validator(mode="before")
     @classmethod
@@ -174,9 +199,13 @@ class Measure(_Strict):
     """A value column named in the contract, with the fields it implies."""
 
     header: str
+    """The value column's header text. Example: `Ingresos`"""
     role: Literal["value", "total"] = "value"
+    """`value` (a leaf count) or `total` (the source's own total of the row's value columns, reconciled). Example: `total`"""
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    """Canonical fields this column implies (also written inline: `{header: Mujeres, sex: F}`). Example: `{sex: F}`"""
     aliases: list[str] = Field(default_factory=list)
+    """Other header texts of the column. Example: `[Total general]`"""
 
     @model_validator(mode="before")
     @classmethod
@@ -196,17 +225,25 @@ class Melt(_Strict):
     """Wide layout: every column from ``start_col`` on is a value; its header levels are attributes."""
 
     start_col: str | int
+    """The first value column (letter or 1-based number); every column from it on is a value. Example: `C`"""
     names: list[str]
+    """A name for each header level of the value columns (one per header row). Example: `[year, month]`"""
     skip: list[Predicate] = Field(default_factory=list)
+    """Value columns left out: predicates on the header levels (any one matching). Example: `[{column: month, equals: Total}]`"""
     total: list[Predicate] = Field(default_factory=list)
+    """Value columns that are the source's totals (reconciled, remainders). Example: `[{column: month, equals: Total}]`"""
 
     def start_index(self) -> int:
         return Column(col=self.start_col).index()
 
 
 class Values(_Strict):
+    """Which cells of the file are values."""
+
     columns: list[Measure] = Field(default_factory=list)
+    """Narrow layout: the value columns, by header. Example: `[{header: Ingresos}]`"""
     melt: Melt | None = None
+    """Wide layout: every column from `start_col` on is a value. Example: `{start_col: C, names: [month]}`"""
 
     @model_validator(mode="after")
     def _one(self) -> Values:
@@ -216,24 +253,43 @@ class Values(_Strict):
 
 
 class Rows(_Strict):
+    """Rows of the file that are not leaves: hierarchy rows to skip, the source's total rows."""
+
     skip: list[Predicate] = Field(default_factory=list)
+    """Rows left out (hierarchy rows, sub-totals): predicates, any one matching. Example: `[{column: nationality, equals: TOTAL}]`"""
     total: list[Predicate] = Field(default_factory=list)
+    """Rows that are the source's totals of their column: reconciled with the cells above. Example: `[{column: country, matches: '^Total'}]`"""
 
 
 class ReaderSpec(_Strict):
+    """How the file is read: format, text options, where the header is, where reading stops."""
+
     format: Literal["csv", "xlsx", "xls"]
+    """`csv`, `xlsx` or `xls`. Example: `xlsx`"""
     encoding: str = "utf-8"
+    """Text encoding of a CSV. Example: `latin-1`"""
     delimiter: str = ","
+    """Field separator of a CSV. Example: `;`"""
     quotechar: str = '"'
+    """Quote character of a CSV. Example: `'"'`"""
     sheet: str | int = 0
+    """The worksheet: its name or 0-based index. Example: `Datos`"""
     header_row: int | None = None
+    """The 1-based row holding the header (default: the first row). Example: `5`"""
     header_rows: list[int] | None = None
+    """Several 1-based header rows (wide layouts: one per level of `melt.names`). Example: `[4, 5]`"""
     header_find: str | None = None
+    """A regular expression matched against a first-column cell: that row is the header. Example: `^Año$`"""
     thousands: str | None = None
+    """Thousands separator inside numbers. Example: `.`"""
     decimal: str = "."
+    """Decimal mark inside numbers. Example: `,`"""
     fill_down: list[str] = Field(default_factory=list)
+    """Attributes whose empty cells take the label above (merged cells). Example: `[country]`"""
     fill_up: list[str] = Field(default_factory=list)
+    """Attributes whose empty cells take the label below (a label printed under its block). Example: `[year]`"""
     stop_at_blank_row: bool = True
+    """`true`: reading stops at the first all-empty row after the first data row (what follows is footnotes; blank rows before the data are passed over); `false`: empty rows are skipped and reading goes on to the end. Example: `false`"""
 
     @model_validator(mode="after")
     def _header(self) -> ReaderSpec:
@@ -252,34 +308,53 @@ class ReaderSpec(_Strict):
 
 
 class Landing(_Strict):
+    """Where the source's files arrive."""
+
     folder: str
+    """The landing sub-folder the source's files arrive in (`$OMH_HOME/landing/<folder>/`). Example: `ARG`"""
     patterns: list[str]
+    """File-name glob patterns of the source's files. Example: `['DNM_ingresos*.csv']`"""
 
 
 class Delivery(_Strict):
     """When a period's file is due: ``due_day`` of the month ``lag_months`` after the period ends."""
 
     frequency: Literal["monthly", "quarterly", "yearly"] = "monthly"
+    """`monthly`, `quarterly` or `yearly`: one DAG run per period. Example: `monthly`"""
     lag_months: int = 1
+    """Months after the period's end in which its file is due. Example: `2`"""
     due_day: int = 15
+    """Day of that month by which the file is due (a Deadline Alert fires after it). Example: `20`"""
     schedule: str | None = None
+    """A cron expression replacing the frequency's default schedule. Example: `'0 6 * * 1'`"""
 
 
 class Publication(_Strict):
+    """Where and under which license the source publishes (for people: the DAG's documentation shows it)."""
+
     url: str | None = None
+    """Where the source publishes (shown with the DAG's documentation). Example: `https://...`"""
     license: str | None = None
+    """The figures' license (shown with the DAG's documentation). Example: `CC BY 4.0`"""
     notes: str | None = None
+    """Notes for people reading the contract (shown with the DAG's documentation). Example: `Figures are revised.`"""
 
 
 class FormatVersion(_Strict):
     """Another release format of the same source: the parts that differ from the contract's own."""
 
     version: int
+    """The format's version number (recorded with each file that matches it). Example: `2`"""
     note: str | None = None
+    """What changed in this format, for people (reported in the file's drift note). Example: `2026 exports`"""
     reader: ReaderSpec | None = None
+    """The reader section of this format (replaces the contract's whole `reader`). Example: `{format: xlsx, header_row: 3}`"""
     ids: dict[str, Column] | None = None
+    """The `ids` of this format (replace the contract's). Example: `{year: Año}`"""
     values: Values | None = None
+    """The `values` of this format (replace the contract's). Example: `{columns: [{header: Total}]}`"""
     rows: Rows | None = None
+    """The `rows` of this format (replace the contract's). Example: `{skip: []}`"""
 
     @field_validator("ids", mode="before")
     @classmethod
@@ -289,31 +364,67 @@ class FormatVersion(_Strict):
         return data
 
 
+class SeverityOverride(_Strict):
+    """A named check raised or lowered by a contract, and why."""
+
+    level: Literal["error", "warning"]
+    """The check's new severity: `error` refuses the file, `warning` loads it with the finding. Example: `warning`"""
+    reason: str = Field(min_length=3)
+    """Why (required; recorded with each load the override changes). Example: `returning citizens are counted at the border`"""
+
+
 class Contract(_Strict):
+    """One country source: how its files are read and how each canonical field is obtained (the top level of the file)."""
+
     source_id: str
+    """The source's id: lower-case letters, digits and `_` (3-64). Example: `arg_dnm_ingresos_nacionalidad`"""
     version: int = 1
+    """The contract's own format version (see `versions`). Example: `1`"""
     title: str
+    """The source's title. Example: `Ingresos de extranjeros por nacionalidad`"""
     agency: str
+    """The publishing agency. Example: `Dirección Nacional de Migraciones`"""
     language: str = "es"
+    """The source's language: messages of `omh check` default to it (`es`, `en`, `pt`, `fr`). Example: `es`"""
     reporter: str | None = None
+    """The reporting member state (ISO3), when fixed; else a `reporter` field. Example: `ARG`"""
     reporter_scope: Literal["members", "any"] = "members"
+    """`members`: rows of non-member reporters are left out (counted); `any`: every reporter is kept. Example: `any`"""
     synthetic: bool = False
+    """`true`: the sample's figures are made up (marked in the warehouse and the DAG). Example: `true`"""
     landing: Landing
+    """Where the source's files arrive. Example: `{folder: ARG, patterns: ['*.csv']}`"""
     delivery: Delivery = Field(default_factory=Delivery)
+    """When a period's file is due. Example: `{frequency: monthly, lag_months: 1, due_day: 20}`"""
     publication: Publication = Field(default_factory=Publication)
+    """Where and under which license the source publishes. Example: `{url: https://...}`"""
     reader: ReaderSpec
+    """How to read the file. Example: `{format: csv, delimiter: ';'}`"""
     ids: dict[str, Column] = Field(default_factory=dict)
+    """Attribute columns: name -> header (or `{col: B}`); a list of headers is shorthand for `{h: h}`. Example: `{year: Año, month: Mes}`"""
     values: Values
+    """Which cells are values: `columns` (narrow) or `melt` (wide). Example: `{columns: [{header: Ingresos}]}`"""
     rows: Rows = Field(default_factory=Rows)
+    """Rows to skip and total rows. Example: `{skip: [{column: nationality, equals: TOTAL}]}`"""
     markers: dict[str, Literal["missing", "zero", "suppressed"]] = Field(default_factory=dict)
+    """Cell texts that are not numbers and what they mean (`missing`, `zero`, `suppressed`), added to the defaults (`''`, `-`, `(-)`, `--`, `..`, `...`, `…`). Example: `{'*': suppressed}`"""
     rounding: int | None = None
+    """The source's rounding base (e.g. figures rounded to 5): totals are reconciled within it. Example: `5`"""
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    """How each canonical field is obtained (a field spec per field). Example: `{flow_type: ENT_REG, unit: persons}`"""
     period: PeriodSpec
+    """Where the period comes from. Example: `{calendar: monthly, year: {column: year}, month: {column: month}}`"""
     detail: list[str] = Field(default_factory=list)
+    """Attributes kept in the observation's `detail` key (breakdowns with no canonical field). Example: `[province]`"""
     remainder: dict[str, FieldSpec] | None = None
-    severity: dict[str, Literal["error", "warning"]] = Field(default_factory=dict)
+    """When given, the difference between a total and its cells becomes an estimated observation (obs_status `E`) with these fields, so the loaded sum equals the source's total. Example: `{citizenship: _O}`"""
+    remainder_max_share: float = Field(default=0.05, ge=0, le=1)
+    """Remainders above this share of the file's totals give the warning `remainder_share`, naming the rows. Example: `0.1`"""
+    severity: dict[str, SeverityOverride] = Field(default_factory=dict)
+    """Raise or lower a named check (see the list of checks below), each with a reason. Example: `{jump: {level: error, reason: 'a jump here is a unit change'}}`"""
     versions: list[FormatVersion] = Field(default_factory=list)
-    path: str | None = None
+    """Other release formats of the same source: the parts that differ. Example: `[{version: 2, ids: {year: Año}}]`"""
+    path: str | None = Field(default=None, exclude=True)  # set by the loader, not a key of the file
 
     @field_validator("source_id")
     @classmethod
@@ -338,7 +449,10 @@ class Contract(_Strict):
         if self.remainder:
             unknown |= set(self.remainder) - set(CANONICAL_FIELDS)
         if unknown:
-            raise ValueError(f"unknown canonical fields: {sorted(unknown)}; known: {list(CANONICAL_FIELDS)}")
+            near = did_you_mean(min(unknown), CANONICAL_FIELDS)
+            raise ValueError(
+                f"unknown canonical fields: {sorted(unknown)}{near} (known: {list(CANONICAL_FIELDS)})"
+            )
         if self.reporter is None and "reporter" not in self.fields:
             if not all("reporter" in m.fields for m in self.values.columns if m.role == "value"):
                 raise ValueError("give 'reporter' (ISO3) or a 'reporter' field")
@@ -346,6 +460,30 @@ class Contract(_Strict):
             if action not in MARKER_ACTIONS:
                 raise ValueError(f"marker action must be one of {MARKER_ACTIONS}")
         return self
+
+    @field_validator("fields", "remainder")
+    @classmethod
+    def _canonical(cls, v: dict[str, FieldSpec] | None) -> dict[str, FieldSpec] | None:
+        for name in v or {}:
+            if name not in CANONICAL_FIELDS:
+                raise ValueError(
+                    f"unknown canonical field {name!r}{did_you_mean(name, CANONICAL_FIELDS)} "
+                    f"(known: {', '.join(CANONICAL_FIELDS)})"
+                )
+        return v
+
+    @field_validator("severity")
+    @classmethod
+    def _named_checks(cls, v: dict[str, SeverityOverride]) -> dict[str, SeverityOverride]:
+        from transforms.checks import CHECKS
+
+        for name, override in v.items():
+            check = CHECKS.get(name)
+            if check is None:
+                raise ValueError(f"unknown check {name!r}{did_you_mean(name, CHECKS)}")
+            if check.locked and override.level != "error":
+                raise ValueError(f"check {name!r} cannot be lowered ({check.meaning})")
+        return v
 
     @property
     def conference(self) -> str | None:
@@ -368,7 +506,12 @@ class Contract(_Strict):
 
     def severity_of(self, check: str, default: str) -> str:
         """A check's severity, raised or lowered by the contract's ``severity`` map."""
-        return self.severity.get(check, default)
+        override = self.severity.get(check)
+        return override.level if override is not None else default
+
+    def severity_levels(self) -> dict[str, str]:
+        """The ``severity`` map as check name -> level (what the suites read)."""
+        return {name: o.level for name, o in self.severity.items()}
 
     def all_markers(self) -> dict[str, str]:
         return {**DEFAULT_MARKERS, **self.markers}
@@ -384,28 +527,126 @@ class Contract(_Strict):
         return None
 
 
-def _describe(err: ValidationError) -> str:
-    parts = []
+def did_you_mean(word: str, valid) -> str:
+    """The suffix "; did you mean 'x'?" for the closest valid word, or nothing."""
+    close = difflib.get_close_matches(str(word), [str(v) for v in valid], n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _keys_of(model) -> list[str]:
+    """The keys a model accepts, as a contract writes them (aliases)."""
+    return [f.alias or name for name, f in model.model_fields.items() if name != "path"]
+
+
+def _model_at(loc: tuple) -> tuple[type[BaseModel] | None, tuple]:
+    """The model that owns the last key of ``loc`` (a pydantic error location), walking the
+    Contract's annotations; with the location of that key's mapping."""
+    import types
+    import typing
+
+    model: Any = Contract
+    for i, part in enumerate(loc[:-1]):
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(part) or next(
+                (f for f in model.model_fields.values() if f.alias == part), None
+            )
+            if field is None:
+                return None, loc[:i]
+            model = field.annotation
+        elif typing.get_origin(model) in (list, dict):
+            model = typing.get_args(model)[-1]
+        else:
+            return None, loc[:i]
+        while typing.get_origin(model) in (typing.Union, types.UnionType):
+            model = next(a for a in typing.get_args(model) if a is not type(None))
+    return (model if isinstance(model, type) and issubclass(model, BaseModel) else None), loc[:-1]
+
+
+def _line_of(root, loc: tuple) -> int | None:
+    """The 1-based line of the YAML node at ``loc`` (its nearest existing ancestor's)."""
+    node, line = root, None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if found is None:
+                break
+            line = found[0].start_mark.line + 1
+            node = found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    else:
+        if node is not None and line is None:
+            line = node.start_mark.line + 1
+    return line
+
+
+def _problems(err: ValidationError, text: str) -> list[str]:
+    """Each validation error as "line N: key: problem", an unknown key with the closest valid one."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        root = None
+    out = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        parts.append(f"{loc}: {e['msg']}" if loc else e["msg"])
-    return "; ".join(parts)
+        # Pydantic's location names the union member or validator step: keep the keys only.
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and ("[" in x or x in _STEPS)))
+        where = ".".join(str(x) for x in loc)
+        message = e["msg"]
+        if e["type"] == "extra_forbidden":
+            model, _ = _model_at(loc)
+            valid = _keys_of(model) if model is not None else []
+            if model is Measure:
+                valid += list(CANONICAL_FIELDS)
+            message = f"unknown key {str(loc[-1])!r}{did_you_mean(loc[-1], valid)}"
+            if valid:
+                message += f" (valid here: {', '.join(valid)})"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        line = _line_of(root, loc) if root is not None else None
+        out.append(
+            f"line {line}: {where}: {message}" if line else f"{where}: {message}" if where else message
+        )
+    return list(dict.fromkeys(out))
+
+
+# Pydantic's location steps that are no keys of the file.
+_STEPS = {"function-after", "function-before", "function-plain", "str", "int", "list", "dict"}
+
+
+def contract_problems(path: str | Path) -> tuple[Contract | None, list[str]]:
+    """The contract of a file and the problems that keep it from being used, each naming the file,
+    the line and the key (``omh contract lint``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return None, [f"{path.name}: cannot read contract: {exc}"]
+    if not isinstance(data, dict):
+        return None, [f"{path.name}: a contract is a YAML mapping"]
+    if "path" in data:
+        return None, [
+            f"{path.name}: line {_line_of(yaml.compose(text), ('path',))}: path: not a contract key"
+        ]
+    data["path"] = str(path)
+    try:
+        return Contract.model_validate(data), []
+    except ValidationError as exc:
+        return None, [f"{path.name}: {p}" for p in _problems(exc, text)]
 
 
 def load_contract(path: str | Path) -> Contract:
-    """Parse and check one contract file; errors name the file and the offending key."""
-    path = Path(path)
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ContractError(f"{path.name}: cannot read contract: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ContractError(f"{path.name}: a contract is a YAML mapping")
-    data["path"] = str(path)
-    try:
-        return Contract.model_validate(data)
-    except ValidationError as exc:
-        raise ContractError(f"{path.name}: {_describe(exc)}") from exc
+    """Parse and check one contract file; errors name the file, the line and the offending key."""
+    contract, problems = contract_problems(path)
+    if problems:
+        raise ContractError("\n".join(problems))
+    return contract
 
 
 @lru_cache(maxsize=4)

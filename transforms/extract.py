@@ -172,7 +172,10 @@ def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path
             first_error = first_error or exc
             continue
         if variant is not contract:
-            out.drift.insert(0, f"matched format version {variant.version} of the contract")
+            note = next((v.note for v in contract.versions if v.version == variant.version and v.note), None)
+            out.drift.insert(
+                0, f"matched format version {variant.version} of the contract{f' ({note})' if note else ''}"
+            )
         out.version = variant.version
         out.work_dir = Path(work_dir) if work_dir else None
         _drop_staged(con, grids, keep=grid)

@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from transforms.checks import full_number
 from transforms.engine import fetch_all, ident
 
 # ---------------------------------------------------------------------------- exports
@@ -280,7 +281,13 @@ FOREIGNERS_ONLY = (
 
 def observation_findings(con, view: str, file_name: str) -> list[str]:
     """Figures that cannot be true, on the harmonized observations of one file."""
-    out = []
+    return [message for _, message in observation_problems(con, view, file_name)]
+
+
+def observation_problems(con, view: str, file_name: str) -> list[tuple[str, str]]:
+    """``observation_findings`` with the name of the check (``transforms.checks``) that found each:
+    a contract's ``severity`` may lower it."""
+    out: list[tuple[str, str]] = []
     foreigners_only = "^(?:" + "|".join(re.escape(p) for p in FOREIGNERS_ONLY) + ")"
     own = fetch_all(
         con,
@@ -293,8 +300,11 @@ def observation_findings(con, view: str, file_name: str) -> list[str]:
     )
     for reporter, flow_type, n, total, first_row in own:
         out.append(
-            f"{file_name}: row {first_row}: {n} observation(s) ({total:,.0f} in all) count citizens of {reporter} "
-            f"in {flow_type} reported by {reporter}, a flow of foreigners only; is this another country's file?"
+            (
+                "guard.own_citizens",
+                f"{file_name}: row {first_row}: {n} observation(s) ({total:,.0f} in all) count citizens of {reporter} "
+                f"in {flow_type} reported by {reporter}, a flow of foreigners only; is this another country's file?",
+            )
         )
     future = fetch_all(
         con,
@@ -303,8 +313,11 @@ def observation_findings(con, view: str, file_name: str) -> list[str]:
     )
     for n, first, source_row in future:
         out.append(
-            f"{file_name}: row {source_row}: {n} observation(s) for periods that start after today "
-            f"(the first on {first}); a period cannot be reported before it begins"
+            (
+                "guard.future_period",
+                f"{file_name}: row {source_row}: {n} observation(s) for periods that start after today "
+                f"(the first on {first}); a period cannot be reported before it begins",
+            )
         )
     fractions = fetch_all(
         con,
@@ -313,8 +326,11 @@ def observation_findings(con, view: str, file_name: str) -> list[str]:
     )
     for value, source_row, source_column in fractions:
         out.append(
-            f"{file_name}: row {source_row}, column {source_column!r}: value {value:g} is not a whole number; "
-            "counts of persons, events and cases are integers"
+            (
+                "guard.fraction",
+                f"{file_name}: row {source_row}, column {source_column!r}: value {full_number(value)} is not "
+                "a whole number; counts of persons, events and cases are integers",
+            )
         )
     return out
 
@@ -327,6 +343,7 @@ __all__ = [
     "neutralize",
     "neutralize_row",
     "observation_findings",
+    "observation_problems",
     "write_csv",
     "write_xlsx",
 ]

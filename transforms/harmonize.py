@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from transforms import codelists
+from transforms.checks import full_number
 from transforms.contracts import Contract, FieldSpec
 from transforms.engine import columns_of, fetch_all, fetch_df, fetch_value, work_schema
 
@@ -459,6 +460,24 @@ def harmonize(
     return result
 
 
+def _no_data_rows(contract: Contract, con, view: str, ex) -> str:
+    """Why no value cell is left: how many rows were read and skipped, and where reading stopped."""
+    message = "the file holds no data rows"
+    if ex is None:
+        return message
+    message += f": {ex.rows_read} row(s) read after the header"
+    if ex.rows_skipped:
+        message += f", {ex.rows_skipped} of them skipped by the contract's rows.skip"
+    if contract.reader.stop_at_blank_row:
+        last = fetch_value(con, f"SELECT max(source_row) FROM {ex.rows_view or view}")
+        where = f" (row {int(last) + 1})" if last is not None else ""
+        message += (
+            f"; reading stops at the first blank row after the data{where}, and rows after it are not "
+            "read: set reader.stop_at_blank_row: false in the contract to read on"
+        )
+    return message
+
+
 def _gid_of(group_cols: list[str], cols: list[str]) -> int:
     """GROUPING() of a grouping set over ``group_cols``: a bit set for each column not grouped."""
     return sum(1 << (len(group_cols) - 1 - i) for i, c in enumerate(group_cols) if c not in cols)
@@ -618,7 +637,7 @@ def _harmonize(
     values = grouping(["value_raw"])
     contexts = grouping(["measure_index", "cell_role"])
     if contexts.empty or not (contexts["cell_role"] == "value").any():
-        problems.append(Problem("error", "not_empty", "the file holds no data rows"))
+        problems.append(Problem("error", "not_empty", _no_data_rows(contract, con, view, ex)))
     parsed = parse_values(
         values["value_raw"].astype(str),
         contract,
@@ -873,10 +892,10 @@ def _harmonize(
             f"CREATE OR REPLACE TABLE {differing} AS SELECT * FROM {controls_view} WHERE remainder <> 0"
         )
         _reconcile(contract, con, differing, problems)
-        # Remainders come from the stored controls whose total exceeds their cells: none, no part.
-        if contract.remainder is not None and fetch_value(
-            con, f"SELECT count(*) FROM {differing} WHERE remainder > 0"
-        ):
+        # Remainders come from the stored controls whose total differs from their cells, both ways
+        # (a negative one is within rounding, else the file is refused): none, no part.
+        if contract.remainder is not None and fetch_value(con, f"SELECT count(*) FROM {differing}"):
+            _remainder_share(contract, con, controls_view, differing, problems, ex)
             parts.append(
                 select(
                     "ctl.remainder",
@@ -884,7 +903,7 @@ def _harmonize(
                     null_int,
                     f"CASE WHEN {detail_sql} = '' THEN 'remainder' ELSE {detail_sql} || '; remainder' END",
                     f"JOIN {differing} ctl ON ctl.source_row = l.source_row AND ctl.source_col = l.source_col",
-                    "l.cell_role IN ('total', 'total_row') AND ctl.remainder > 0",
+                    "l.cell_role IN ('total', 'total_row') AND ctl.remainder <> 0",
                 )
             )
     everything = temp_name("canon_all")
@@ -1092,27 +1111,81 @@ def _reconcile(contract: Contract, con, controls: str, problems: list[Problem]) 
             Problem(
                 "error",
                 "total_matches",
-                f"the source's own total {row.total:g} but its cells sum to {row.parts:g} "
-                f"(difference {row.remainder:+g}, beyond the rounding the contract declares)",
+                f"the source's own total {full_number(row.total)} but its cells sum to {full_number(row.parts)} "
+                f"(difference {_signed(row.remainder)}, beyond the rounding the contract declares)",
                 column=row.source_column,
-                label=f"{row.total:g}",
+                label=full_number(row.total),
                 count=len(errors),
                 rows=[int(row.source_row)],
             )
         )
     within = rows[~rows.index.isin(errors.index) & ((not keep) | (rows["remainder"] < 0))]
     for row in within.head(5).itertuples():
+        if keep:  # stored as a negative remainder: the loaded sum is the source's total
+            check, message = (
+                "remainder_negative",
+                f"the source's own total {full_number(row.total)} is below its cells' sum "
+                f"{full_number(row.parts)} by {full_number(-row.remainder)}, within rounding; "
+                f"a remainder of {full_number(row.remainder)} (status E) is stored so that the loaded "
+                "sum equals the total",
+            )
+        else:
+            check, message = (
+                "total_within_rounding",
+                f"the source's own total {full_number(row.total)} differs from its cells' sum "
+                f"{full_number(row.parts)} by {_signed(row.remainder)}, within rounding",
+            )
         problems.append(
             Problem(
                 "warning",
-                "total_within_rounding",
-                f"the source's own total {row.total:g} differs from its cells' sum {row.parts:g} "
-                f"by {row.remainder:+g}, within rounding",
+                check,
+                message,
                 column=row.source_column,
                 count=len(within),
                 rows=[int(row.source_row)],
             )
         )
+
+
+def _signed(value) -> str:
+    text = full_number(value)
+    return text if text.startswith("-") else f"+{text}"
+
+
+def _remainder_share(contract: Contract, con, controls: str, differing: str, problems, ex) -> None:
+    """Warn when the remainders are more than ``remainder_max_share`` of the file's totals: a
+    contract that skips rows it should read turns their figures into estimated remainders."""
+    whole, kept = fetch_all(
+        con,
+        f"""SELECT (SELECT sum(abs(total)) FROM {controls}),
+                   (SELECT sum(abs(remainder)) FROM {differing})""",
+    )[0]
+    share = float(kept or 0) / float(whole) if whole else 0.0
+    if share <= contract.remainder_max_share:
+        return
+    top = fetch_all(
+        con,
+        f"""SELECT source_row, source_column, remainder FROM {differing}
+            ORDER BY abs(remainder) DESC, source_row LIMIT 5""",
+    )
+    listed = "; ".join(f"row {int(r)}{f' ({c})' if c else ''}: {full_number(v)}" for r, c, v in top)
+    skipped = (
+        f"; the contract skipped {ex.rows_skipped} row(s) of the file"
+        if ex is not None and ex.rows_skipped
+        else ""
+    )
+    problems.append(
+        Problem(
+            "warning",
+            "remainder_share",
+            f"remainders are {share:.1%} of the file's totals ({full_number(kept)} of {full_number(whole)}), "
+            f"more than remainder_max_share {contract.remainder_max_share:.0%}: the figures of these totals "
+            f"became estimated remainders: {listed}{skipped}; check the contract's rows.skip and values "
+            "(or raise remainder_max_share)",
+            count=len(top),
+            rows=sorted({int(r) for r, _, _ in top}),
+        )
+    )
 
 
 def _check_keys(con, canon: str, problems: list[Problem]) -> None:
@@ -1158,7 +1231,7 @@ def _check_jumps(con, canon: str, problems: list[Problem]) -> None:
         if far.empty:
             continue
         listed = ", ".join(
-            f"{pd.Timestamp(r.period_start).date()}: {r.value:g}" for r in far.head(4).itertuples()
+            f"{pd.Timestamp(r.period_start).date()}: {full_number(r.value)}" for r in far.head(4).itertuples()
         )
         listed += " ..." if len(far) > 4 else ""
         problems.append(
@@ -1166,8 +1239,8 @@ def _check_jumps(con, canon: str, problems: list[Problem]) -> None:
                 "warning",
                 "jump",
                 f"{key[0]} {key[1]}: {len(far)} period(s) more than {JUMP_FACTOR}x away from the series "
-                f"median {median:g} {key[2]} ({listed})",
-                label=f"{far['value'].iloc[0]:g}",
+                f"median {full_number(median)} {key[2]} ({listed})",
+                label=full_number(far["value"].iloc[0]),
                 count=len(far),
                 rows=[int(far["first_row"].iloc[0])],
             )

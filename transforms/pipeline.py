@@ -338,7 +338,7 @@ def _stage_check(
         warm_up()
         warnings = [f"{name}: {d}" for d in ex.drift]
         with timed("raw suite projections", name):
-            evaluate = project_suite(raw_suite_for(contract), ex.con, ex.view, contract.severity)
+            evaluate = project_suite(raw_suite_for(contract), ex.con, ex.view, contract.severity_levels())
 
         def evaluated():
             with timed("raw suite", name):  # from the projections: GX's import, then its checks
@@ -395,13 +395,15 @@ def _stage_check(
             refuse(problems, outcomes + _problem_outcomes(hz.problems))
         warnings += [p.one_line(name) for p in hz.problems if p.severity == "warning"]
         outcomes += _problem_outcomes(hz.problems)
-        found = guard.observation_findings(hz.con, hz.view, name)
-        if found:
-            refuse(found, outcomes)
+        refused, accepted = _guarded(guard.observation_problems(hz.con, hz.view, name), contract)
+        warnings += accepted
+        outcomes += _override_outcomes(contract)
+        if refused:
+            refuse(refused, outcomes)
 
         with timed("canonical suite", name):
             canonical = run_suite_sql(
-                load_suite("canonical", build_canonical_suite), hz.con, hz.view, contract.severity
+                load_suite("canonical", build_canonical_suite), hz.con, hz.view, contract.severity_levels()
             )
         outcomes += canonical.outcomes
         refuse([f"{name}: {o.message()}" for o in canonical.errors], outcomes, last=True)
@@ -435,6 +437,45 @@ def _checked(
             f"{display_name(path)}: the file could not be checked ({exc.__class__.__name__}: {first}); "
             "the full trace is in the log"
         ) from exc
+
+
+def _guarded(found: list[tuple[str, str]], contract: Contract) -> tuple[list[str], list[str]]:
+    """The guard's findings as (refusals, warnings) at the severity the contract gives each check;
+    a refusal names the setting that would accept its rows."""
+    from transforms.checks import CHECKS, setting_hint
+
+    refused, accepted = [], []
+    for check, message in found:
+        if contract.severity_of(check, CHECKS[check].default) == "error":
+            refused.append(f"{message} (check {check}; to accept these rows, {setting_hint(check)})")
+        else:
+            accepted.append(f"{message} (accepted: {check} is a warning for this source)")
+    return refused, accepted
+
+
+def _override_outcomes(contract: Contract) -> list:
+    """The contract's severity overrides, each with its reason, as records of the load (dq_result,
+    suite ``contract``)."""
+    from transforms.checks import CHECKS
+    from transforms.validate import Outcome
+
+    return [
+        Outcome(
+            suite="contract",
+            expectation=check,
+            column=None,
+            severity=o.level,
+            success=True,
+            examples=[
+                {
+                    "message": f"severity of {check} set to {o.level} (default {CHECKS[check].default}) "
+                    f"by the contract: {o.reason}",
+                    "reason": o.reason,
+                }
+            ],
+        )
+        for check, o in contract.severity.items()
+    ]
 
 
 def _problem_outcomes(problems) -> list:

@@ -44,6 +44,15 @@ def _problem_rows(lines: list[str], file_name: str, lang: str) -> str:
     return "".join(rows)
 
 
+def _reason(outcome) -> str:
+    """A contract's severity override: the check's new level and the reason the contract gives."""
+    return (
+        html.escape(outcome.examples[0]["message"])
+        if outcome.suite == "contract" and outcome.examples
+        else ""
+    )
+
+
 def _examples(examples: list[dict], lang: str) -> str:
     """A failed check's examples as cells: value, row, column."""
     if not examples:
@@ -74,7 +83,7 @@ def write_report(path: Path, result, outcomes, contract, lang: str | None = None
             f"<td>{esc(o.suite)}</td><td><code>{esc(o.expectation)}</code></td>"
             f"<td>{esc(o.column or '')}</td><td class='{cls}'>{'pass' if o.success else esc(o.severity)}</td>"
             f"<td>{o.unexpected_count if not o.success else ''}</td>"
-            f"<td>{_examples(o.examples, lang) if not o.success else ''}</td>"
+            f"<td>{_examples(o.examples, lang) if not o.success else _reason(o)}</td>"
             "</tr>"
         )
     failed = [o for o in outcomes if not o.success]
