@@ -196,9 +196,12 @@ def cmd_suites(args) -> int:
 
 def cmd_samples(args) -> int:
     from transforms.samples import write_samples
+    from transforms.samples_mirror import write_mirror_samples
 
-    written = write_samples(Path(args.out) if args.out else None, *([args.year] if args.year else []))
-    print(f"{len(written)} landing files written")
+    where, year = Path(args.out) if args.out else None, [args.year] if args.year else []
+    written = write_samples(where, *year)
+    counterparts = write_mirror_samples(where, *year)
+    print(f"{len(written)} landing files written, and {len(counterparts)} counterpart feeds (mirror pairs)")
     return EXIT_OK
 
 
