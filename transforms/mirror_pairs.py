@@ -25,7 +25,11 @@ COLUMNS = [
     "pair_id",
     "sort_order",
     *(f"label_{lang}" for lang in LANGS),
-    *(f"{s}_{c}" for s in "ab" for c in ("reporter_iso3", "flow_type", "unit", "citizenship_iso3", "counterpart_iso3")),
+    *(
+        f"{s}_{c}"
+        for s in "ab"
+        for c in ("reporter_iso3", "flow_type", "unit", "citizenship_iso3", "counterpart_iso3")
+    ),
     "lag_months",
     "tolerance",
     "note",
@@ -43,10 +47,16 @@ def _side(where: str, side: object) -> dict:
     unknown = set(side) - SIDE_KEYS
     if unknown:
         raise MirrorPairError(f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(SIDE_KEYS)})")
-    countries, flows, units = codelists.codes("countries"), codelists.codes("flow_types"), codelists.codes("units")
+    countries, flows, units = (
+        codelists.codes("countries"),
+        codelists.codes("flow_types"),
+        codelists.codes("units"),
+    )
     reporter = side.get("reporter")
     if reporter not in countries or reporter.startswith("_"):
-        raise MirrorPairError(f"{where}: reporter {reporter!r} is not a country of data/codelists/countries.csv")
+        raise MirrorPairError(
+            f"{where}: reporter {reporter!r} is not a country of data/codelists/countries.csv"
+        )
     types = side.get("flow_types")
     if not isinstance(types, list) or not types:
         raise MirrorPairError(f"{where}: flow_types must be a non-empty list of flow type codes")
@@ -57,7 +67,9 @@ def _side(where: str, side: object) -> dict:
         raise MirrorPairError(f"{where}: unit {side.get('unit')!r} is not in data/codelists/units.csv")
     for key in ("citizenship", "counterpart"):
         if side.get(key) is not None and side[key] not in countries:
-            raise MirrorPairError(f"{where}: {key} {side[key]!r} is not a code of data/codelists/countries.csv")
+            raise MirrorPairError(
+                f"{where}: {key} {side[key]!r} is not a code of data/codelists/countries.csv"
+            )
     return side
 
 

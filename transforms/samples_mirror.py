@@ -102,7 +102,14 @@ def _mex_returns(path: Path, year: int = YEAR) -> None:
 
 
 def _received(
-    path: Path, year: int, iso3: str, who: str, agency: str, factors: tuple[float, ...], from_usa: int, seed: int
+    path: Path,
+    year: int,
+    iso3: str,
+    who: str,
+    agency: str,
+    factors: tuple[float, ...],
+    from_usa: int,
+    seed: int,
 ) -> None:
     """Nationals returned, by the country returning them and month: from Mexico (Mexico's returns
     of this nationality times ``factors``) and from the United States (by air)."""
@@ -122,7 +129,16 @@ def _received(
 
 
 def _gtm_received(path: Path, year: int = YEAR) -> None:
-    _received(path, year, "GTM", "guatemaltecas", "Instituto Guatemalteco de Migración (IGM)", GTM_FACTOR, 61_000, 320)
+    _received(
+        path,
+        year,
+        "GTM",
+        "guatemaltecas",
+        "Instituto Guatemalteco de Migración (IGM)",
+        GTM_FACTOR,
+        61_000,
+        320,
+    )
 
 
 def _hnd_received(path: Path, year: int = YEAR) -> None:
