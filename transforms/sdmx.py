@@ -388,44 +388,49 @@ def _schema(dsd, dataflow):
     )
 
 
-def write_sdmx_files(out: Path, home=None, flows: list[str] | None = None) -> dict:
+def write_sdmx_files(out: Path, home=None, flows: list[str] | None = None, wh=None) -> dict:
     """Write the structure and the data of ``flows`` (default: every dataflow) under ``out``.
-    Returns, per dataflow, the view, the files and the view's observation count and sum."""
-    from pysdmx.io import write_sdmx
-    from pysdmx.io.format import Format
-    from pysdmx.io.pd import PandasDataset
-
+    Returns, per dataflow, the view, the files and the view's observation count and sum.
+    ``wh``: an open warehouse to read (default: the installation's, opened for reading)."""
     from transforms.config import settings
     from transforms.warehouse import open_for_reading
 
     unknown = sorted(set(flows or ()) - set(DATAFLOWS))
     if unknown:
         raise SdmxError(f"unknown dataflow {unknown}; known: {', '.join(DATAFLOWS)}")
-    chosen = list(flows or DATAFLOWS)
-    out = Path(out)
+    if wh is None:
+        with open_for_reading(settings(home)) as reader:
+            return _write(Path(out), list(flows or DATAFLOWS), reader)
+    return _write(Path(out), list(flows or DATAFLOWS), wh)
+
+
+def _write(out: Path, chosen: list[str], wh) -> dict:
+    from pysdmx.io import write_sdmx
+    from pysdmx.io.format import Format
+    from pysdmx.io.pd import PandasDataset
+
     out.mkdir(parents=True, exist_ok=True)
     lists, scheme, dsd, dataflows = structures(chosen)
     xml = write_sdmx([*lists, scheme, dsd, *dataflows], Format.STRUCTURE_SDMX_ML_3_0)
     _replace(out / STRUCTURE_FILE, _add_languages(xml))
     summary = {}
-    with open_for_reading(settings(home)) as wh:
-        for dataflow in dataflows:
-            flow = DATAFLOWS[dataflow.id]
-            frame = dataset_frame(wh, flow)
-            count, total = _view_totals(wh, flow.view)
-            if len(frame) != count:
-                raise SdmxError(f"{flow.view}: {count} rows, {len(frame)} observations")
-            ds = PandasDataset(structure=_schema(dsd, dataflow), data=frame)
-            _replace(out / f"{dataflow.id}.csv", write_sdmx(ds, Format.DATA_SDMX_CSV_2_0_0))
-            _replace(out / f"{dataflow.id}.xml", write_sdmx(ds, Format.DATA_SDMX_ML_3_0))
-            summary[dataflow.id] = {
-                "view": flow.view,
-                "observations": count,
-                "sum": total,
-                "suppressed": int((frame["CONF_STATUS"] == "C").sum()),
-                "files": [f"{dataflow.id}.csv", f"{dataflow.id}.xml"],
-            }
-            log.info("%s: %d observations from %s", dataflow.id, count, flow.view)
+    for dataflow in dataflows:
+        flow = DATAFLOWS[dataflow.id]
+        frame = dataset_frame(wh, flow)
+        count, total = _view_totals(wh, flow.view)
+        if len(frame) != count:
+            raise SdmxError(f"{flow.view}: {count} rows, {len(frame)} observations")
+        ds = PandasDataset(structure=_schema(dsd, dataflow), data=frame)
+        _replace(out / f"{dataflow.id}.csv", write_sdmx(ds, Format.DATA_SDMX_CSV_2_0_0))
+        _replace(out / f"{dataflow.id}.xml", write_sdmx(ds, Format.DATA_SDMX_ML_3_0))
+        summary[dataflow.id] = {
+            "view": flow.view,
+            "observations": count,
+            "sum": total,
+            "suppressed": int((frame["CONF_STATUS"] == "C").sum()),
+            "files": [f"{dataflow.id}.csv", f"{dataflow.id}.xml"],
+        }
+        log.info("%s: %d observations from %s", dataflow.id, count, flow.view)
     return summary
 
 
