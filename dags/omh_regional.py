@@ -26,8 +26,12 @@ Runs whenever any source DAG publishes its Asset (new files loaded), or by hand.
    the warehouse.
 2. `country_summary`: per member state, sources, files loaded and refused, observations and the
    periods covered; written to the task log and to `$OMH_HOME/reports/summary.json`.
+3. `mirror_checks`: the mirror pairs (`data/mirror_pairs.yaml`, view `v_mirror`) out of tolerance
+   in the last 12 months each pair has both sides for: a WARNING per pair and period in the task
+   log, in `$OMH_HOME/alerts.jsonl` (the Observatory lists it) and in
+   `$OMH_HOME/reports/mirror.json`. A warning: the task stays green.
 
-Both run in the `{afe.POOL}` pool, the queue of the warehouse's writers (decision 0007): the
+All run in the `{afe.POOL}` pool, the queue of the warehouse's writers (decision 0007): the
 summary follows the loads queued before it.
 
 ### When it fails
@@ -114,7 +118,15 @@ with DAG(
         log.info("observatory snapshot written to %s", write_snapshot())
         return json.loads(json.dumps(rows, default=str))
 
-    refresh_views() >> country_summary()
+    @task(pool=afe.POOL)
+    def mirror_checks() -> dict:
+        """Mirror pairs out of tolerance: warnings (log, alerts file, report), never a failure."""
+        from transforms.mirror import check_mirror
+
+        report = check_mirror()
+        return {"compared": report["compared"], "out_of_tolerance": len(report["out_of_tolerance"])}
+
+    refresh_views() >> [country_summary(), mirror_checks()]
 
 
 if __name__ == "__main__":

@@ -659,3 +659,144 @@ LEFT JOIN pub_flow_by_period p
        ON p.reporter_iso3 = c.reporter_iso3 AND p.flow_type = c.flow_type AND p.unit = c.unit
       AND p.period_type = c.period_type
       AND p.period_start = CAST(c.period_start - INTERVAL '1 year' AS DATE);
+
+-- Mirror pairs (data/mirror_pairs.yaml, dim_mirror_pair): each side's figure per period, the
+-- period of side B moved back by the pair's lag onto A's. A side takes the facts of its reporter
+-- and unit whose flow type (or its parent) is one of the side's, and only its citizenship and
+-- counterpart when the pair names them. rest: the reporter's figure for the other counterparts
+-- (pub_mirror needs it to publish a counterpart's part safely).
+CREATE VIEW v_mirror_sides AS
+WITH s AS (
+    SELECT pair_id, 'A' AS side, a_reporter_iso3 AS reporter_iso3, a_flow_type AS flow_types, a_unit AS unit,
+           a_citizenship_iso3 AS citizenship_iso3, a_counterpart_iso3 AS counterpart_iso3, 0 AS lag_months
+    FROM dim_mirror_pair
+    UNION ALL
+    SELECT pair_id, 'B' AS side, b_reporter_iso3, b_flow_type, b_unit, b_citizenship_iso3,
+           b_counterpart_iso3, lag_months
+    FROM dim_mirror_pair
+),
+f AS (
+    SELECT s.pair_id, s.side, s.reporter_iso3, s.flow_types, s.unit, s.citizenship_iso3,
+           s.counterpart_iso3 AS wanted_counterpart, s.lag_months,
+           f.counterpart_iso3, f.period_type, f.period_start, f.period_end, f.value
+    FROM s
+    JOIN fact_flow f
+      ON f.reporter_iso3 = s.reporter_iso3 AND f.unit = s.unit
+     AND (s.citizenship_iso3 IS NULL OR f.citizenship_iso3 = s.citizenship_iso3)
+    LEFT JOIN dim_flow_type ft ON ft.code = f.flow_type
+    WHERE position(',' || f.flow_type || ',' IN ',' || s.flow_types || ',') > 0
+       OR position(',' || coalesce(ft.parent, f.flow_type) || ',' IN ',' || s.flow_types || ',') > 0
+),
+t AS (
+    SELECT pair_id, side, reporter_iso3, flow_types, unit, citizenship_iso3, wanted_counterpart,
+           lag_months, period_type, period_start, period_end,
+           sum(value) FILTER (WHERE wanted_counterpart IS NULL OR counterpart_iso3 = wanted_counterpart)
+               AS value,
+           count(*) FILTER (WHERE wanted_counterpart IS NULL OR counterpart_iso3 = wanted_counterpart)
+               AS observations,
+           sum(value) FILTER (WHERE counterpart_iso3 <> wanted_counterpart) AS rest
+    FROM f
+    GROUP BY pair_id, side, reporter_iso3, flow_types, unit, citizenship_iso3, wanted_counterpart,
+             lag_months, period_type, period_start, period_end
+)
+SELECT pair_id, side, reporter_iso3, flow_types, unit, citizenship_iso3,
+       wanted_counterpart AS counterpart_iso3, period_type,
+       CAST(period_start - lag_months * INTERVAL '1 month' AS DATE) AS period_start,
+       CAST(CAST(period_end + INTERVAL '1 day' AS DATE) - lag_months * INTERVAL '1 month' - INTERVAL '1 day'
+            AS DATE) AS period_end,
+       period_start AS reported_period_start,
+       value, observations, rest
+FROM t
+WHERE observations > 0;
+
+-- Mirror checks: both sides of each pair per period (A's period), the difference A - B and the
+-- asymmetry index (A - B) / ((A + B) / 2), within the pair's tolerance or not (NULL when a side
+-- is missing). True figures: for analysts; pub_mirror is the published comparison.
+CREATE VIEW v_mirror AS
+WITH j AS (
+    SELECT coalesce(a.pair_id, b.pair_id) AS pair_id, coalesce(a.period_type, b.period_type) AS period_type,
+           coalesce(a.period_start, b.period_start) AS period_start,
+           coalesce(a.period_end, b.period_end) AS period_end,
+           CAST(a.value AS DOUBLE PRECISION) AS a_value, CAST(b.value AS DOUBLE PRECISION) AS b_value
+    FROM (SELECT * FROM v_mirror_sides WHERE side = 'A') a
+    FULL JOIN (SELECT * FROM v_mirror_sides WHERE side = 'B') b
+           ON b.pair_id = a.pair_id AND b.period_type = a.period_type AND b.period_start = a.period_start
+),
+x AS (
+    SELECT j.*, j.a_value - j.b_value AS difference,
+           CASE WHEN j.a_value + j.b_value = 0 THEN CAST(0 AS DOUBLE PRECISION)
+                WHEN j.a_value + j.b_value > 0 THEN (j.a_value - j.b_value) / ((j.a_value + j.b_value) / 2) END
+               AS asymmetry
+    FROM j
+)
+SELECT x.pair_id, p.label_es AS pair_label_es, p.label_en AS pair_label_en, p.label_pt AS pair_label_pt,
+       p.label_fr AS pair_label_fr, x.period_type, x.period_start, x.period_end,
+       p.a_reporter_iso3, p.a_flow_type, p.a_unit, x.a_value,
+       p.b_reporter_iso3, p.b_flow_type, p.b_unit, x.b_value,
+       x.difference, x.asymmetry, p.tolerance,
+       CASE WHEN x.asymmetry IS NOT NULL THEN abs(x.asymmetry) <= p.tolerance END AS within_tolerance,
+       p.note
+FROM x
+JOIN dim_mirror_pair p ON p.pair_id = x.pair_id;
+
+-- Public mirror checks: v_mirror from the published figures. A side is NULL (and so are the
+-- difference and the asymmetry) when any figure it adds is suppressed in v_disclosure (level
+-- citizenship when the pair names a citizenship, else reporter); a counterpart's part of a
+-- reporter's flow (not in the disclosure tree) is published only when it and the rest of the
+-- reporter's figure are each 0 or at least the disclosure threshold.
+CREATE VIEW pub_mirror AS
+WITH k AS (
+    SELECT CAST(value AS DOUBLE PRECISION) AS k FROM config WHERE key = 'disclosure_threshold'
+),
+d AS (
+    SELECT s.pair_id, s.side, s.period_type, s.reported_period_start,
+           max(CASE WHEN v.suppressed THEN 1 ELSE 0 END) AS suppressed
+    FROM v_mirror_sides s
+    JOIN v_disclosure v
+      ON v.reporter_iso3 = s.reporter_iso3 AND v.unit = s.unit AND v.period_type = s.period_type
+     AND v.period_start = s.reported_period_start
+     AND ((s.citizenship_iso3 IS NULL AND v.level = 'reporter')
+          OR (v.level = 'citizenship' AND v.citizenship_iso3 = s.citizenship_iso3))
+    LEFT JOIN dim_flow_type ft ON ft.code = v.flow_type
+    WHERE position(',' || v.flow_type || ',' IN ',' || s.flow_types || ',') > 0
+       OR position(',' || coalesce(ft.parent, v.flow_type) || ',' IN ',' || s.flow_types || ',') > 0
+    GROUP BY s.pair_id, s.side, s.period_type, s.reported_period_start
+),
+ps AS (
+    SELECT s.pair_id, s.side, s.period_type, s.period_start, s.period_end,
+           CASE WHEN coalesce(d.suppressed, 1) = 1 THEN CAST(NULL AS DOUBLE PRECISION)
+                WHEN s.counterpart_iso3 IS NOT NULL
+                     AND NOT ((s.value = 0 OR s.value >= k.k)
+                              AND (coalesce(s.rest, 0) = 0 OR s.rest >= k.k)) THEN CAST(NULL AS DOUBLE PRECISION)
+                ELSE CAST(s.value AS DOUBLE PRECISION) END AS value
+    FROM v_mirror_sides s
+    CROSS JOIN k
+    LEFT JOIN d
+           ON d.pair_id = s.pair_id AND d.side = s.side AND d.period_type = s.period_type
+          AND d.reported_period_start = s.reported_period_start
+),
+j AS (
+    SELECT coalesce(a.pair_id, b.pair_id) AS pair_id, coalesce(a.period_type, b.period_type) AS period_type,
+           coalesce(a.period_start, b.period_start) AS period_start,
+           coalesce(a.period_end, b.period_end) AS period_end,
+           a.value AS a_value, b.value AS b_value
+    FROM (SELECT * FROM ps WHERE side = 'A') a
+    FULL JOIN (SELECT * FROM ps WHERE side = 'B') b
+           ON b.pair_id = a.pair_id AND b.period_type = a.period_type AND b.period_start = a.period_start
+),
+x AS (
+    SELECT j.*, j.a_value - j.b_value AS difference,
+           CASE WHEN j.a_value + j.b_value = 0 THEN CAST(0 AS DOUBLE PRECISION)
+                WHEN j.a_value + j.b_value > 0 THEN (j.a_value - j.b_value) / ((j.a_value + j.b_value) / 2) END
+               AS asymmetry
+    FROM j
+)
+SELECT x.pair_id, p.label_es AS pair_label_es, p.label_en AS pair_label_en, p.label_pt AS pair_label_pt,
+       p.label_fr AS pair_label_fr, x.period_type, x.period_start, x.period_end,
+       p.a_reporter_iso3, p.a_flow_type, p.a_unit, x.a_value,
+       p.b_reporter_iso3, p.b_flow_type, p.b_unit, x.b_value,
+       x.difference, x.asymmetry, p.tolerance,
+       CASE WHEN x.asymmetry IS NOT NULL THEN abs(x.asymmetry) <= p.tolerance END AS within_tolerance,
+       p.note
+FROM x
+JOIN dim_mirror_pair p ON p.pair_id = x.pair_id;

@@ -192,6 +192,37 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def cmd_sdmx(args) -> int:
+    from transforms.sdmx import SdmxError, compare, read_back, write_sdmx_files
+
+    out = Path(args.out)
+    try:
+        written = write_sdmx_files(out, flows=args.dataflow)
+        read = read_back(out, list(written))
+    except SdmxError as exc:
+        print(f"omh sdmx: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    s = read["structure"]
+    print(
+        f"{out / 'structure.xml'}: {', '.join(s['dsd'])}, {s['codelists']} code lists, dataflows {', '.join(s['dataflows'])}"
+    )
+    print(
+        f"{'file':<24} {'from view':<20} {'observations':>12} {'suppressed':>10} {'sum OBS_VALUE':>16}  read back"
+    )
+    for fid, w in written.items():
+        for ext in ("csv", "xml"):
+            r = read[f"{fid}.{ext}"]
+            same = r["observations"] == w["observations"] and not r["problems"]
+            print(
+                f"{fid + '.' + ext:<24} {w['view']:<20} {r['observations']:>12,} {w['suppressed']:>10,} "
+                f"{r['sum']:>16,.0f}  {'valid, equal to the view' if same else 'DIFFERS'}"
+            )
+    problems = compare(written, read)
+    for p in problems:
+        print(f"omh sdmx: {p}", file=sys.stderr)
+    return EXIT_REFUSED if problems else EXIT_OK
+
+
 def cmd_dismiss(args) -> int:
     import getpass
 
@@ -217,9 +248,12 @@ def cmd_suites(args) -> int:
 
 def cmd_samples(args) -> int:
     from transforms.samples import write_samples
+    from transforms.samples_mirror import write_mirror_samples
 
-    written = write_samples(Path(args.out) if args.out else None, *([args.year] if args.year else []))
-    print(f"{len(written)} landing files written")
+    where, year = Path(args.out) if args.out else None, [args.year] if args.year else []
+    written = write_samples(where, *year)
+    counterparts = write_mirror_samples(where, *year)
+    print(f"{len(written)} landing files written, and {len(counterparts)} counterpart feeds (mirror pairs)")
     return EXIT_OK
 
 
@@ -310,6 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--view", help="a warehouse view, e.g. pub_flow_by_period")
     what.add_argument("--query", help="a SELECT on the warehouse")
     e.set_defaults(func=cmd_export)
+    x = _command(
+        sub, "sdmx", help="write the published figures as SDMX (structure, SDMX-CSV 2.0, SDMX-ML 3.0)"
+    )
+    x.add_argument("--out", required=True, help="output folder")
+    x.add_argument(
+        "--dataflow",
+        action="append",
+        choices=["DF_FLOW_BY_PERIOD", "DF_CORRIDOR"],
+        help="only this dataflow (repeatable; default: all)",
+    )
+    x.set_defaults(func=cmd_sdmx)
     _command(sub, "suites", help="regenerate expectations/*.json from contracts and code lists").set_defaults(
         func=cmd_suites
     )

@@ -110,11 +110,13 @@ def land_samples(landing: Path) -> tuple[list[Path], str]:
     date, so the completeness grid of the last 24 months shows every member's deliveries."""
     try:
         from transforms.samples import YEAR, recent_year, write_samples
+        from transforms.samples_mirror import write_mirror_samples
     except ImportError as exc:
         return [], f"sample files not available ({exc})"
     written = []
     for year in sorted({YEAR, recent_year()}):
         written += write_samples(landing, year)
+        written += write_mirror_samples(landing, year)  # the other side of each mirror pair
     return [Path(p) for p in written], ""
 
 

@@ -38,6 +38,7 @@ from transforms import codelists
 from transforms.config import SQL_DIR, Settings, mask_secrets, pinned_today, today
 from transforms.harmonize import KEY_COLUMNS
 from transforms.manifest import LOADED_SQL
+from transforms.mirror_pairs import pair_frame
 
 log = logging.getLogger("omh.warehouse")
 
@@ -674,6 +675,7 @@ class Warehouse:
                 self._replace(table, pd.DataFrame(codelists.load(name))[labels])
             self._replace("dim_month_name", _month_names())
             self._replace("dim_conference", conferences)
+            self._replace("dim_mirror_pair", pair_frame())
             if contracts:
                 rows = [
                     {
