@@ -114,13 +114,27 @@ class FieldSpec(_Strict):
 
 
 class PeriodSpec(_Strict):
-    """Where the period of an observation comes from, and in which calendar."""
+    """Where the period of an observation comes from, and in which calendar.
+
+    Each part is a FieldSpec: a column (an id, a melted header level, or an attribute the layout
+    step made, e.g. a ``reader.captures`` of a title cell), the file name or a constant. Its
+    ``pattern`` (first group) and ``map`` (label -> year/month/quarter) are applied before the
+    label is parsed, so "01 October", "Trim. 3" or "enero-diciembre de 2025" can be read.
+
+    ``first_month`` / ``last_month`` (FieldSpec, default None; yearly calendars only): the months a
+    yearly figure truly covers, for a year-to-date table (``last_month: {column: title_month}``:
+    1 January to the end of that month) or a fiscal year only partly covered (October-November:
+    ``first_month: "10"``, ``last_month: "11"`` with ``us_fiscal_yearly``). The observation is
+    stored with that true period_start/period_end (period_type stays "Y"), never as a whole year.
+    """
 
     calendar: Literal["monthly", "quarterly", "yearly", "us_fiscal_monthly", "us_fiscal_yearly", "date"]
     year: FieldSpec | None = None
     month: FieldSpec | None = None
     quarter: FieldSpec | None = None
     date: FieldSpec | None = None
+    first_month: FieldSpec | None = None
+    last_month: FieldSpec | None = None
 
     @model_validator(mode="after")
     def _parts(self) -> PeriodSpec:
@@ -135,6 +149,9 @@ class PeriodSpec(_Strict):
         missing = [part for part in needs if getattr(self, part) is None]
         if missing:
             raise ValueError(f"calendar '{self.calendar}' needs {', '.join(missing)}")
+        spans = [p for p in ("first_month", "last_month") if getattr(self, p) is not None]
+        if spans and self.calendar not in ("yearly", "us_fiscal_yearly"):
+            raise ValueError(f"{' and '.join(spans)} narrow a yearly calendar, not '{self.calendar}'")
         return self
 
 
@@ -220,7 +237,106 @@ class Rows(_Strict):
     total: list[Predicate] = Field(default_factory=list)
 
 
+class Capture(_Strict):
+    """A value read outside the table, that becomes an attribute (a column) of every data row.
+
+    ``pattern`` (regex; its first group, else the whole match, is the value) is searched in the
+    title rows (the rows above the header; with ``blocks``, the rows above each block's header,
+    title included), cell by cell; ``cell`` ("B2") reads one cell of the sheet instead (with
+    ``pattern`` applied to it when both are given). ``default`` (None) is used when nothing
+    matches; without it, a title that does not match is an error naming the file and rows.
+    Shorthand: a string is the pattern. Example: ``captures: {year: '(20\\d\\d)'}``.
+    """
+
+    pattern: str | None = None
+    cell: str | None = None
+    default: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"pattern": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _some(self) -> Capture:
+        if self.pattern is None and self.cell is None:
+            raise ValueError("give 'pattern' (searched in the title rows) or 'cell' (e.g. 'B2')")
+        if self.pattern is not None:
+            re.compile(self.pattern)
+        if self.cell is not None and not re.fullmatch(r"[A-Za-z]{1,3}[1-9]\d*", self.cell):
+            raise ValueError(f"cell {self.cell!r} is not a cell address like 'B2'")
+        return self
+
+
+class Blocks(_Strict):
+    """Several tables stacked on one sheet, each with its own title and header rows.
+
+    A block starts at a row whose first non-empty cell matches ``title`` (regex), or, with
+    ``header`` (regex) instead, at a header row matching it (its title is then the non-empty rows
+    between the previous block and that header). ``header_rows`` (list of int, default [1]) are the
+    block's header rows counted from the title row (1 = the row under the title); ignored with
+    ``header``, where the matching row is the header. A block's data end at the next block, at a
+    ``stop_at`` row or (``stop_at_blank_row``) at a blank row. Every block must have the first
+    block's columns. Attributes of a block come from ``reader.captures`` searched in its title.
+    Example: ``blocks: {title: '^Cuadro \\d+', header_rows: [2]}``.
+    """
+
+    title: str | None = None
+    header: str | None = None
+    header_rows: list[int] = Field(default_factory=lambda: [1])
+
+    @model_validator(mode="after")
+    def _one(self) -> Blocks:
+        if (self.title is None) == (self.header is None):
+            raise ValueError("give exactly one of 'title' or 'header' (a regex) to find the blocks")
+        re.compile(self.title or self.header)
+        if any(n < 1 for n in self.header_rows):
+            raise ValueError("header_rows count from the title row: 1 is the row under it")
+        return self
+
+
+class Parents(_Strict):
+    """Parent rows: a label row whose children are the rows under it (hierarchy in one column).
+
+    ``column`` (an id Column: header text or ``col``) holds the labels. ``by`` says which rows are
+    parents: ``indent`` (a row followed by more indented rows; the indent is the cell's alignment
+    indent in XLSX, else its leading spaces), ``bold`` (XLSX font), or ``pattern`` (the label
+    matches ``pattern``, a regex). The nearest parent's label becomes the attribute ``attribute``
+    (a column of every child row; put it in ``detail`` or map it to a field). Parent rows are
+    subtotals of their children: they are left out of the data. Example:
+    ``parents: {column: Nacionalidad, by: pattern, pattern: '^(Residentes|No residentes)$',
+    attribute: residencia}``.
+    """
+
+    column: Column
+    by: Literal["indent", "bold", "pattern"] = "indent"
+    pattern: str | None = None
+    attribute: str = "parent"
+
+    @model_validator(mode="after")
+    def _pattern(self) -> Parents:
+        if (self.by == "pattern") != (self.pattern is not None):
+            raise ValueError("'pattern' is given with, and only with, by: pattern")
+        if self.pattern is not None:
+            re.compile(self.pattern)
+        return self
+
+
 class ReaderSpec(_Strict):
+    """How to read a file. Layout keys (all optional; the plain reader's behaviour without them):
+
+    - ``sheets`` (regex, default None): read every sheet whose name matches (instead of ``sheet``),
+      one table each, stacked; ``sheet_attribute`` (str, default "sheet") names the attribute that
+      holds the sheet name. Example: ``sheets: '^20\\d\\d$'`` with ``period.year: {column: sheet}``.
+    - ``blocks`` (Blocks): several tables stacked on one sheet.
+    - ``parents`` (Parents): hierarchy rows whose label becomes an attribute of the rows under them.
+    - ``stop_at`` (regex, default None): the data end before the first row whose first non-empty
+      cell matches (a "Total general" or "Fuente:" line). Example: ``stop_at: '^(Fuente|Nota)'``.
+    - ``first_row`` / ``last_row`` (int, 1-based physical rows, default None): data rows outside
+      this range are not read.
+    - ``captures`` ({attribute: Capture}): values from title cells, as attributes of every row.
+    """
+
     format: Literal["csv", "xlsx", "xls"]
     encoding: str = "utf-8"
     delimiter: str = ","
@@ -234,6 +350,14 @@ class ReaderSpec(_Strict):
     fill_down: list[str] = Field(default_factory=list)
     fill_up: list[str] = Field(default_factory=list)
     stop_at_blank_row: bool = True
+    sheets: str | None = None
+    sheet_attribute: str = "sheet"
+    blocks: Blocks | None = None
+    parents: Parents | None = None
+    stop_at: str | None = None
+    first_row: int | None = None
+    last_row: int | None = None
+    captures: dict[str, Capture] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _header(self) -> ReaderSpec:
@@ -242,13 +366,60 @@ class ReaderSpec(_Strict):
             raise ValueError("give at most one of header_row, header_rows, header_find")
         if self.header_find is not None:
             re.compile(self.header_find)
+        for rx in (self.sheets, self.stop_at):
+            if rx is not None:
+                re.compile(rx)
+        if self.sheets is not None and self.format == "csv":
+            raise ValueError("'sheets' reads the sheets of a workbook; a CSV file has none")
+        if self.blocks is not None and given:
+            raise ValueError("with 'blocks', each block's header rows are found by 'blocks'")
         return self
+
+    def has_layout(self) -> bool:
+        """Whether a layout step (blocks, parents, ranges, captures, several sheets) is asked for."""
+        return bool(
+            self.sheets
+            or self.blocks
+            or self.parents
+            or self.stop_at
+            or self.first_row
+            or self.last_row
+            or self.captures
+        )
+
+    def layout_attributes(self) -> list[str]:
+        """The attribute columns the layout step adds to the grid, in order."""
+        out = list(self.captures)
+        if self.parents is not None:
+            out.append(self.parents.attribute)
+        if self.sheets is not None:
+            out.append(self.sheet_attribute)
+        return out
 
     def header_lines(self) -> list[int]:
         """1-based physical rows of the header (default: the first row)."""
         if self.header_rows:
             return list(self.header_rows)
         return [self.header_row or 1]
+
+
+class SheetTotals(_Strict):
+    """Check totals published on another sheet of the same workbook, used as controls.
+
+    ``sheet`` (sheet name) is read with ``header_row`` (1-based, default 1); ``value`` is the
+    header of its total column; ``match`` ({attribute of this contract: header on the totals
+    sheet}, default {}: one grand total) says which loaded cells each total covers; ``where``
+    (Predicates on the totals sheet's headers) keeps only some of its rows. Each total is compared
+    with the sum of the loaded cells (value cells, before codes are mapped) it covers; a total
+    that differs (beyond ``rounding``) refuses the file, as the source's own totals do. Example:
+    ``sheet_totals: [{sheet: Resumen, value: Total, match: {sheet: Mes}}]``.
+    """
+
+    sheet: str
+    header_row: int = 1
+    value: str
+    match: dict[str, str] = Field(default_factory=dict)
+    where: list[Predicate] = Field(default_factory=list)
 
 
 class Landing(_Strict):
@@ -313,6 +484,8 @@ class Contract(_Strict):
     remainder: dict[str, FieldSpec] | None = None
     severity: dict[str, Literal["error", "warning"]] = Field(default_factory=dict)
     versions: list[FormatVersion] = Field(default_factory=list)
+    # Totals on another sheet of the workbook, checked as controls (list of SheetTotals, default []).
+    sheet_totals: list[SheetTotals] = Field(default_factory=list)
     path: str | None = None
 
     @field_validator("source_id")

@@ -70,6 +70,8 @@ class Extracted:
     measures: pd.DataFrame | None = None
     work_dir: Path | None = None
     temp_files: list[Path] = field(default_factory=list)
+    # The totals of ``Contract.sheet_totals``, read from their sheets (``readers.sheet_totals``).
+    sheet_totals: list[pd.DataFrame] = field(default_factory=list)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -175,6 +177,10 @@ def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path
             out.drift.insert(0, f"matched format version {variant.version} of the contract")
         out.version = variant.version
         out.work_dir = Path(work_dir) if work_dir else None
+        if contract.sheet_totals:
+            from transforms.readers.sheet_totals import read_sheet_totals
+
+            out.sheet_totals = [read_sheet_totals(Path(path), spec) for spec in contract.sheet_totals]
         _drop_staged(con, grids, keep=grid)
         return out
     _drop_staged(con, grids)
@@ -201,6 +207,7 @@ class _Grid:
     sheet: str | None
     rows: int
     staged: str | None = None  # staging table: its cells are trimmed already
+    attributes: list[str] = field(default_factory=list)  # the layout step's columns, at the end
 
     @property
     def header(self) -> list[str]:
@@ -217,7 +224,8 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
     if not path.is_file():
         raise ReadError(f"{path.name}: no such file")
     threshold = int(os.environ.get("OMH_FAST_CSV_BYTES", FAST_CSV_BYTES))
-    if spec.format == "csv" and (path.stat().st_size >= threshold or _many_cells(path, spec.delimiter)):
+    fast = spec.format == "csv" and not spec.has_layout()  # the layout step reads rows in Python
+    if fast and (path.stat().st_size >= threshold or _many_cells(path, spec.delimiter)):
         from transforms.engine import work_schema
         from transforms.readers.staging import stage_csv
 
@@ -249,7 +257,7 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
     )
     frame["source_row"] = pd.Series(grid.row_numbers, dtype="int64")
     name = register_frame(con, frame, "grid")
-    return _Grid(name, grid.header_levels, width, grid.sheet, len(frame))
+    return _Grid(name, grid.header_levels, width, grid.sheet, len(frame), attributes=list(grid.attributes))
 
 
 def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
@@ -262,7 +270,9 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
 
     attr_sql: dict[str, str] = {}
     used: set[int] = set()
-    for attr, col in contract.ids.items():
+    # The layout step's attributes (captures, parent labels, sheet names) are ids of every row.
+    ids = {**{a: Column(header=a) for a in grid.attributes}, **contract.ids}
+    for attr, col in ids.items():
         idx, alias = _locate(col, header, name, f"id '{attr}'")
         if alias:
             drift.append(f"column {col.header!r} is named {alias!r} in this file")
@@ -303,7 +313,7 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
             raise ExtractError(
                 f"{name}: the contract names {len(melt.names)} header levels, the file has {len(levels)}"
             )
-        for idx in range(melt.start_index(), len(header)):
+        for idx in range(melt.start_index(), len(header) - len(grid.attributes)):
             level_attrs = {n: levels[i][idx] for i, n in enumerate(melt.names)}
             if not any(level_attrs.values()):
                 continue

@@ -58,6 +58,8 @@ class Grid:
     header_levels: list[list[str]]
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Attribute columns the layout step appended after the file's own (``readers.layout``).
+    attributes: list[str] = field(default_factory=list)
 
     @property
     def header(self) -> list[str]:

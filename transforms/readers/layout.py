@@ -1,0 +1,268 @@
+"""Layout step of the reading stage: the raw rows of one sheet -> the grid of its table(s).
+
+Inputs: the sheet's rows as text (``rows``, 0-based; physical row = index + 1), the contract's
+reader spec, and optionally each cell's style (``styles[i][j] = (indent, bold)``, XLSX only) for
+parent rows found by indentation or bold type. Output: a ``Grid`` holding the data rows of every
+table found on the sheet, stacked, with the layout's attribute columns appended after the file's
+own (``Grid.attributes``: captures from title cells, the parent row's label, the sheet's name).
+
+The steps, each a function with named inputs and outputs:
+``find_tables`` (header rows, title rows and data span of each stacked table: ``blocks``),
+``cut_rows`` (the data rows of one table: ``first_row``/``last_row``, ``stop_at``, blank rows),
+``capture`` (attributes read from a table's title rows or a fixed cell: ``captures``),
+``assign_parents`` (parent rows taken out, their label an attribute of the rows below: ``parents``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from transforms.readers.grid import MAX_CELLS, Grid, ReadError, check_width, fill_header_levels, find_header
+
+# Rows of the n-th sheet of a multi-sheet contract are numbered n * SHEET_ROW_STRIDE + row, so that
+# every data row of the file keeps one number (row 15 of the third sheet is 2000015).
+SHEET_ROW_STRIDE = 1_000_000
+
+
+@dataclass
+class Table:
+    """One table on a sheet: 0-based indexes of its header rows, title rows and data rows."""
+
+    header_idx: list[int]
+    title_idx: list[int]
+    data_idx: list[int]
+
+
+def _first_cell(row: list[str]) -> str:
+    return next((c.strip() for c in row if c and c.strip()), "")
+
+
+def _blank(row: list[str]) -> bool:
+    return not any(c.strip() for c in row)
+
+
+def cut_rows(rows: list[list[str]], start: int, end: int, spec) -> tuple[list[int], int]:
+    """Data rows of a table whose data may span rows[start:end]: returns their indexes and the
+    index where the table ends (the first row not read)."""
+    stop = re.compile(spec.stop_at) if spec.stop_at else None
+    out: list[int] = []
+    for idx in range(start, end):
+        physical = idx + 1
+        if spec.first_row and physical < spec.first_row:
+            continue
+        if spec.last_row and physical > spec.last_row:
+            return out, idx
+        row = rows[idx]
+        if _blank(row):
+            if spec.stop_at_blank_row and out:
+                return out, idx
+            continue
+        if stop is not None and stop.search(_first_cell(row)):
+            return out, idx
+        out.append(idx)
+    return out, end
+
+
+def find_tables(rows: list[list[str]], spec, name: str) -> list[Table]:
+    """The tables of a sheet: one (the contract's header rows), or each block ``blocks`` finds."""
+    blocks = spec.blocks
+    if blocks is None:
+        if spec.header_find:
+            header_idx = [find_header(rows, spec.header_find, name)]
+        else:
+            header_idx = [r - 1 for r in spec.header_lines()]
+        if not rows or max(header_idx) >= len(rows):
+            raise ReadError(f"{name}: the file has no header row where the contract expects one")
+        data, _ = cut_rows(rows, max(header_idx) + 1, len(rows), spec)
+        return [Table(header_idx, list(range(min(header_idx))), data)]
+    rx = re.compile(blocks.title or blocks.header)
+    starts = [i for i, row in enumerate(rows) if (first := _first_cell(row)) and rx.search(first)]
+    if not starts:
+        what = "title" if blocks.title else "header"
+        raise ReadError(f"{name}: no block {what} row matching /{rx.pattern}/ on the sheet")
+    tables, previous_end = [], 0
+    for n, start in enumerate(starts):
+        header_idx = [start + k for k in blocks.header_rows] if blocks.title else [start]
+        if max(header_idx) >= len(rows):
+            raise ReadError(
+                f"{name}: row {start + 1}: the block has no header row where the contract expects one"
+            )
+        limit = starts[n + 1] if n + 1 < len(starts) else len(rows)
+        data, end = cut_rows(rows, max(header_idx) + 1, limit, spec)
+        title = [i for i in range(previous_end, min(header_idx)) if not _blank(rows[i])]
+        tables.append(Table(header_idx, title, data))
+        previous_end = end
+    return tables
+
+
+def _cell_index(address: str) -> tuple[int, int]:
+    m = re.fullmatch(r"([A-Za-z]+)(\d+)", address)
+    col = 0
+    for ch in m.group(1).upper():
+        col = col * 26 + (ord(ch) - 64)
+    return int(m.group(2)) - 1, col - 1
+
+
+def capture(rows: list[list[str]], table: Table, spec, name: str) -> dict[str, str]:
+    """The value of every ``captures`` attribute for one table."""
+    out: dict[str, str] = {}
+    for attr, cap in spec.captures.items():
+        rx = re.compile(cap.pattern) if cap.pattern else None
+        if cap.cell is not None:
+            r, c = _cell_index(cap.cell)
+            texts = [rows[r][c].strip()] if r < len(rows) and c < len(rows[r]) else [""]
+            where = f"cell {cap.cell.upper()}"
+        else:
+            texts = [cell.strip() for i in table.title_idx for cell in rows[i] if cell.strip()]
+            first, last = (table.title_idx[0] + 1, table.title_idx[-1] + 1) if table.title_idx else (0, 0)
+            where = (
+                f"the title rows {first}-{last}" if table.title_idx else "the title (there are no title rows)"
+            )
+            where += f" of the table whose header is row {min(table.header_idx) + 1}"
+        value = None
+        for text in texts:
+            if rx is None:
+                value = text
+            elif found := rx.search(text):
+                value = found.group(1) if found.groups() else found.group(0)
+            if value:
+                break
+        if not value:
+            if cap.default is None:
+                shown = f"/{cap.pattern}/" if cap.pattern else "a value"
+                raise ReadError(f"{name}: {where}: no text matches {shown} for the attribute '{attr}'")
+            value = cap.default
+        out[attr] = value.strip()
+    return out
+
+
+def _label_index(header: list[str], spec, name: str) -> int:
+    col = spec.parents.column
+    if col.index() is not None:
+        return col.index()
+    wanted = {" ".join(h.split()).casefold() for h in [col.header, *col.aliases]}
+    for i, h in enumerate(header):
+        if " ".join(h.split()).casefold() in wanted:
+            return i
+    raise ReadError(f"{name}: the parent rows' column {col.header!r} is missing; the header is {header}")
+
+
+def _indent(text: str, style: tuple[int, bool] | None) -> int:
+    spaces = len(text) - len(text.lstrip(" \t\u00a0"))
+    return (style[0] if style else 0) * 4 + spaces
+
+
+def assign_parents(
+    rows: list[list[str]], data_idx: list[int], label_col: int, spec, styles=None
+) -> tuple[list[int], list[str]]:
+    """Parent rows out of ``data_idx``; returns the child rows and each one's parent label."""
+    par = spec.parents
+    rx = re.compile(par.pattern) if par.pattern else None
+
+    def label(i: int) -> str:
+        return rows[i][label_col] if label_col < len(rows[i]) else ""
+
+    def style(i: int):
+        return styles[i][label_col] if styles and i < len(styles) and label_col < len(styles[i]) else None
+
+    kept, parents = [], []
+    if par.by == "indent":
+        stack: list[tuple[int, str]] = []
+        for n, i in enumerate(data_idx):
+            depth = _indent(label(i), style(i))
+            while stack and stack[-1][0] >= depth:
+                stack.pop()
+            nxt = data_idx[n + 1] if n + 1 < len(data_idx) else None
+            if nxt is not None and _indent(label(nxt), style(nxt)) > depth:
+                stack.append((depth, label(i).strip()))
+                continue
+            kept.append(i)
+            parents.append(stack[-1][1] if stack else "")
+        return kept, parents
+    current = ""
+    for i in data_idx:
+        is_parent = rx.search(label(i).strip()) if rx else bool((style(i) or (0, False))[1])
+        if is_parent:
+            current = label(i).strip()
+            continue
+        kept.append(i)
+        parents.append(current)
+    return kept, parents
+
+
+def _levels(rows: list[list[str]], header_idx: list[int], width: int) -> list[list[str]]:
+    return fill_header_levels([rows[i] + [""] * (width - len(rows[i])) for i in header_idx])
+
+
+def layout_grid(
+    rows: list[list[str]], spec, name: str, sheet: str | None, styles=None, sheet_number: int = 0
+) -> Grid:
+    """The grid of one sheet's table(s) as the reader spec's layout keys say (module doc)."""
+    if not rows:
+        raise ReadError(f"{name}: the file has no header row where the contract expects one")
+    width = max(len(r) for r in rows)
+    check_width(width, name)
+    if width * len(rows) > MAX_CELLS:
+        raise ReadError(f"{name}: {len(rows)} rows of {width} columns is more than {MAX_CELLS:,} cells")
+    tables = find_tables(rows, spec, name)
+    levels = _levels(rows, tables[0].header_idx, width)
+    attributes = spec.layout_attributes()
+    header = [" / ".join(dict.fromkeys(p for p in col if p)) for col in zip(*levels, strict=True)]
+    clash = [a for a in attributes if a in header]
+    if clash:
+        raise ReadError(
+            f"{name}: the layout attribute(s) {clash} have the name of a column of the file; rename them"
+        )
+    label_col = _label_index(header, spec, name) if spec.parents else None
+    body, numbers = [], []
+    for table in tables:
+        if _levels(rows, table.header_idx, width) != levels:
+            raise ReadError(
+                f"{name}: row {table.header_idx[0] + 1}: this block's header differs from the first block's "
+                f"(row {tables[0].header_idx[0] + 1}); every block must have the same columns"
+            )
+        attrs = capture(rows, table, spec, name)
+        data_idx, parent_labels = table.data_idx, None
+        if spec.parents:
+            data_idx, parent_labels = assign_parents(rows, data_idx, label_col, spec, styles)
+        for n, i in enumerate(data_idx):
+            extra = dict(attrs)
+            if parent_labels is not None:
+                extra[spec.parents.attribute] = parent_labels[n]
+            if spec.sheets is not None:
+                extra[spec.sheet_attribute] = sheet or ""
+            body.append(rows[i] + [""] * (width - len(rows[i])) + [extra[a] for a in attributes])
+            numbers.append(sheet_number * SHEET_ROW_STRIDE + i + 1)
+    full = width + len(attributes)
+    data = (
+        pd.DataFrame(body, columns=range(full), dtype=object) if body else pd.DataFrame(columns=range(full))
+    )
+    levels = [
+        lvl + ([*attributes] if k == len(levels) - 1 else [""] * len(attributes))
+        for k, lvl in enumerate(levels)
+    ]
+    return Grid(data=data, row_numbers=numbers, header_levels=levels, sheet=sheet, attributes=attributes)
+
+
+def stack_grids(grids: list[Grid], name: str) -> Grid:
+    """Grids of several sheets read by one contract, stacked; their headers must agree."""
+    first = grids[0]
+    for g in grids[1:]:
+        if g.header_levels != first.header_levels:
+            raise ReadError(
+                f"{name}: sheet {g.sheet!r} has the columns {g.header}, sheet {first.sheet!r} has {first.header}; "
+                "every sheet a contract reads must have the same columns"
+            )
+    data = pd.concat([g.data for g in grids], ignore_index=True)
+    numbers = [n for g in grids for n in g.row_numbers]
+    sheet = ", ".join(str(g.sheet) for g in grids)
+    return Grid(
+        data=data,
+        row_numbers=numbers,
+        header_levels=first.header_levels,
+        sheet=sheet,
+        attributes=first.attributes,
+    )
