@@ -396,9 +396,9 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
         elif cal == "yearly":
             out[(y, m, f, la)] = (dt.date(y, f or 1, 1), _month_end(y, la or 12), "Y", 1)
         else:  # us_fiscal_yearly: a month from October on is of the calendar year before
-            f, la = f or 10, la or 9
-            start = dt.date(y - (f >= 10), f, 1)
-            out[(y, m, f, la)] = (start, _month_end(y - (la >= 10), la), "Y", 10)
+            fm, lm = f or 10, la or 9
+            start = dt.date(y - (fm >= 10), fm, 1)
+            out[(y, m, f, la)] = (start, _month_end(y - (lm >= 10), lm), "Y", 10)
     mapped = [out[k] for k in zip(year, month, first, last, strict=True)]
     frame = pd.DataFrame(
         mapped, index=table.index, columns=["period_start", "period_end", "period_type", "month"]
