@@ -140,6 +140,24 @@ def test_blocks_stacked_on_a_sheet_each_with_its_title_as_an_attribute(tmp_path)
     assert ex.rows_skipped == 2
 
 
+def test_each_block_total_row_is_checked_against_its_own_block(tmp_path):
+    rows = blocks_sheet()
+    rows.insert(10, ["Total", 11, 17])  # Tocumen's total row
+    rows.insert(17, ["Total", 22, 27])  # Paso Canoas's
+    path = write_xlsx(tmp_path / "entradas.xlsx", {"Hoja1": rows})
+    c = blocks_contract().model_dump(by_alias=True)
+    c["rows"]["total"] = [{"column": "nationality", "equals": "Total"}]
+    c = Contract.model_validate(c)
+    _, hz = load(path, c)
+    assert not hz.errors, hz.errors
+    assert len(hz.controls) == 4 and (hz.controls["remainder"] == 0).all()
+    assert hz.frame["value"].sum() == 77
+    rows[17] = ["Total", 22, 28]  # a wrong total in the second block only
+    _, hz = load(write_xlsx(tmp_path / "bad.xlsx", {"Hoja1": rows}), c)
+    (problem,) = hz.errors
+    assert problem.check == "total_matches" and problem.rows == [18] and "27" in problem.message
+
+
 def test_blocks_found_by_their_header_take_the_rows_above_as_title(tmp_path):
     rows = [r for r in blocks_sheet() if r != ["Nota: cifras preliminares"]]
     path = write_xlsx(tmp_path / "entradas.xlsx", {"Hoja1": rows})
@@ -232,15 +250,9 @@ def test_parent_rows_by_leading_spaces_in_xls_nest_two_levels(tmp_path):
         ["Total", 42],
     ]
     path = write_xls(tmp_path / "salidas.xls", {"Datos": rows})
-    c = parents_contract("xls", by="indent")
-    c = c.model_copy(
-        update={
-            "fields": {**c.fields, "citizenship": {"column": "nationality", "map": {}}},
-            "rows": contracts_module.Rows(skip=[{"column": "nationality", "equals": "Total"}]),
-        }
-    )
-    c = Contract.model_validate(c.model_dump(by_alias=True))
-    _, hz = load(path, c)
+    c = parents_contract("xls", by="indent").model_dump(by_alias=True)
+    c["rows"] = {"skip": [{"column": "nationality", "equals": "Total"}]}
+    _, hz = load(path, Contract.model_validate(c))
     assert not hz.errors, hz.errors
     assert figures(hz, "detail", "citizenship_iso3") == {
         ("residencia=Sudamérica", "VEN"): 20,
@@ -312,6 +324,24 @@ def test_several_sheets_in_one_contract_with_the_sheet_name_as_period(tmp_path):
     # Rows of the n-th sheet read are numbered n * 1,000,000 + row: one number per data row.
     assert sorted(f["source_row"]) == [2, 3, 1_000_002, 1_000_003]
     assert set(f["source_sheet"]) == {"2023, 2024"}
+
+
+def test_each_sheet_total_row_covers_its_own_sheet(tmp_path):
+    first = [["Nacionalidad", "Entradas"], ["Venezuela", 5], ["Colombia", 7], ["Total", 12]]
+    second = [["Nacionalidad", "Entradas"], ["Venezuela", 6], ["Colombia", 8], ["Total", 14]]
+    path = write_xlsx(tmp_path / "entradas.xlsx", {"2023": first, "2024": second})
+    c = contract(
+        reader={"format": "xlsx", "sheets": r"^20\d\d$"},
+        ids={"nationality": "Nacionalidad"},
+        values={"columns": [{"header": "Entradas"}]},
+        rows={"total": [{"column": "nationality", "equals": "Total"}]},
+        fields={"citizenship": {"column": "nationality"}},
+        period={"calendar": "yearly", "year": {"column": "sheet"}},
+    )
+    _, hz = load(path, c)
+    assert not hz.errors, hz.errors
+    assert sorted(hz.controls["total"]) == [12, 14] and (hz.controls["remainder"] == 0).all()
+    assert figures(hz, "year", "citizenship_iso3")[(2024, "COL")] == 8
 
 
 def test_sheets_with_other_columns_are_refused(tmp_path):

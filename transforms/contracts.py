@@ -335,6 +335,9 @@ class ReaderSpec(_Strict):
     - ``first_row`` / ``last_row`` (int, 1-based physical rows, default None): data rows outside
       this range are not read.
     - ``captures`` ({attribute: Capture}): values from title cells, as attributes of every row.
+
+    With ``sheets`` or ``blocks``, every row also has the attribute ``_table`` (which table of the
+    file it is of): a total row (``rows.total``) is checked against the cells of its own table.
     """
 
     format: Literal["csv", "xlsx", "xls"]
@@ -394,6 +397,8 @@ class ReaderSpec(_Strict):
             out.append(self.parents.attribute)
         if self.sheets is not None:
             out.append(self.sheet_attribute)
+        if self.sheets is not None or self.blocks is not None:
+            out.append("_table")  # which table a row is of: a total row covers its own table
         return out
 
     def header_lines(self) -> list[int]:

@@ -1061,6 +1061,8 @@ _EMPTY_CANONICAL = (
 )
 
 
+# The layout step's attribute numbering the tables of a file (``readers.layout``).
+TABLE_KEY = "_table"
 _CONTROL_COLUMNS = "source_row, source_col, source_column, scope, total, parts, cells, suppressed, remainder"
 
 
@@ -1100,22 +1102,29 @@ def _controls_sql(view: str, vname: str, ex) -> str:
         row_scope = ""
     else:
         row_scope = _grouped_scope_sql(view, vname, "source_row", "total", "row")
-    column_scope = _grouped_scope_sql(view, vname, "source_col", "total_row", "column")
+    # A total row covers its column within its own table (a block of a sheet, a sheet of several).
+    table_key = TABLE_KEY if ex is not None and TABLE_KEY in ex.attrs else None
+    column_scope = _grouped_scope_sql(view, vname, "source_col", "total_row", "column", table_key)
     pieces = [*parts, row_scope, column_scope] if row_scope else [*parts, column_scope]
     return " UNION ALL ".join(f"SELECT {_CONTROL_COLUMNS} FROM ({p})" for p in pieces)
 
 
-def _grouped_scope_sql(view: str, vname: str, key: str, role: str, scope: str) -> str:
-    """Totals of cell role ``role`` beside the sum of the leaves sharing their ``key``."""
+def _grouped_scope_sql(
+    view: str, vname: str, key: str, role: str, scope: str, within: str | None = None
+) -> str:
+    """Totals of cell role ``role`` beside the sum of the leaves sharing their ``key`` (and their
+    ``within`` attribute, when given)."""
+    inner = f", l.{within}" if within else ""
+    on = f" AND g.{within} = t.{within}" if within else ""
     return f"""SELECT t.source_row, t.source_col, t.source_column, '{scope}' AS scope, coalesce(v.value, 0) AS total,
                coalesce(g.parts, 0) AS parts, coalesce(g.cells, 0) AS cells, coalesce(g.suppressed, 0) AS suppressed,
                coalesce(v.value, 0) - coalesce(g.parts, 0) AS remainder
         FROM {view} t JOIN {vname} v ON v.value_raw = t.value_raw
-        LEFT JOIN (SELECT l.{key}, sum(coalesce(w.value, 0)) AS parts, count(*) AS cells,
+        LEFT JOIN (SELECT l.{key}{inner}, sum(coalesce(w.value, 0)) AS parts, count(*) AS cells,
                           sum(CAST(w.action = 'suppressed' AS INTEGER)) AS suppressed
                    FROM {view} l JOIN {vname} w ON w.value_raw = l.value_raw
-                   WHERE l.cell_role = 'value' AND w.action <> 'missing' GROUP BY 1) g
-               ON g.{key} = t.{key}
+                   WHERE l.cell_role = 'value' AND w.action <> 'missing' GROUP BY ALL) g
+               ON g.{key} = t.{key}{on}
         WHERE t.cell_role = '{role}' AND v.action <> 'missing'"""
 
 

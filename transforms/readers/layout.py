@@ -218,7 +218,7 @@ def layout_grid(
         )
     label_col = _label_index(header, spec, name) if spec.parents else None
     body, numbers = [], []
-    for table in tables:
+    for number, table in enumerate(tables):
         if _levels(rows, table.header_idx, width) != levels:
             raise ReadError(
                 f"{name}: row {table.header_idx[0] + 1}: this block's header differs from the first block's "
@@ -234,7 +234,8 @@ def layout_grid(
                 extra[spec.parents.attribute] = parent_labels[n]
             if spec.sheets is not None:
                 extra[spec.sheet_attribute] = sheet or ""
-            body.append(rows[i] + [""] * (width - len(rows[i])) + [extra[a] for a in attributes])
+            extra["_table"] = f"{sheet_number}.{number}"
+            body.append(rows[i] + [""] * (width - len(rows[i])) + [extra.get(a, "") for a in attributes])
             numbers.append(sheet_number * SHEET_ROW_STRIDE + i + 1)
     full = width + len(attributes)
     data = (
