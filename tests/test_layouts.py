@@ -171,6 +171,16 @@ def test_blocks_found_by_their_header_take_the_rows_above_as_title(tmp_path):
     }
 
 
+def test_a_block_header_under_a_blank_row_and_a_stray_cell_far_right(tmp_path):
+    rows = blocks_sheet()
+    rows.insert(7, [])  # a blank row between Tocumen's title and its header
+    rows[3] = ["Venezuela", 30, 40, None, None, None, "revisado"]  # a note far right of the total block
+    path = write_xlsx(tmp_path / "entradas.xlsx", {"Hoja1": rows})
+    _, hz = load(path, blocks_contract())
+    assert not hz.errors, hz.errors
+    assert hz.frame["value"].sum() == 77 and sorted(set(hz.frame["source_row"])) == [10, 11, 16, 17]
+
+
 def test_a_block_whose_title_lacks_the_capture_is_refused_naming_rows(tmp_path):
     rows = blocks_sheet()
     rows[12] = ["Entradas por Paso Canoas"]  # no year in this title
@@ -234,6 +244,20 @@ def test_parent_rows_by_bold_type(tmp_path):
     _, hz = load(path, parents_contract("xlsx", by="bold"))
     assert not hz.errors, hz.errors
     assert hz.frame["value"].sum() == 220 and len(hz.frame) == 4
+
+
+def test_parent_rows_by_bold_type_in_xls(tmp_path):
+    book = xlwt.Workbook()
+    ws = book.add_sheet("Datos")
+    bold = xlwt.easyxf("font: bold on")
+    for r, (label, value) in enumerate(RESIDENCE):
+        style = bold if label in ("Residentes", "No residentes") else xlwt.easyxf("")
+        ws.write(r, 0, label, style)
+        ws.write(r, 1, value)
+    book.save(str(tmp_path / "salidas.xls"))
+    _, hz = load(tmp_path / "salidas.xls", parents_contract("xls", by="bold"))
+    assert not hz.errors, hz.errors
+    assert figures(hz, "detail", "citizenship_iso3")[("residencia=Residentes", "COL")] == 50
 
 
 def test_parent_rows_by_leading_spaces_in_xls_nest_two_levels(tmp_path):

@@ -273,9 +273,9 @@ class Blocks(_Strict):
 
     A block starts at a row whose first non-empty cell matches ``title`` (regex), or, with
     ``header`` (regex) instead, at a header row matching it (its title is then the non-empty rows
-    between the previous block and that header). ``header_rows`` (list of int, default [1]) are the
-    block's header rows counted from the title row (1 = the row under the title); ignored with
-    ``header``, where the matching row is the header. A block's data end at the next block, at a
+    between the previous block and that header). ``header_rows`` (list of int, default None: the
+    first non-empty row under the title) are the block's header rows counted from the title row
+    (1 = the row under the title); ignored with ``header``, where the matching row is the header. A block's data end at the next block, at a
     ``stop_at`` row or (``stop_at_blank_row``) at a blank row. Every block must have the first
     block's columns. Attributes of a block come from ``reader.captures`` searched in its title.
     Example: ``blocks: {title: '^Cuadro \\d+', header_rows: [2]}``.
@@ -283,14 +283,14 @@ class Blocks(_Strict):
 
     title: str | None = None
     header: str | None = None
-    header_rows: list[int] = Field(default_factory=lambda: [1])
+    header_rows: list[int] | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Blocks:
         if (self.title is None) == (self.header is None):
             raise ValueError("give exactly one of 'title' or 'header' (a regex) to find the blocks")
         re.compile(self.title or self.header)
-        if any(n < 1 for n in self.header_rows):
+        if any(n < 1 for n in self.header_rows or []):
             raise ValueError("header_rows count from the title row: 1 is the row under it")
         return self
 

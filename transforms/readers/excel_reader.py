@@ -98,6 +98,15 @@ def _style_of(cell) -> tuple[int, bool]:
         return 0, False
 
 
+def _xls_style(book, ws, r: int, c: int) -> tuple[int, bool]:
+    """(indent level, bold) of an XLS cell, from its format record."""
+    try:
+        xf = book.xf_list[ws.cell_xf_index(r, c)]
+        return int(xf.alignment.indent_level or 0), bool(book.font_list[xf.font_index].bold)
+    except (AttributeError, IndexError):
+        return 0, False
+
+
 def sheet_names(path: Path) -> list[str]:
     """The sheet names of a workbook (XLSX or XLS), in order."""
     if path.read_bytes()[:4].startswith(b"PK"):
@@ -133,7 +142,7 @@ def _xls_rows(path: Path, sheet, styles: list | None = None) -> tuple[str, list[
     import xlrd
 
     try:
-        book = xlrd.open_workbook(str(path), on_demand=True)
+        book = xlrd.open_workbook(str(path), on_demand=True, formatting_info=styles is not None)
     except Exception as exc:  # xlrd raises XLRDError and struct errors for broken files
         raise ReadError(f"{path.name}: broken XLS workbook: {exc}") from exc
     try:
@@ -159,6 +168,8 @@ def _xls_rows(path: Path, sheet, styles: list | None = None) -> tuple[str, list[
                 else:
                     out.append(cell_text(cell.value))
             rows.append(out)
+            if styles is not None:  # the layout step's parent rows read indentation and bold type
+                styles.append([_xls_style(book, ws, r, c) for c in range(ws.ncols)])
             if (col := _long_cell(out)) is not None:
                 raise ReadError(
                     f"{path.name}: sheet {ws.name!r}, row {r + 1}, column {col + 1}: a cell of "
@@ -220,7 +231,7 @@ def _layout_sheets(path: Path, spec, is_zip: bool) -> Grid:
             )
     else:
         names = [spec.sheet]
-    want_styles = is_zip and spec.parents is not None and spec.parents.by in ("indent", "bold")
+    want_styles = spec.parents is not None and spec.parents.by in ("indent", "bold")
     grids = []
     for number, sheet in enumerate(names):
         styles: list | None = [] if want_styles else None

@@ -85,7 +85,12 @@ def find_tables(rows: list[list[str]], spec, name: str) -> list[Table]:
         raise ReadError(f"{name}: no block {what} row matching /{rx.pattern}/ on the sheet")
     tables, previous_end = [], 0
     for n, start in enumerate(starts):
-        header_idx = [start + k for k in blocks.header_rows] if blocks.title else [start]
+        if not blocks.title:
+            header_idx = [start]
+        elif blocks.header_rows:
+            header_idx = [start + k for k in blocks.header_rows]
+        else:  # the first non-empty row under the title
+            header_idx = [next((i for i in range(start + 1, len(rows)) if not _blank(rows[i])), len(rows))]
         if max(header_idx) >= len(rows):
             raise ReadError(
                 f"{name}: row {start + 1}: the block has no header row where the contract expects one"
@@ -194,7 +199,7 @@ def assign_parents(
 
 
 def _levels(rows: list[list[str]], header_idx: list[int], width: int) -> list[list[str]]:
-    return fill_header_levels([rows[i] + [""] * (width - len(rows[i])) for i in header_idx])
+    return fill_header_levels([rows[i][:width] + [""] * (width - len(rows[i])) for i in header_idx])
 
 
 def layout_grid(
@@ -208,6 +213,16 @@ def layout_grid(
     if width * len(rows) > MAX_CELLS:
         raise ReadError(f"{name}: {len(rows)} rows of {width} columns is more than {MAX_CELLS:,} cells")
     tables = find_tables(rows, spec, name)
+    # The table ends at its last named column: a stray cell far right (a note, a formatted empty
+    # cell) does not widen it, so sheets and blocks of the same table have the same columns.
+    named = [
+        len(rows[i]) - next((k for k, c in enumerate(reversed(rows[i])) if c.strip()), len(rows[i]))
+        for t in tables
+        for i in t.header_idx
+    ]
+    width = max(named) or width
+    if spec.parents is not None and spec.parents.column.index() is not None:
+        width = max(width, spec.parents.column.index() + 1)
     levels = _levels(rows, tables[0].header_idx, width)
     attributes = spec.layout_attributes()
     header = [" / ".join(dict.fromkeys(p for p in col if p)) for col in zip(*levels, strict=True)]
@@ -235,7 +250,9 @@ def layout_grid(
             if spec.sheets is not None:
                 extra[spec.sheet_attribute] = sheet or ""
             extra["_table"] = f"{sheet_number}.{number}"
-            body.append(rows[i] + [""] * (width - len(rows[i])) + [extra.get(a, "") for a in attributes])
+            body.append(
+                rows[i][:width] + [""] * (width - len(rows[i])) + [extra.get(a, "") for a in attributes]
+            )
             numbers.append(sheet_number * SHEET_ROW_STRIDE + i + 1)
     full = width + len(attributes)
     data = (
