@@ -575,3 +575,45 @@ def test_a_wrong_file_is_refused_by_the_pipeline_and_a_right_one_loads(tmp_path,
     finally:
         con.close()
     assert got == [(1, 7.0), (2, 11.0)]
+
+
+def test_a_parent_label_maps_to_a_field_and_a_ytd_month_comes_from_the_file_name(tmp_path):
+    rows = [
+        ["Nacionalidad", "Personas"],
+        ["Entradas", 9],
+        ["Cuba", 4],
+        ["Haití", 5],
+        ["Salidas", 3],
+        ["Cuba", 3],
+    ]
+    path = write_xlsx(tmp_path / "flujos_agosto_2025.xlsx", {"H": rows})
+    c = contract(
+        reader={
+            "format": "xlsx",
+            "parents": {
+                "column": "Nacionalidad",
+                "by": "pattern",
+                "pattern": "^(Entradas|Salidas)$",
+                "attribute": "flujo",
+            },
+        },
+        ids={"nationality": "Nacionalidad"},
+        values={"columns": [{"header": "Personas"}]},
+        fields={
+            "citizenship": {"column": "nationality"},
+            "flow_type": {"column": "flujo", "map": {"Entradas": "ENT_REG", "Salidas": "EXT_REG"}},
+        },
+        period={
+            "calendar": "yearly",
+            "year": {"file_name": r"_(\d{4})\."},
+            "last_month": {"file_name": r"_([a-z]+)_\d{4}"},
+        },
+    )
+    _, hz = load(path, c)
+    assert not hz.errors, hz.errors
+    assert figures(hz, "flow_type", "citizenship_iso3") == {
+        ("ENT_REG", "CUB"): 4,
+        ("ENT_REG", "HTI"): 5,
+        ("EXT_REG", "CUB"): 3,
+    }
+    assert set(hz.frame["period_end"]) == {dt.date(2025, 8, 31)}

@@ -119,7 +119,9 @@ class PeriodSpec(_Strict):
     Each part is a FieldSpec: a column (an id, a melted header level, or an attribute the layout
     step made, e.g. a ``reader.captures`` of a title cell), the file name or a constant. Its
     ``pattern`` (first group) and ``map`` (label -> year/month/quarter) are applied before the
-    label is parsed, so "01 October", "Trim. 3" or "enero-diciembre de 2025" can be read.
+    label is parsed, so "01 October", "Trim. 3" or "enero-diciembre de 2025" can be read, and
+    its ``default`` stands for an empty label. A month label is read whole ("Oct", "10") or by its
+    one word that names a month ("01 October", "Octubre 2024").
 
     ``first_month`` / ``last_month`` (FieldSpec, default None; yearly calendars only): the months a
     yearly figure truly covers, for a year-to-date table (``last_month: {column: title_month}``:
@@ -333,7 +335,7 @@ class ReaderSpec(_Strict):
     - ``stop_at`` (regex, default None): the data end before the first row whose first non-empty
       cell matches (a "Total general" or "Fuente:" line). Example: ``stop_at: '^(Fuente|Nota)'``.
     - ``first_row`` / ``last_row`` (int, 1-based physical rows, default None): data rows outside
-      this range are not read.
+      this range are not read. Example: ``first_row: 8``, ``last_row: 40``.
     - ``captures`` ({attribute: Capture}): values from title cells, as attributes of every row.
 
     With ``sheets`` or ``blocks``, every row also has the attribute ``_table`` (which table of the

@@ -295,7 +295,8 @@ def _months(labels: pd.Series) -> pd.Series:
 
 
 def _read_part(fs: FieldSpec, labels: pd.Series) -> pd.Series:
-    """A period part's labels after its ``pattern`` (first group, else the match) and ``map``."""
+    """A period part's labels after its ``pattern`` (first group, else the match), ``map`` and
+    ``default`` (for an empty label)."""
     if fs.pattern:
         rx = re.compile(fs.pattern)
         distinct = {}
@@ -305,6 +306,8 @@ def _read_part(fs: FieldSpec, labels: pd.Series) -> pd.Series:
         labels = labels.map(distinct)
     if fs.map:
         labels = labels.map(lambda x: fs.map.get(str(x).strip(), x))
+    if fs.default is not None:
+        labels = labels.map(lambda x: fs.default if str(x).strip() == "" else x)
     return labels
 
 
