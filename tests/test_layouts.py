@@ -617,3 +617,27 @@ def test_a_parent_label_maps_to_a_field_and_a_ytd_month_comes_from_the_file_name
         ("EXT_REG", "CUB"): 3,
     }
     assert set(hz.frame["period_end"]) == {dt.date(2025, 8, 31)}
+
+
+def test_two_contracts_loading_the_same_flow_of_a_sheet_are_warned_about(tmp_path, monkeypatch):
+    copy = {**TOTALS_CONTRACT, "source_id": "layout_totals_copy"}
+    other_sheet = {**TOTALS_CONTRACT, "source_id": "layout_other_sheet"}
+    other_sheet["reader"] = {**TOTALS_CONTRACT["reader"], "sheet": "Resumen"}
+    contracts = {d["source_id"]: Contract.model_validate(d) for d in (TOTALS_CONTRACT, copy, other_sheet)}
+    (warning,) = contracts_module.shared_flows(contracts["layout_totals"], "entradas.xlsx", contracts)
+    assert "'layout_totals_copy'" in warning and "ENT_REG" in warning
+    assert contracts_module.shared_flows(contracts["layout_totals"], "entradas.csv", contracts) == []
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    for data in (TOTALS_CONTRACT, copy):
+        (folder / f"{data['source_id']}.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setattr(contracts_module, "CONTRACTS_DIR", folder)
+    monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OMH_WAREHOUSE_URL", raising=False)
+    from transforms.pipeline import ingest_file
+
+    landing = tmp_path / "home" / "landing" / "PAN"
+    landing.mkdir(parents=True)
+    result = ingest_file(totals_workbook(landing / "entradas.xlsx", 11), "layout_totals")
+    assert result.status == "loaded", result.reason
+    assert any("'layout_totals_copy' also reads this file's sheet" in w for w in result.warnings)

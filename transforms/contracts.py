@@ -639,6 +639,56 @@ def bind_to_file(contract: Contract, file_name: str) -> Contract:
     return bind(contract, "")
 
 
+def _flow_types(contract: Contract) -> set[str] | None:
+    """The flow types a contract's values can have: constants, or None when a column says."""
+    specs = [contract.field_spec("flow_type", m) for m in contract.values.columns] or [
+        contract.field_spec("flow_type")
+    ]
+    if any(spec is None or spec.value is None for spec in specs):
+        return None
+    return {spec.value for spec in specs}
+
+
+def _same_sheet(a: ReaderSpec, b: ReaderSpec) -> bool:
+    """Whether two readers may read the same sheet (a pattern of sheets against a sheet name)."""
+    if a.format == "csv" or b.format == "csv":
+        return a.format == b.format
+    if a.sheets is not None and b.sheets is not None:
+        return a.sheets == b.sheets
+    if a.sheets is not None or b.sheets is not None:
+        pattern, sheet = (a.sheets, b.sheet) if a.sheets is not None else (b.sheets, a.sheet)
+        return isinstance(sheet, int) or bool(re.search(pattern, sheet))
+    return a.sheet == b.sheet
+
+
+def shared_flows(
+    contract: Contract, file_name: str, contracts: dict[str, Contract] | None = None
+) -> list[str]:
+    """Other contracts that would read the same flow from the same sheet of a file named
+    ``file_name`` (same landing folder, a pattern of each matches the name): its figures would be
+    loaded twice, under two sources. Returns one sentence per such contract (warnings)."""
+    import fnmatch
+
+    out = []
+    mine = _flow_types(contract)
+    for other in (contracts if contracts is not None else load_contracts()).values():
+        if other.source_id == contract.source_id or other.landing.folder != contract.landing.folder:
+            continue
+        if not any(fnmatch.fnmatch(file_name.lower(), p.lower()) for p in other.landing.patterns):
+            continue
+        theirs = _flow_types(other)
+        if not _same_sheet(contract.reader, other.reader):
+            continue
+        if mine is not None and theirs is not None and not mine & theirs:
+            continue
+        flows = ", ".join(sorted((mine or set()) & (theirs or set()))) or "flow types read from the file"
+        out.append(
+            f"the contract '{other.source_id}' also reads this file's sheet with the same flow ({flows}): "
+            "the same figures may be loaded under two sources; narrow one contract's landing patterns or sheet"
+        )
+    return out
+
+
 def get_contract(source_id: str, directory: str | Path | None = None) -> Contract:
     contracts = load_contracts(directory)
     if source_id not in contracts:
