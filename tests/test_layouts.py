@@ -192,12 +192,19 @@ def test_a_block_whose_title_lacks_the_capture_is_refused_naming_rows(tmp_path):
         load(path, blocks_contract())
 
 
-def test_a_block_with_other_columns_is_refused(tmp_path):
+def test_blocks_with_other_columns_are_matched_by_header_text(tmp_path):
     rows = blocks_sheet()
-    rows[13] = ["Nacionalidad", "Enero", "Marzo"]
+    rows[13] = ["Nacionalidad", "Enero", "Marzo", "Febrero"]  # Paso Canoas: one more month, another order
+    rows[14] = ["Venezuela", 20, 30, 25]
+    rows[15] = ["Colombia", 2, 3, 2]
     path = write_xlsx(tmp_path / "entradas.xlsx", {"Hoja1": rows})
-    with pytest.raises(ReadError, match=r"row 14: this block's header differs"):
-        load(path, blocks_contract())
+    _, hz = load(path, blocks_contract())
+    assert not hz.errors, hz.errors
+    got = figures(hz, "detail", "citizenship_iso3", "month")
+    assert got[("punto=Paso Canoas", "VEN", 2)] == 25 and got[("punto=Paso Canoas", "VEN", 3)] == 30
+    assert got[("punto=Aeropuerto de Tocumen", "COL", 2)] == 2
+    assert not any(k[0] == "punto=Aeropuerto de Tocumen" and k[2] == 3 for k in got)  # no March there
+    assert len(got) == 10
 
 
 # ---------------------------------------------------------------------------- parent rows
@@ -368,10 +375,13 @@ def test_each_sheet_total_row_covers_its_own_sheet(tmp_path):
     assert figures(hz, "year", "citizenship_iso3")[(2024, "COL")] == 8
 
 
-def test_sheets_with_other_columns_are_refused(tmp_path):
+def test_sheets_with_columns_in_another_order_are_matched_by_header_text(tmp_path):
     path = write_xlsx(
         tmp_path / "e.xlsx",
-        {"2023": [["Nacionalidad", "Entradas"], ["Cuba", 1]], "2024": [["País", "Entradas"], ["Cuba", 1]]},
+        {
+            "2023": [["Nacionalidad", "Entradas"], ["Cuba", 1]],
+            "2024": [["Entradas", "Salidas", "Nacionalidad"], [2, 9, "Cuba"]],
+        },
     )
     c = contract(
         reader={"format": "xlsx", "sheets": r"^20\d\d$"},
@@ -380,8 +390,10 @@ def test_sheets_with_other_columns_are_refused(tmp_path):
         fields={"citizenship": {"column": "nationality"}},
         period={"calendar": "yearly", "year": {"column": "sheet"}},
     )
-    with pytest.raises(ReadError, match=r"e.xlsx: sheet '2024' has the columns"):
-        load(path, c)
+    ex, hz = load(path, c)
+    assert not hz.errors, hz.errors
+    assert figures(hz, "year", "citizenship_iso3") == {(2023, "CUB"): 1, (2024, "CUB"): 2}
+    assert ex.header == ["Nacionalidad", "Entradas", "Salidas", "sheet", "_table"]
 
 
 # ---------------------------------------------------------------------------- periods outside the table

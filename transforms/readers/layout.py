@@ -202,10 +202,46 @@ def _levels(rows: list[list[str]], header_idx: list[int], width: int) -> list[li
     return fill_header_levels([rows[i][:width] + [""] * (width - len(rows[i])) for i in header_idx])
 
 
+def _keys(levels: list[list[str]]) -> list[tuple[str, int]]:
+    """Each column's header text, numbered when it repeats (the 2nd "Total" is ("Total", 1))."""
+    seen: dict[str, int] = {}
+    out = []
+    for col in zip(*levels, strict=True):
+        text = " / ".join(dict.fromkeys(p for p in col if p))
+        out.append((text, seen.get(text, 0)))
+        seen[text] = seen.get(text, 0) + 1
+    return out
+
+
+def union_columns(level_sets: list[list[list[str]]], name: str, where) -> tuple[list[list[str]], list[list]]:
+    """The columns of several tables of one contract, matched by header text: the first table's
+    in its order, then those only later tables have. Returns the header levels of the union and,
+    per table, the column of the table each union column is (None where the table lacks it)."""
+    depth = len(level_sets[0])
+    for k, levels in enumerate(level_sets):
+        if len(levels) != depth:
+            raise ReadError(f"{name}: {where(k)} has {len(levels)} header rows, the first table has {depth}")
+    keys: list[tuple[str, int]] = []
+    columns: list[list[str]] = []
+    for levels in level_sets:
+        for j, key in enumerate(_keys(levels)):
+            if key not in keys:
+                keys.append(key)
+                columns.append([lvl[j] for lvl in levels])
+    maps = []
+    for levels in level_sets:
+        position = {key: j for j, key in enumerate(_keys(levels))}
+        maps.append([position.get(key) for key in keys])
+    return [[col[d] for col in columns] for d in range(depth)], maps
+
+
 def layout_grid(
     rows: list[list[str]], spec, name: str, sheet: str | None, styles=None, sheet_number: int = 0
 ) -> Grid:
-    """The grid of one sheet's table(s) as the reader spec's layout keys say (module doc)."""
+    """The grid of one sheet's table(s) as the reader spec's layout keys say (module doc).
+
+    Stacked tables are matched column by column by header text: a block without a column of the
+    others has empty cells there (nothing is read from them), one with more adds the column."""
     if not rows:
         raise ReadError(f"{name}: the file has no header row where the contract expects one")
     width = max(len(r) for r in rows)
@@ -223,25 +259,24 @@ def layout_grid(
     width = max(named) or width
     if spec.parents is not None and spec.parents.column.index() is not None:
         width = max(width, spec.parents.column.index() + 1)
-    levels = _levels(rows, tables[0].header_idx, width)
+    level_sets = [_levels(rows, t.header_idx, width) for t in tables]
+    levels, maps = union_columns(
+        level_sets, name, lambda k: f"the block whose header is row {tables[k].header_idx[0] + 1}"
+    )
     attributes = spec.layout_attributes()
-    header = [" / ".join(dict.fromkeys(p for p in col if p)) for col in zip(*levels, strict=True)]
+    header = [key[0] for key in _keys(levels)]
     clash = [a for a in attributes if a in header]
     if clash:
         raise ReadError(
             f"{name}: the layout attribute(s) {clash} have the name of a column of the file; rename them"
         )
-    label_col = _label_index(header, spec, name) if spec.parents else None
     body, numbers = [], []
-    for number, table in enumerate(tables):
-        if _levels(rows, table.header_idx, width) != levels:
-            raise ReadError(
-                f"{name}: row {table.header_idx[0] + 1}: this block's header differs from the first block's "
-                f"(row {tables[0].header_idx[0] + 1}); every block must have the same columns"
-            )
+    for number, (table, cmap) in enumerate(zip(tables, maps, strict=True)):
         attrs = capture(rows, table, spec, name)
         data_idx, parent_labels = table.data_idx, None
         if spec.parents:
+            own = [key[0] for key in _keys(level_sets[number])]
+            label_col = _label_index(own, spec, name)
             data_idx, parent_labels = assign_parents(rows, data_idx, label_col, spec, styles)
         for n, i in enumerate(data_idx):
             extra = dict(attrs)
@@ -250,11 +285,13 @@ def layout_grid(
             if spec.sheets is not None:
                 extra[spec.sheet_attribute] = sheet or ""
             extra["_table"] = f"{sheet_number}.{number}"
+            cells = rows[i]
             body.append(
-                rows[i][:width] + [""] * (width - len(rows[i])) + [extra.get(a, "") for a in attributes]
+                [cells[j] if j is not None and j < len(cells) else "" for j in cmap]
+                + [extra.get(a, "") for a in attributes]
             )
             numbers.append(sheet_number * SHEET_ROW_STRIDE + i + 1)
-    full = width + len(attributes)
+    full = len(header) + len(attributes)
     data = (
         pd.DataFrame(body, columns=range(full), dtype=object) if body else pd.DataFrame(columns=range(full))
     )
@@ -266,21 +303,28 @@ def layout_grid(
 
 
 def stack_grids(grids: list[Grid], name: str) -> Grid:
-    """Grids of several sheets read by one contract, stacked; their headers must agree."""
-    first = grids[0]
-    for g in grids[1:]:
-        if g.header_levels != first.header_levels:
-            raise ReadError(
-                f"{name}: sheet {g.sheet!r} has the columns {g.header}, sheet {first.sheet!r} has {first.header}; "
-                "every sheet a contract reads must have the same columns"
-            )
-    data = pd.concat([g.data for g in grids], ignore_index=True)
-    numbers = [n for g in grids for n in g.row_numbers]
-    sheet = ", ".join(str(g.sheet) for g in grids)
+    """Grids of several sheets read by one contract, stacked; columns are matched by header text
+    as the blocks of a sheet are (``union_columns``); the layout's attributes stay last."""
+    n_attr = len(grids[0].attributes)
+    own = [[lvl[: len(lvl) - n_attr] for lvl in g.header_levels] for g in grids]
+    levels, maps = union_columns(own, name, lambda k: f"sheet {grids[k].sheet!r}")
+    frames = []
+    for g, cmap in zip(grids, maps, strict=True):
+        width = len(g.header_levels[0]) - n_attr
+        cols = {
+            u: (g.data[j] if j is not None else pd.Series("", index=g.data.index, dtype=object))
+            for u, j in enumerate(cmap)
+        }
+        cols.update({len(cmap) + a: g.data[width + a] for a in range(n_attr)})
+        frames.append(pd.DataFrame(cols, index=g.data.index))
+    data = pd.concat(frames, ignore_index=True)
+    data.columns = range(data.shape[1])
+    last = grids[0].header_levels
+    levels = [lvl + last[d][len(last[d]) - n_attr :] for d, lvl in enumerate(levels)]
     return Grid(
         data=data,
-        row_numbers=numbers,
-        header_levels=first.header_levels,
-        sheet=sheet,
-        attributes=first.attributes,
+        row_numbers=[n for g in grids for n in g.row_numbers],
+        header_levels=levels,
+        sheet=", ".join(str(g.sheet) for g in grids),
+        attributes=grids[0].attributes,
     )
