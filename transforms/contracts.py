@@ -278,8 +278,8 @@ class Blocks(_Strict):
     between the previous block and that header). ``header_rows`` (list of int, default None: the
     first non-empty row under the title) are the block's header rows counted from the title row
     (1 = the row under the title); ignored with ``header``, where the matching row is the header. A block's data end at the next block, at a
-    ``stop_at`` row or (``stop_at_blank_row``) at a blank row. Every block must have the first
-    block's columns. Attributes of a block come from ``reader.captures`` searched in its title.
+    ``stop_at`` row or (``stop_at_blank_row``) at a blank row. Blocks are matched column by
+    column by header text (a block without a column has empty cells there). Attributes of a block come from ``reader.captures`` searched in its title.
     Example: ``blocks: {title: '^Cuadro \\d+', header_rows: [2]}``.
     """
 
@@ -328,7 +328,7 @@ class ReaderSpec(_Strict):
     """How to read a file. Layout keys (all optional; the plain reader's behaviour without them):
 
     - ``sheets`` (regex, default None): read every sheet whose name matches (instead of ``sheet``),
-      one table each, stacked; ``sheet_attribute`` (str, default "sheet") names the attribute that
+      one table each, stacked (columns matched by header text); ``sheet_attribute`` (str, default "sheet") names the attribute that
       holds the sheet name. Example: ``sheets: '^20\\d\\d$'`` with ``period.year: {column: sheet}``.
     - ``blocks`` (Blocks): several tables stacked on one sheet.
     - ``parents`` (Parents): hierarchy rows whose label becomes an attribute of the rows under them.
