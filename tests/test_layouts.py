@@ -509,6 +509,14 @@ def test_months_written_with_a_day_and_months_read_through_a_map(tmp_path):
     _, hz = load(path, c)
     assert not hz.errors, hz.errors
     assert figures(hz, "month") == {(10,): 1, (11,): 2, (12,): 3}
+    # The same header as date cells shown "01 October" (read as 2024-10-01), the year from them too.
+    dates = [["Nacionalidad", *(dt.datetime(2023, m, 1) for m in (10, 11, 12))], ["Venezuela", 1, 2, 3]]
+    path = write_xlsx(tmp_path / "d.xlsx", {"H": dates})
+    dated = c.model_dump(by_alias=True)
+    dated["period"]["year"] = {"column": "mes"}
+    _, hz = load(path, Contract.model_validate(dated))
+    assert not hz.errors, hz.errors
+    assert figures(hz, "year", "month") == {(2023, 10): 1, (2023, 11): 2, (2023, 12): 3}
     rows = [["Nacionalidad", "M-A", "M-B"], ["Venezuela", 5, 6]]
     path = write_xlsx(tmp_path / "m.xlsx", {"H": rows})
     mapped = c.model_dump(by_alias=True)

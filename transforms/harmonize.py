@@ -280,11 +280,14 @@ def _years(labels: pd.Series) -> pd.Series:
 
 
 def _month_of(label: str) -> int | None:
-    """A month label's number: the whole label ("Oct", "10"), else its one word that names a month
-    ("01 October", "Octubre 2024", "mes de enero")."""
+    """A month label's number: the whole label ("Oct", "10"), a date ("2024-10-01": a date cell),
+    else its one word that names a month ("01 October", "Octubre 2024", "mes de enero")."""
     number = codelists.month_number(label)
     if number is not None:
         return number
+    if iso := re.fullmatch(r"\s*\d{4}-(\d{2})-\d{2}(?:[ T][\d:.]+)?\s*", str(label)):
+        # A header cell that shows "01 October" is often a date cell: read as ISO text.
+        return int(iso.group(1)) if 1 <= int(iso.group(1)) <= 12 else None
     found = {codelists.month_number(w) for w in re.findall(r"[^\W\d_]+\.?", str(label))} - {None}
     return found.pop() if len(found) == 1 else None
 
