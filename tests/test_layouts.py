@@ -568,6 +568,26 @@ def test_totals_on_another_sheet_are_checked(tmp_path):
     )
 
 
+def test_a_grand_total_on_another_sheet_picked_by_a_predicate(tmp_path):
+    data = [["Mes", "Nacionalidad", "Entradas"], ["Enero", "Cuba", 3], ["Febrero", "Haití", 6]]
+    summary = [["Mes", "Total"], ["Enero", 3], ["Febrero", 6], ["Total", 9]]
+    path = write_xlsx(tmp_path / "e.xlsx", {"Datos": data, "Resumen": summary})
+    spec = {
+        **TOTALS_CONTRACT,
+        "sheet_totals": [
+            {"sheet": "Resumen", "value": "Total", "where": [{"column": "Mes", "equals": "Total"}]}
+        ],
+    }
+    _, hz = load(path, Contract.model_validate(spec))
+    assert not hz.errors, hz.errors
+    summary[3] = ["Total", 10]
+    _, hz = load(
+        write_xlsx(tmp_path / "f.xlsx", {"Datos": data, "Resumen": summary}), Contract.model_validate(spec)
+    )
+    (problem,) = hz.errors
+    assert "the whole file" in problem.message and problem.rows == [4]
+
+
 def test_a_wrong_file_is_refused_by_the_pipeline_and_a_right_one_loads(tmp_path, monkeypatch):
     """By contract alone: a YAML file in the contracts folder, then ``ingest_file``."""
     folder = tmp_path / "contracts"
