@@ -142,20 +142,23 @@ def test_blocks_stacked_on_a_sheet_each_with_its_title_as_an_attribute(tmp_path)
 
 def test_each_block_total_row_is_checked_against_its_own_block(tmp_path):
     rows = blocks_sheet()
-    rows.insert(10, ["Total", 11, 17])  # Tocumen's total row
-    rows.insert(17, ["Total", 22, 27])  # Paso Canoas's
+    rows.insert(5, ["Total", 33, 44])  # the total table's total row
+    rows.insert(11, ["Total", 11, 17])  # Tocumen's
+    rows.insert(18, ["Total", 22, 27])  # Paso Canoas's
     path = write_xlsx(tmp_path / "entradas.xlsx", {"Hoja1": rows})
     c = blocks_contract().model_dump(by_alias=True)
-    c["rows"]["total"] = [{"column": "nationality", "equals": "Total"}]
+    # The total table is left out whole (its total row too) by its title.
+    c["reader"]["blocks"]["skip"] = "todos los puntos"
+    c["rows"] = {"total": [{"column": "nationality", "equals": "Total"}]}
     c = Contract.model_validate(c)
     _, hz = load(path, c)
     assert not hz.errors, hz.errors
     assert len(hz.controls) == 4 and (hz.controls["remainder"] == 0).all()
     assert hz.frame["value"].sum() == 77
-    rows[17] = ["Total", 22, 28]  # a wrong total in the second block only
+    rows[18] = ["Total", 22, 28]  # a wrong total in the second block only
     _, hz = load(write_xlsx(tmp_path / "bad.xlsx", {"Hoja1": rows}), c)
     (problem,) = hz.errors
-    assert problem.check == "total_matches" and problem.rows == [18] and "27" in problem.message
+    assert problem.check == "total_matches" and problem.rows == [19] and "27" in problem.message
 
 
 def test_blocks_found_by_their_header_take_the_rows_above_as_title(tmp_path):

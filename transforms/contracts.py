@@ -286,12 +286,17 @@ class Blocks(_Strict):
     title: str | None = None
     header: str | None = None
     header_rows: list[int] | None = None
+    # Blocks whose title text matches (regex, default None) are not read at all, their total rows
+    # included: e.g. the total table above the per-entry-point ones, ``skip: 'todos los puntos'``.
+    skip: str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Blocks:
         if (self.title is None) == (self.header is None):
             raise ValueError("give exactly one of 'title' or 'header' (a regex) to find the blocks")
         re.compile(self.title or self.header)
+        if self.skip is not None:
+            re.compile(self.skip)
         if any(n < 1 for n in self.header_rows or []):
             raise ValueError("header_rows count from the title row: 1 is the row under it")
         return self

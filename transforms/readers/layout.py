@@ -98,8 +98,13 @@ def find_tables(rows: list[list[str]], spec, name: str) -> list[Table]:
         limit = starts[n + 1] if n + 1 < len(starts) else len(rows)
         data, end = cut_rows(rows, max(header_idx) + 1, limit, spec)
         title = [i for i in range(previous_end, min(header_idx)) if not _blank(rows[i])]
-        tables.append(Table(header_idx, title, data))
         previous_end = end
+        text = " ".join(c.strip() for i in title for c in rows[i] if c.strip())
+        if blocks.skip and re.search(blocks.skip, text):
+            continue
+        tables.append(Table(header_idx, title, data))
+    if not tables:
+        raise ReadError(f"{name}: every block's title matches 'blocks.skip' /{blocks.skip}/; nothing is read")
     return tables
 
 
