@@ -236,9 +236,13 @@ def _layout_sheets(path: Path, spec, is_zip: bool) -> Grid:
     for number, sheet in enumerate(names):
         styles: list | None = [] if want_styles else None
         title, rows = (_xlsx_rows if is_zip else _xls_rows)(path, sheet, styles)
+        if spec.sheets is not None and not any(c.strip() for row in rows for c in row):
+            continue  # a matching sheet left empty (a year not yet published) holds no table
         if len(rows) >= SHEET_ROW_STRIDE:
             raise ReadError(
                 f"{path.name}: sheet {title!r} has {len(rows):,} rows; send a table this large as CSV"
             )
         grids.append(layout_grid(rows, spec, path.name, title, styles, number if spec.sheets else 0))
+    if not grids:
+        raise ReadError(f"{path.name}: every sheet whose name matches /{spec.sheets}/ is empty")
     return grids[0] if len(grids) == 1 else stack_grids(grids, path.name)
