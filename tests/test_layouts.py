@@ -161,6 +161,22 @@ def test_each_block_total_row_is_checked_against_its_own_block(tmp_path):
     assert problem.check == "total_matches" and problem.rows == [19] and "27" in problem.message
 
 
+def test_the_total_table_above_the_blocks_is_their_control(tmp_path):
+    c = blocks_contract().model_dump(by_alias=True)
+    c["reader"]["blocks"]["totals"] = "todos los puntos"
+    c["rows"] = {}
+    c = Contract.model_validate(c)
+    _, hz = load(write_xlsx(tmp_path / "entradas.xlsx", {"Hoja1": blocks_sheet()}), c)
+    assert not hz.errors, hz.errors
+    assert hz.frame["value"].sum() == 77 and "punto=todos los puntos" not in set(hz.frame["detail"])
+    rows = blocks_sheet()
+    rows[15] = ["Colombia", 2, 3]  # Paso Canoas's February: the total table says 4, the blocks 5
+    _, hz = load(write_xlsx(tmp_path / "bad.xlsx", {"Hoja1": rows}), c)
+    (problem,) = hz.errors
+    assert problem.check == "total_matches" and problem.rows == [5] and problem.column == "Febrero"
+    assert "says 4 for Colombia" in problem.message and "sum to 5" in problem.message
+
+
 def test_blocks_found_by_their_header_take_the_rows_above_as_title(tmp_path):
     rows = [r for r in blocks_sheet() if r != ["Nota: cifras preliminares"]]
     path = write_xlsx(tmp_path / "entradas.xlsx", {"Hoja1": rows})

@@ -289,14 +289,19 @@ class Blocks(_Strict):
     # Blocks whose title text matches (regex, default None) are not read at all, their total rows
     # included: e.g. the total table above the per-entry-point ones, ``skip: 'todos los puntos'``.
     skip: str | None = None
+    # The block whose title matches (regex, default None) is the total table of the others: it is
+    # not loaded; each of its cells is a control, compared with the sum of the other blocks' cells
+    # of the same row labels (ids) and column. E.g. ``totals: 'todos los puntos'``.
+    totals: str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Blocks:
         if (self.title is None) == (self.header is None):
             raise ValueError("give exactly one of 'title' or 'header' (a regex) to find the blocks")
         re.compile(self.title or self.header)
-        if self.skip is not None:
-            re.compile(self.skip)
+        for rx in (self.skip, self.totals):
+            if rx is not None:
+                re.compile(rx)
         if any(n < 1 for n in self.header_rows or []):
             raise ValueError("header_rows count from the title row: 1 is the row under it")
         return self

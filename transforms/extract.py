@@ -72,6 +72,8 @@ class Extracted:
     temp_files: list[Path] = field(default_factory=list)
     # The totals of ``Contract.sheet_totals``, read from their sheets (``readers.sheet_totals``).
     sheet_totals: list[pd.DataFrame] = field(default_factory=list)
+    # The long table of the total table of the other blocks (``blocks.totals``): controls.
+    block_totals: Extracted | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -177,6 +179,8 @@ def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path
             out.drift.insert(0, f"matched format version {variant.version} of the contract")
         out.version = variant.version
         out.work_dir = Path(work_dir) if work_dir else None
+        if grid.totals is not None:  # the total table's cells, as a long view of their own
+            out.block_totals = _extract(Path(path), variant, con, grid.totals)
         if contract.sheet_totals:
             from transforms.readers.sheet_totals import read_sheet_totals
 
@@ -208,6 +212,7 @@ class _Grid:
     rows: int
     staged: str | None = None  # staging table: its cells are trimmed already
     attributes: list[str] = field(default_factory=list)  # the layout step's columns, at the end
+    totals: _Grid | None = None  # the total table of the other blocks (``blocks.totals``)
 
     @property
     def header(self) -> list[str]:
@@ -247,7 +252,11 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (_blank) FROM {table} WHERE NOT _blank{before}"
             )
             return _Grid(view, staged.header_levels, staged.width, None, staged.rows, table)
-    grid = read_grid(path, spec)
+    return _register(read_grid(path, spec), con)
+
+
+def _register(grid, con) -> _Grid:
+    """A plain reader's grid as a registered frame of ``con``, its total table's too."""
     width = len(grid.header_levels[0]) if grid.header_levels else 0
     frame = pd.DataFrame(
         {
@@ -257,7 +266,10 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
     )
     frame["source_row"] = pd.Series(grid.row_numbers, dtype="int64")
     name = register_frame(con, frame, "grid")
-    return _Grid(name, grid.header_levels, width, grid.sheet, len(frame), attributes=list(grid.attributes))
+    out = _Grid(name, grid.header_levels, width, grid.sheet, len(frame), attributes=list(grid.attributes))
+    if grid.totals is not None:
+        out.totals = _register(grid.totals, con)
+    return out
 
 
 def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:

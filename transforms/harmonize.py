@@ -945,6 +945,10 @@ def _harmonize(
         from transforms.sheet_controls import check_sheet_totals
 
         check_sheet_totals(contract, con, view, vname, ex.sheet_totals, problems)
+    if ex is not None and ex.block_totals is not None:  # a total table above the other blocks
+        from transforms.sheet_controls import check_block_totals
+
+        check_block_totals(contract, con, view, vname, ex, problems)
     everything = temp_name("canon_all")
     con.execute(f"CREATE OR REPLACE TEMP VIEW {everything} AS {' UNION ALL '.join(sql_of(p) for p in parts)}")
     # Columns with the same fixed expression in every kind of cell are not materialized: the

@@ -1,5 +1,7 @@
-"""Totals from another sheet of the workbook as controls: each is compared with the sum of the
-loaded cells it covers (``Contract.sheet_totals``); a difference beyond rounding is an error."""
+"""Totals outside the table as controls: from another sheet of the workbook
+(``Contract.sheet_totals``) or from a total table above the other blocks of a sheet
+(``reader.blocks.totals``). Each is compared with the sum of the loaded cells it covers; a
+difference beyond rounding is an error."""
 
 from __future__ import annotations
 
@@ -75,3 +77,59 @@ def check_sheet_totals(
                     rows=[int(row["source_row"])],
                 )
             )
+
+
+def check_block_totals(contract, con, view: str, vname: str, ex, problems: list) -> None:
+    """Every leaf cell of the total table against the sum of the other blocks' cells of the same
+    row labels (the contract's ids) and column."""
+    from transforms.harmonize import Problem
+
+    ctl = ex.block_totals
+    keys = [a for a in ex.row_attrs if a not in ex_layout(contract)] + ["measure"]
+    on = " AND ".join(f"p.{ident(k)} = t.{ident(k)}" for k in keys)
+    rows = fetch_df(
+        con,
+        f"""WITH p AS (SELECT {", ".join(f"l.{ident(k)}" for k in keys)}, sum(v.value) AS parts,
+                              count(*) AS cells
+                       FROM {view} l JOIN {vname} v ON v.value_raw = l.value_raw
+                       WHERE l.cell_role = 'value' AND v.action <> 'missing' GROUP BY ALL)
+            SELECT t.source_row, t.source_column, t.value_raw, {", ".join(f"t.{ident(k)}" for k in keys)},
+                   coalesce(p.parts, 0) AS parts, coalesce(p.cells, 0) AS cells
+            FROM {ctl.view} t LEFT JOIN p ON {on}
+            WHERE t.cell_role = 'value' ORDER BY t.source_row, t.source_col""",
+    )
+    base = float(contract.rounding or 0)
+    markers = contract.all_markers()
+    errors = []
+    for r in rows.itertuples(index=False):
+        total = _number(r.value_raw, contract)
+        if total is None:
+            if str(r.value_raw).strip() in markers:
+                continue
+            errors.append((r, f"the total table's cell {r.value_raw!r} is not a number"))
+        elif abs(total - r.parts) > (base / 2) * r.cells:
+            label = ", ".join(f"{getattr(r, k)}" for k in keys[:-1])
+            errors.append(
+                (
+                    r,
+                    f"the total table says {total:g} for {label} but the other blocks' cells sum to "
+                    f"{r.parts:g} (difference {total - r.parts:+g})",
+                )
+            )
+    for r, message in errors[:5]:
+        problems.append(
+            Problem(
+                "error",
+                "total_matches",
+                message,
+                column=r.source_column,
+                label=str(r.value_raw),
+                count=len(errors),
+                rows=[int(r.source_row)],
+            )
+        )
+
+
+def ex_layout(contract) -> set[str]:
+    """The layout step's attributes: they tell the blocks apart, so they are no key of a total."""
+    return set(contract.reader.layout_attributes())

@@ -34,6 +34,7 @@ class Table:
     header_idx: list[int]
     title_idx: list[int]
     data_idx: list[int]
+    totals: bool = False  # the total table of the others (``blocks.totals``)
 
 
 def _first_cell(row: list[str]) -> str:
@@ -102,7 +103,7 @@ def find_tables(rows: list[list[str]], spec, name: str) -> list[Table]:
         text = " ".join(c.strip() for i in title for c in rows[i] if c.strip())
         if blocks.skip and re.search(blocks.skip, text):
             continue
-        tables.append(Table(header_idx, title, data))
+        tables.append(Table(header_idx, title, data, bool(blocks.totals and re.search(blocks.totals, text))))
     if not tables:
         raise ReadError(f"{name}: every block's title matches 'blocks.skip' /{blocks.skip}/; nothing is read")
     return tables
@@ -275,8 +276,9 @@ def layout_grid(
         raise ReadError(
             f"{name}: the layout attribute(s) {clash} have the name of a column of the file; rename them"
         )
-    body, numbers = [], []
+    body, numbers, control_body, control_numbers = [], [], [], []
     for number, (table, cmap) in enumerate(zip(tables, maps, strict=True)):
+        out, out_numbers = (control_body, control_numbers) if table.totals else (body, numbers)
         attrs = capture(rows, table, spec, name)
         data_idx, parent_labels = table.data_idx, None
         if spec.parents:
@@ -291,20 +293,30 @@ def layout_grid(
                 extra[spec.sheet_attribute] = sheet or ""
             extra["_table"] = f"{sheet_number}.{number}"
             cells = rows[i]
-            body.append(
+            out.append(
                 [cells[j] if j is not None and j < len(cells) else "" for j in cmap]
                 + [extra.get(a, "") for a in attributes]
             )
-            numbers.append(sheet_number * SHEET_ROW_STRIDE + i + 1)
+            out_numbers.append(sheet_number * SHEET_ROW_STRIDE + i + 1)
     full = len(header) + len(attributes)
-    data = (
-        pd.DataFrame(body, columns=range(full), dtype=object) if body else pd.DataFrame(columns=range(full))
-    )
+
+    def frame(cells: list[list[str]]) -> pd.DataFrame:
+        return (
+            pd.DataFrame(cells, columns=range(full), dtype=object)
+            if cells
+            else pd.DataFrame(columns=range(full))
+        )
+
     levels = [
         lvl + ([*attributes] if k == len(levels) - 1 else [""] * len(attributes))
         for k, lvl in enumerate(levels)
     ]
-    return Grid(data=data, row_numbers=numbers, header_levels=levels, sheet=sheet, attributes=attributes)
+    grid = Grid(
+        data=frame(body), row_numbers=numbers, header_levels=levels, sheet=sheet, attributes=attributes
+    )
+    if any(t.totals for t in tables):
+        grid.totals = Grid(frame(control_body), control_numbers, levels, sheet, attributes=attributes)
+    return grid
 
 
 def stack_grids(grids: list[Grid], name: str) -> Grid:
@@ -326,10 +338,15 @@ def stack_grids(grids: list[Grid], name: str) -> Grid:
     data.columns = range(data.shape[1])
     last = grids[0].header_levels
     levels = [lvl + last[d][len(last[d]) - n_attr :] for d, lvl in enumerate(levels)]
-    return Grid(
+    out = Grid(
         data=data,
         row_numbers=[n for g in grids for n in g.row_numbers],
         header_levels=levels,
         sheet=", ".join(str(g.sheet) for g in grids),
         attributes=grids[0].attributes,
     )
+    # Total tables (``blocks.totals``) of every sheet, stacked: they are matched by header text.
+    totals = [g.totals for g in grids if g.totals is not None]
+    if totals:
+        out.totals = totals[0] if len(totals) == 1 else stack_grids(totals, name)
+    return out
