@@ -86,6 +86,8 @@ def check_block_totals(contract, con, view: str, vname: str, ex, problems: list)
 
     ctl = ex.block_totals
     keys = [a for a in ex.row_attrs if a not in ex_layout(contract)] + ["measure"]
+    if contract.reader.sheets is not None:  # each sheet's total table covers its own sheet
+        keys.insert(0, contract.reader.sheet_attribute)
     on = " AND ".join(f"p.{ident(k)} = t.{ident(k)}" for k in keys)
     rows = fetch_df(
         con,
@@ -108,7 +110,7 @@ def check_block_totals(contract, con, view: str, vname: str, ex, problems: list)
                 continue
             errors.append((r, f"the total table's cell {r.value_raw!r} is not a number"))
         elif abs(total - r.parts) > (base / 2) * r.cells:
-            label = ", ".join(f"{getattr(r, k)}" for k in keys[:-1])
+            label = ", ".join(f"{r._asdict()[k]}" for k in keys[:-1])
             errors.append(
                 (
                     r,
