@@ -131,7 +131,21 @@ class FieldSpec(_Strict):
 
 
 class PeriodSpec(_Strict):
-    """Where the period of an observation comes from, and in which calendar."""
+    """Where the period of an observation comes from, and in which calendar.
+
+    Each part is a FieldSpec: a column (an id, a melted header level, or an attribute the layout
+    step made, e.g. a ``reader.captures`` of a title cell), the file name or a constant. Its
+    ``pattern`` (first group) and ``map`` (label -> year/month/quarter) are applied before the
+    label is parsed, so "01 October", "Trim. 3" or "enero-diciembre de 2025" can be read, and
+    its ``default`` stands for an empty label. A month label is read whole ("Oct", "10") or by its
+    one word that names a month ("01 October", "Octubre 2024").
+
+    ``first_month`` / ``last_month`` (FieldSpec, default None; yearly calendars only): the months a
+    yearly figure truly covers, for a year-to-date table (``last_month: {column: title_month}``:
+    1 January to the end of that month) or a fiscal year only partly covered (October-November:
+    ``first_month: "10"``, ``last_month: "11"`` with ``us_fiscal_yearly``). The observation is
+    stored with that true period_start/period_end (period_type stays "Y"), never as a whole year.
+    """
 
     calendar: Literal["monthly", "quarterly", "yearly", "us_fiscal_monthly", "us_fiscal_yearly", "date"]
     """How the period is read: `monthly`, `quarterly`, `yearly`, `us_fiscal_monthly`, `us_fiscal_yearly` (October-September) or `date`. Example: `monthly`"""
@@ -143,6 +157,10 @@ class PeriodSpec(_Strict):
     """Where the quarter (1-4, `Q1`, `T1`, ...) comes from. Example: `{column: trimestre}`"""
     date: FieldSpec | None = None
     """Where the date comes from (calendar `date`). Example: `{column: fecha}`"""
+    first_month: FieldSpec | None = None
+    """Yearly calendars only: the first month a yearly figure truly covers (a fiscal year only partly covered), stored as its true period_start. Example: `"10"`"""
+    last_month: FieldSpec | None = None
+    """Yearly calendars only: the last month a yearly figure covers (a year-to-date table, a partial fiscal year), stored as its true period_end. Example: `{column: title_month}`"""
 
     @model_validator(mode="after")
     def _parts(self) -> PeriodSpec:
@@ -157,6 +175,9 @@ class PeriodSpec(_Strict):
         missing = [part for part in needs if getattr(self, part) is None]
         if missing:
             raise ValueError(f"calendar '{self.calendar}' needs {', '.join(missing)}")
+        spans = [p for p in ("first_month", "last_month") if getattr(self, p) is not None]
+        if spans and self.calendar not in ("yearly", "us_fiscal_yearly"):
+            raise ValueError(f"{' and '.join(spans)} narrow a yearly calendar, not '{self.calendar}'")
         return self
 
 
@@ -261,8 +282,130 @@ class Rows(_Strict):
     """Rows that are the source's totals of their column: reconciled with the cells above. Example: `[{column: country, matches: '^Total'}]`"""
 
 
+class Capture(_Strict):
+    """A value read outside the table, that becomes an attribute (a column) of every data row.
+
+    ``pattern`` (regex; its first group, else the whole match, is the value) is searched in the
+    title rows (the rows above the header; with ``blocks``, the rows above each block's header,
+    title included), cell by cell; ``cell`` ("B2") reads one cell of the sheet instead (with
+    ``pattern`` applied to it when both are given). ``default`` (None) is used when nothing
+    matches; without it, a title that does not match is an error naming the file and rows.
+    Shorthand: a string is the pattern. Example: ``captures: {year: '(20\\d\\d)'}``.
+    """
+
+    pattern: str | None = None
+    """A regex searched in the title rows (above the header; with `blocks`, each block's title), cell by cell; its first group (else the whole match) is the value. Example: `'(20\\d\\d)'`"""
+    cell: str | None = None
+    """One cell of the sheet to read instead (with `pattern` applied to it when both are given). Example: `B2`"""
+    default: str | None = None
+    """The value when nothing matches; without it a title that does not match is an error naming the file and rows. Example: `'2024'`"""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"pattern": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _some(self) -> Capture:
+        if self.pattern is None and self.cell is None:
+            raise ValueError("give 'pattern' (searched in the title rows) or 'cell' (e.g. 'B2')")
+        if self.pattern is not None:
+            re.compile(self.pattern)
+        if self.cell is not None and not re.fullmatch(r"[A-Za-z]{1,3}[1-9]\d*", self.cell):
+            raise ValueError(f"cell {self.cell!r} is not a cell address like 'B2'")
+        return self
+
+
+class Blocks(_Strict):
+    """Several tables stacked on one sheet, each with its own title and header rows.
+
+    A block starts at a row whose first non-empty cell matches ``title`` (regex), or, with
+    ``header`` (regex) instead, at a header row matching it (its title is then the non-empty rows
+    between the previous block and that header). ``header_rows`` (list of int, default None: the
+    first non-empty row under the title) are the block's header rows counted from the title row
+    (1 = the row under the title); ignored with ``header``, where the matching row is the header. A block's data end at the next block, at a
+    ``stop_at`` row or (``stop_at_blank_row``) at a blank row. Blocks are matched column by
+    column by header text (a block without a column has empty cells there). Attributes of a block come from ``reader.captures`` searched in its title.
+    Example: ``blocks: {title: '^Cuadro \\d+', header_rows: [2]}``.
+    """
+
+    title: str | None = None
+    """A regex: a block starts at a row whose first non-empty cell matches. Example: `'^Cuadro \\d+'`"""
+    header: str | None = None
+    """Instead of `title`, a regex matching each block's header row (its title is then the non-empty rows above it). Example: `'^Nacionalidad$'`"""
+    header_rows: list[int] | None = None
+    """The block's header rows counted from its title row (1 = the row under the title); default: the first non-empty row under the title. Example: `[2, 3]`"""
+    # Blocks whose title text matches (regex, default None) are not read at all, their total rows
+    # included: e.g. the total table above the per-entry-point ones, ``skip: 'todos los puntos'``.
+    skip: str | None = None
+    """Blocks whose title matches this regex are not read at all (their total rows included). Example: `'todos los puntos'`"""
+    # The block whose title matches (regex, default None) is the total table of the others: it is
+    # not loaded; each of its cells is a control, compared with the sum of the other blocks' cells
+    # of the same row labels (ids) and column. E.g. ``totals: 'todos los puntos'``.
+    totals: str | None = None
+    """The block whose title matches this regex is the total table of the others: not loaded, each cell a control for the sum of the other blocks' cells of the same row labels and column. Example: `'todos los puntos'`"""
+
+    @model_validator(mode="after")
+    def _one(self) -> Blocks:
+        if (self.title is None) == (self.header is None):
+            raise ValueError("give exactly one of 'title' or 'header' (a regex) to find the blocks")
+        re.compile(self.title or self.header)
+        for rx in (self.skip, self.totals):
+            if rx is not None:
+                re.compile(rx)
+        if any(n < 1 for n in self.header_rows or []):
+            raise ValueError("header_rows count from the title row: 1 is the row under it")
+        return self
+
+
+class Parents(_Strict):
+    """Parent rows: a label row whose children are the rows under it (hierarchy in one column).
+
+    ``column`` (an id Column: header text or ``col``) holds the labels. ``by`` says which rows are
+    parents: ``indent`` (a row followed by more indented rows; the indent is the cell's alignment
+    indent in XLSX, else its leading spaces), ``bold`` (XLSX font), or ``pattern`` (the label
+    matches ``pattern``, a regex). The nearest parent's label becomes the attribute ``attribute``
+    (a column of every child row; put it in ``detail`` or map it to a field). Parent rows are
+    subtotals of their children: they are left out of the data. Example:
+    ``parents: {column: Nacionalidad, by: pattern, pattern: '^(Residentes|No residentes)$',
+    attribute: residencia}``.
+    """
+
+    column: Column
+    """The id column (header text or `col`) that holds the parent and child labels. Example: `Nacionalidad`"""
+    by: Literal["indent", "bold", "pattern"] = "indent"
+    """Which rows are parents: `indent` (followed by more indented rows), `bold` (XLSX font) or `pattern`. Example: `pattern`"""
+    pattern: str | None = None
+    """With `by: pattern`, the regex a parent's label matches. Example: `'^(Residentes|No residentes)$'`"""
+    attribute: str = "parent"
+    """The attribute of every child row that holds its nearest parent's label (put it in `detail` or map it to a field). Example: `residencia`"""
+
+    @model_validator(mode="after")
+    def _pattern(self) -> Parents:
+        if (self.by == "pattern") != (self.pattern is not None):
+            raise ValueError("'pattern' is given with, and only with, by: pattern")
+        if self.pattern is not None:
+            re.compile(self.pattern)
+        return self
+
+
 class ReaderSpec(_Strict):
-    """How the file is read: format, text options, where the header is, where reading stops."""
+    """How the file is read: format, text options, where the header is, where reading stops. Layout keys (all optional; the plain reader's behaviour without them):
+
+    - ``sheets`` (regex, default None): read every sheet whose name matches (instead of ``sheet``),
+      one table each, stacked (columns matched by header text); ``sheet_attribute`` (str, default "sheet") names the attribute that
+      holds the sheet name. Example: ``sheets: '^20\\d\\d$'`` with ``period.year: {column: sheet}``.
+    - ``blocks`` (Blocks): several tables stacked on one sheet.
+    - ``parents`` (Parents): hierarchy rows whose label becomes an attribute of the rows under them.
+    - ``stop_at`` (regex, default None): the data end before the first row whose first non-empty
+      cell matches (a "Total general" or "Fuente:" line). Example: ``stop_at: '^(Fuente|Nota)'``.
+    - ``first_row`` / ``last_row`` (int, 1-based physical rows, default None): data rows outside
+      this range are not read. Example: ``first_row: 8``, ``last_row: 40``.
+    - ``captures`` ({attribute: Capture}): values from title cells, as attributes of every row.
+
+    With ``sheets`` or ``blocks``, every row also has the attribute ``_table`` (which table of the
+    file it is of): a total row (``rows.total``) is checked against the cells of its own table.
+    """
 
     format: Literal["csv", "xlsx", "xls"]
     """`csv`, `xlsx` or `xls`. Example: `xlsx`"""
@@ -290,6 +433,22 @@ class ReaderSpec(_Strict):
     """Attributes whose empty cells take the label below (a label printed under its block). Example: `[year]`"""
     stop_at_blank_row: bool = True
     """`true`: reading stops at the first all-empty row after the first data row (what follows is footnotes; blank rows before the data are passed over); `false`: empty rows are skipped and reading goes on to the end. Example: `false`"""
+    sheets: str | None = None
+    """Read every sheet whose name matches this regex (instead of `sheet`), one table each, stacked (columns matched by header text). Example: `'^20\\d\\d$'`"""
+    sheet_attribute: str = "sheet"
+    """With `sheets`: the attribute that holds each row's sheet name. Example: `year_sheet`"""
+    blocks: Blocks | None = None
+    """Several tables stacked on one sheet, each with its title and header rows (see `blocks`). Example: `{title: '^Cuadro \\d+', header_rows: [2]}`"""
+    parents: Parents | None = None
+    """Hierarchy rows whose label becomes an attribute of the rows under them (see `parents`). Example: `{column: Nacionalidad, by: indent, attribute: region}`"""
+    stop_at: str | None = None
+    """The data end before the first row whose first non-empty cell matches this regex. Example: `'^(Fuente|Nota)'`"""
+    first_row: int | None = None
+    """Data rows before this 1-based physical row are not read. Example: `8`"""
+    last_row: int | None = None
+    """Data rows after this 1-based physical row are not read. Example: `40`"""
+    captures: dict[str, Capture] = Field(default_factory=dict)
+    """Values read outside the table (title rows or one cell), each an attribute of every data row (see `captures`). Example: `{year: '(20\\d\\d)'}`"""
 
     @model_validator(mode="after")
     def _header(self) -> ReaderSpec:
@@ -298,13 +457,67 @@ class ReaderSpec(_Strict):
             raise ValueError("give at most one of header_row, header_rows, header_find")
         if self.header_find is not None:
             re.compile(self.header_find)
+        for rx in (self.sheets, self.stop_at):
+            if rx is not None:
+                re.compile(rx)
+        if self.sheets is not None and self.format == "csv":
+            raise ValueError("'sheets' reads the sheets of a workbook; a CSV file has none")
+        if self.blocks is not None and given:
+            raise ValueError("with 'blocks', each block's header rows are found by 'blocks'")
         return self
+
+    def has_layout(self) -> bool:
+        """Whether a layout step (blocks, parents, ranges, captures, several sheets) is asked for."""
+        return bool(
+            self.sheets
+            or self.blocks
+            or self.parents
+            or self.stop_at
+            or self.first_row
+            or self.last_row
+            or self.captures
+        )
+
+    def layout_attributes(self) -> list[str]:
+        """The attribute columns the layout step adds to the grid, in order."""
+        out = list(self.captures)
+        if self.parents is not None:
+            out.append(self.parents.attribute)
+        if self.sheets is not None:
+            out.append(self.sheet_attribute)
+        if self.sheets is not None or self.blocks is not None:
+            out.append("_table")  # which table a row is of: a total row covers its own table
+        return out
 
     def header_lines(self) -> list[int]:
         """1-based physical rows of the header (default: the first row)."""
         if self.header_rows:
             return list(self.header_rows)
         return [self.header_row or 1]
+
+
+class SheetTotals(_Strict):
+    """Check totals published on another sheet of the same workbook, used as controls.
+
+    ``sheet`` (sheet name) is read with ``header_row`` (1-based, default 1); ``value`` is the
+    header of its total column; ``match`` ({attribute of this contract: header on the totals
+    sheet}, default {}: one grand total) says which loaded cells each total covers; ``where``
+    (Predicates on the totals sheet's headers) keeps only some of its rows. Each total is compared
+    with the sum of the loaded cells (value cells, before codes are mapped) it covers; a total
+    that differs (beyond ``rounding``) refuses the file, as the source's own totals do. Example:
+    ``sheet_totals: [{sheet: Resumen, value: Total, match: {sheet: Mes}}]``.
+    """
+
+    sheet: str
+    """The name of the sheet that holds the totals. Example: `Resumen`"""
+    header_row: int = 1
+    """The 1-based header row of the totals sheet. Example: `3`"""
+    value: str
+    """The header of the totals sheet's total column. Example: `Total`"""
+    match: dict[str, str] = Field(default_factory=dict)
+    """{attribute of this contract: header on the totals sheet}: which loaded cells each total covers; empty: one grand total. Example: `{sheet: Mes}`"""
+    where: list[Predicate] = Field(default_factory=list)
+    """Predicates on the totals sheet's headers: only the rows they keep are controls. Example: `[{column: Tipo, equals: Entradas}]`"""
 
 
 class Landing(_Strict):
@@ -424,6 +637,8 @@ class Contract(_Strict):
     """Raise or lower a named check (see the list of checks below), each with a reason. Example: `{jump: {level: error, reason: 'a jump here is a unit change'}}`"""
     versions: list[FormatVersion] = Field(default_factory=list)
     """Other release formats of the same source: the parts that differ. Example: `[{version: 2, ids: {year: Año}}]`"""
+    sheet_totals: list[SheetTotals] = Field(default_factory=list)
+    """Totals on another sheet of the workbook, checked as controls (see `sheet_totals`). Example: `[{sheet: Totales, ...}]`"""
     path: str | None = Field(default=None, exclude=True)  # set by the loader, not a key of the file
 
     @field_validator("source_id")
@@ -698,6 +913,56 @@ def bind_to_file(contract: Contract, file_name: str) -> Contract:
         return node
 
     return bind(contract, "")
+
+
+def _flow_types(contract: Contract) -> set[str] | None:
+    """The flow types a contract's values can have: constants, or None when a column says."""
+    specs = [contract.field_spec("flow_type", m) for m in contract.values.columns] or [
+        contract.field_spec("flow_type")
+    ]
+    if any(spec is None or spec.value is None for spec in specs):
+        return None
+    return {spec.value for spec in specs}
+
+
+def _same_sheet(a: ReaderSpec, b: ReaderSpec) -> bool:
+    """Whether two readers may read the same sheet (a pattern of sheets against a sheet name)."""
+    if a.format == "csv" or b.format == "csv":
+        return a.format == b.format
+    if a.sheets is not None and b.sheets is not None:
+        return a.sheets == b.sheets
+    if a.sheets is not None or b.sheets is not None:
+        pattern, sheet = (a.sheets, b.sheet) if a.sheets is not None else (b.sheets, a.sheet)
+        return isinstance(sheet, int) or bool(re.search(pattern, sheet))
+    return a.sheet == b.sheet
+
+
+def shared_flows(
+    contract: Contract, file_name: str, contracts: dict[str, Contract] | None = None
+) -> list[str]:
+    """Other contracts that would read the same flow from the same sheet of a file named
+    ``file_name`` (same landing folder, a pattern of each matches the name): its figures would be
+    loaded twice, under two sources. Returns one sentence per such contract (warnings)."""
+    import fnmatch
+
+    out = []
+    mine = _flow_types(contract)
+    for other in (contracts if contracts is not None else load_contracts()).values():
+        if other.source_id == contract.source_id or other.landing.folder != contract.landing.folder:
+            continue
+        if not any(fnmatch.fnmatch(file_name.lower(), p.lower()) for p in other.landing.patterns):
+            continue
+        theirs = _flow_types(other)
+        if not _same_sheet(contract.reader, other.reader):
+            continue
+        if mine is not None and theirs is not None and not mine & theirs:
+            continue
+        flows = ", ".join(sorted((mine or set()) & (theirs or set()))) or "flow types read from the file"
+        out.append(
+            f"the contract '{other.source_id}' also reads this file's sheet with the same flow ({flows}): "
+            "the same figures may be loaded under two sources; narrow one contract's landing patterns or sheet"
+        )
+    return out
 
 
 def get_contract(source_id: str, directory: str | Path | None = None) -> Contract:

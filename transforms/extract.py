@@ -70,6 +70,10 @@ class Extracted:
     measures: pd.DataFrame | None = None
     work_dir: Path | None = None
     temp_files: list[Path] = field(default_factory=list)
+    # The totals of ``Contract.sheet_totals``, read from their sheets (``readers.sheet_totals``).
+    sheet_totals: list[pd.DataFrame] = field(default_factory=list)
+    # The long table of the total table of the other blocks (``blocks.totals``): controls.
+    block_totals: Extracted | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -178,6 +182,12 @@ def extract(path: str | Path, contract: Contract, con=None, work_dir: str | Path
             )
         out.version = variant.version
         out.work_dir = Path(work_dir) if work_dir else None
+        if grid.totals is not None:  # the total table's cells, as a long view of their own
+            out.block_totals = _extract(Path(path), variant, con, grid.totals)
+        if contract.sheet_totals:
+            from transforms.readers.sheet_totals import read_sheet_totals
+
+            out.sheet_totals = [read_sheet_totals(Path(path), spec) for spec in contract.sheet_totals]
         _drop_staged(con, grids, keep=grid)
         return out
     _drop_staged(con, grids)
@@ -204,6 +214,8 @@ class _Grid:
     sheet: str | None
     rows: int
     staged: str | None = None  # staging table: its cells are trimmed already
+    attributes: list[str] = field(default_factory=list)  # the layout step's columns, at the end
+    totals: _Grid | None = None  # the total table of the other blocks (``blocks.totals``)
 
     @property
     def header(self) -> list[str]:
@@ -220,7 +232,8 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
     if not path.is_file():
         raise ReadError(f"{path.name}: no such file")
     threshold = int(os.environ.get("OMH_FAST_CSV_BYTES", FAST_CSV_BYTES))
-    if spec.format == "csv" and (path.stat().st_size >= threshold or _many_cells(path, spec.delimiter)):
+    fast = spec.format == "csv" and not spec.has_layout()  # the layout step reads rows in Python
+    if fast and (path.stat().st_size >= threshold or _many_cells(path, spec.delimiter)):
         from transforms.engine import work_schema
         from transforms.readers.staging import stage_csv
 
@@ -242,7 +255,11 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (_blank) FROM {table} WHERE NOT _blank{before}"
             )
             return _Grid(view, staged.header_levels, staged.width, None, staged.rows, table)
-    grid = read_grid(path, spec)
+    return _register(read_grid(path, spec), con)
+
+
+def _register(grid, con) -> _Grid:
+    """A plain reader's grid as a registered frame of ``con``, its total table's too."""
     width = len(grid.header_levels[0]) if grid.header_levels else 0
     frame = pd.DataFrame(
         {
@@ -252,7 +269,10 @@ def _load_grid(path: Path, contract: Contract, con, work_dir) -> _Grid:
     )
     frame["source_row"] = pd.Series(grid.row_numbers, dtype="int64")
     name = register_frame(con, frame, "grid")
-    return _Grid(name, grid.header_levels, width, grid.sheet, len(frame))
+    out = _Grid(name, grid.header_levels, width, grid.sheet, len(frame), attributes=list(grid.attributes))
+    if grid.totals is not None:
+        out.totals = _register(grid.totals, con)
+    return out
 
 
 def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
@@ -265,7 +285,9 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
 
     attr_sql: dict[str, str] = {}
     used: set[int] = set()
-    for attr, col in contract.ids.items():
+    # The layout step's attributes (captures, parent labels, sheet names) are ids of every row.
+    ids = {**{a: Column(header=a) for a in grid.attributes}, **contract.ids}
+    for attr, col in ids.items():
         idx, alias = _locate(col, header, name, f"id '{attr}'")
         if alias:
             drift.append(f"column {col.header!r} is named {alias!r} in this file")
@@ -306,7 +328,7 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
             raise ExtractError(
                 f"{name}: the contract names {len(melt.names)} header levels, the file has {len(levels)}"
             )
-        for idx in range(melt.start_index(), len(header)):
+        for idx in range(melt.start_index(), len(header) - len(grid.attributes)):
             level_attrs = {n: levels[i][idx] for i, n in enumerate(melt.names)}
             if not any(level_attrs.values()):
                 continue

@@ -145,7 +145,8 @@ def contract_headers(contract) -> set[str]:
     """The column headers a contract itself reads (normalized): a contract that reads a column
     called "Nombre" as a country's name has been reviewed, so that header is not a person's."""
     cols = [*contract.ids.values(), *contract.values.columns]
-    out = set()
+    # The layout step's attributes (captures, parent labels, sheet names) are the contract's own.
+    out = {_norm(a) for a in contract.reader.layout_attributes()}
     for col in cols:
         for text in (getattr(col, "header", None), *(getattr(col, "aliases", None) or [])):
             if text:

@@ -280,9 +280,39 @@ def _years(labels: pd.Series) -> pd.Series:
     return labels.map(distinct)
 
 
+def _month_of(label: str) -> int | None:
+    """A month label's number: the whole label ("Oct", "10"), a date ("2024-10-01": a date cell),
+    else its one word that names a month ("01 October", "Octubre 2024", "mes de enero")."""
+    number = codelists.month_number(label)
+    if number is not None:
+        return number
+    if iso := re.fullmatch(r"\s*\d{4}-(\d{2})-\d{2}(?:[ T][\d:.]+)?\s*", str(label)):
+        # A header cell that shows "01 October" is often a date cell: read as ISO text.
+        return int(iso.group(1)) if 1 <= int(iso.group(1)) <= 12 else None
+    found = {codelists.month_number(w) for w in re.findall(r"[^\W\d_]+\.?", str(label))} - {None}
+    return found.pop() if len(found) == 1 else None
+
+
 def _months(labels: pd.Series) -> pd.Series:
-    distinct = {x: codelists.month_number(str(x)) for x in pd.unique(labels)}
+    distinct = {x: _month_of(str(x)) for x in pd.unique(labels)}
     return labels.map(distinct)
+
+
+def _read_part(fs: FieldSpec, labels: pd.Series) -> pd.Series:
+    """A period part's labels after its ``pattern`` (first group, else the match), ``map`` and
+    ``default`` (for an empty label)."""
+    if fs.pattern:
+        rx = re.compile(fs.pattern)
+        distinct = {}
+        for x in pd.unique(labels):
+            m = rx.search(str(x))
+            distinct[x] = (m.group(1) if m.groups() else m.group(0)) if m else ""
+        labels = labels.map(distinct)
+    if fs.map:
+        labels = labels.map(lambda x: fs.map.get(str(x).strip(), x))
+    if fs.default is not None:
+        labels = labels.map(lambda x: fs.default if str(x).strip() == "" else x)
+    return labels
 
 
 def _quarters(labels: pd.Series) -> pd.Series:
@@ -307,8 +337,8 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
 
     def part(fs: FieldSpec) -> pd.Series:
         if fs.value is not None:
-            return pd.Series(fs.value, index=table.index, dtype=object)
-        return table[fs.column].astype(str)
+            return _read_part(fs, pd.Series(fs.value, index=table.index, dtype=object))
+        return _read_part(fs, table[fs.column].astype(str))
 
     def bad(mask: pd.Series, what: str, fs: FieldSpec, labels: pd.Series) -> None:
         for label in pd.unique(labels[mask]):
@@ -345,30 +375,54 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
             quarter = _quarters(qlabels)
             bad(quarter.isna(), "quarter", spec.quarter, qlabels)
             month = (quarter - 1) * 3 + 1
+    span = {}  # first_month / last_month: the months a yearly figure truly covers
+    for name in ("first_month", "last_month"):
+        fs = getattr(spec, name)
+        if fs is not None:
+            labels = part(fs)
+            span[name] = _months(labels)
+            bad(span[name].isna(), "month", fs, labels)
     ok = year.notna() & (month.notna() if month is not None else True)
+    for values in span.values():
+        ok = ok & values.notna()
     year = year.fillna(1900).astype("int64")
     month = month.fillna(1).astype("int64") if month is not None else pd.Series(1, index=table.index)
     if cal in ("us_fiscal_monthly", "us_fiscal_yearly"):
         # US fiscal year N runs from 1 October N-1 to 30 September N.
         if cal == "us_fiscal_monthly":
             year = year.where(month < 10, year - 1)
-    keys = pd.DataFrame({"y": year, "m": month})
+    first = span.get("first_month", pd.Series(0, index=table.index)).fillna(0).astype("int64")
+    last = span.get("last_month", pd.Series(0, index=table.index)).fillna(0).astype("int64")
+    keys = pd.DataFrame({"y": year, "m": month, "f": first, "l": last})
     out = {}
-    for y, m in keys.drop_duplicates().itertuples(index=False):
+    for y, m, f, la in keys.drop_duplicates().itertuples(index=False):
         if cal in ("monthly", "us_fiscal_monthly"):
-            out[(y, m)] = (dt.date(y, m, 1), _month_end(y, m), "M", m)
+            out[(y, m, f, la)] = (dt.date(y, m, 1), _month_end(y, m), "M", m)
         elif cal == "quarterly":
-            out[(y, m)] = (dt.date(y, m, 1), _month_end(y, m + 2), "Q", m)
+            out[(y, m, f, la)] = (dt.date(y, m, 1), _month_end(y, m + 2), "Q", m)
         elif cal == "yearly":
-            out[(y, m)] = (dt.date(y, 1, 1), dt.date(y, 12, 31), "Y", 1)
-        else:  # us_fiscal_yearly
-            out[(y, m)] = (dt.date(y - 1, 10, 1), dt.date(y, 9, 30), "Y", 10)
-    mapped = [out[k] for k in zip(year, month, strict=True)]
+            out[(y, m, f, la)] = (dt.date(y, f or 1, 1), _month_end(y, la or 12), "Y", 1)
+        else:  # us_fiscal_yearly: a month from October on is of the calendar year before
+            fm, lm = f or 10, la or 9
+            start = dt.date(y - (fm >= 10), fm, 1)
+            out[(y, m, f, la)] = (start, _month_end(y - (lm >= 10), lm), "Y", 10)
+    mapped = [out[k] for k in zip(year, month, first, last, strict=True)]
     frame = pd.DataFrame(
         mapped, index=table.index, columns=["period_start", "period_end", "period_type", "month"]
     )
     frame["year"] = [p.year for p in frame["period_start"]]
-    frame["_ok"] = ok
+    backwards = ok & (frame["period_end"] < frame["period_start"])
+    if backwards.any():
+        problems.append(
+            Problem(
+                "error",
+                "period_valid",
+                "the period's last month comes before its first month (first_month / last_month)",
+                count=_weight(table, backwards),
+                rows=_first_rows(table, backwards),
+            )
+        )
+    frame["_ok"] = ok & ~backwards
     return frame
 
 
@@ -574,7 +628,7 @@ def _label_columns(contract: Contract) -> list[str]:
     specs = [*contract.fields.values(), *(contract.remainder or {}).values()]
     for m in contract.values.columns:
         specs.extend(m.fields.values())
-    for part in ("year", "month", "quarter", "date"):
+    for part in ("year", "month", "quarter", "date", "first_month", "last_month"):
         spec = getattr(contract.period, part)
         if spec is not None:
             specs.append(spec)
@@ -606,7 +660,7 @@ def _harmonize(
     period_cols = list(
         dict.fromkeys(
             getattr(contract.period, part).column
-            for part in ("year", "month", "quarter", "date")
+            for part in ("year", "month", "quarter", "date", "first_month", "last_month")
             if getattr(contract.period, part) is not None and getattr(contract.period, part).column
         )
     )
@@ -906,6 +960,14 @@ def _harmonize(
                     "l.cell_role IN ('total', 'total_row') AND ctl.remainder <> 0",
                 )
             )
+    if ex is not None and ex.sheet_totals:  # totals published on another sheet of the workbook
+        from transforms.sheet_controls import check_sheet_totals
+
+        check_sheet_totals(contract, con, view, vname, ex.sheet_totals, problems)
+    if ex is not None and ex.block_totals is not None:  # a total table above the other blocks
+        from transforms.sheet_controls import check_block_totals
+
+        check_block_totals(contract, con, view, vname, ex, problems)
     everything = temp_name("canon_all")
     con.execute(f"CREATE OR REPLACE TEMP VIEW {everything} AS {' UNION ALL '.join(sql_of(p) for p in parts)}")
     # Columns with the same fixed expression in every kind of cell are not materialized: the
@@ -1028,6 +1090,8 @@ _EMPTY_CANONICAL = (
 )
 
 
+# The layout step's attribute numbering the tables of a file (``readers.layout``).
+TABLE_KEY = "_table"
 _CONTROL_COLUMNS = "source_row, source_col, source_column, scope, total, parts, cells, suppressed, remainder"
 
 
@@ -1067,22 +1131,29 @@ def _controls_sql(view: str, vname: str, ex) -> str:
         row_scope = ""
     else:
         row_scope = _grouped_scope_sql(view, vname, "source_row", "total", "row")
-    column_scope = _grouped_scope_sql(view, vname, "source_col", "total_row", "column")
+    # A total row covers its column within its own table (a block of a sheet, a sheet of several).
+    table_key = TABLE_KEY if ex is not None and TABLE_KEY in ex.attrs else None
+    column_scope = _grouped_scope_sql(view, vname, "source_col", "total_row", "column", table_key)
     pieces = [*parts, row_scope, column_scope] if row_scope else [*parts, column_scope]
     return " UNION ALL ".join(f"SELECT {_CONTROL_COLUMNS} FROM ({p})" for p in pieces)
 
 
-def _grouped_scope_sql(view: str, vname: str, key: str, role: str, scope: str) -> str:
-    """Totals of cell role ``role`` beside the sum of the leaves sharing their ``key``."""
+def _grouped_scope_sql(
+    view: str, vname: str, key: str, role: str, scope: str, within: str | None = None
+) -> str:
+    """Totals of cell role ``role`` beside the sum of the leaves sharing their ``key`` (and their
+    ``within`` attribute, when given)."""
+    inner = f", l.{within}" if within else ""
+    on = f" AND g.{within} = t.{within}" if within else ""
     return f"""SELECT t.source_row, t.source_col, t.source_column, '{scope}' AS scope, coalesce(v.value, 0) AS total,
                coalesce(g.parts, 0) AS parts, coalesce(g.cells, 0) AS cells, coalesce(g.suppressed, 0) AS suppressed,
                coalesce(v.value, 0) - coalesce(g.parts, 0) AS remainder
         FROM {view} t JOIN {vname} v ON v.value_raw = t.value_raw
-        LEFT JOIN (SELECT l.{key}, sum(coalesce(w.value, 0)) AS parts, count(*) AS cells,
+        LEFT JOIN (SELECT l.{key}{inner}, sum(coalesce(w.value, 0)) AS parts, count(*) AS cells,
                           sum(CAST(w.action = 'suppressed' AS INTEGER)) AS suppressed
                    FROM {view} l JOIN {vname} w ON w.value_raw = l.value_raw
-                   WHERE l.cell_role = 'value' AND w.action <> 'missing' GROUP BY 1) g
-               ON g.{key} = t.{key}
+                   WHERE l.cell_role = 'value' AND w.action <> 'missing' GROUP BY ALL) g
+               ON g.{key} = t.{key}{on}
         WHERE t.cell_role = '{role}' AND v.action <> 'missing'"""
 
 

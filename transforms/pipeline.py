@@ -23,7 +23,14 @@ from pathlib import Path
 from transforms import scratch
 from transforms.config import Settings
 from transforms.config import settings as get_settings
-from transforms.contracts import Contract, ContractError, bind_to_file, get_contract, load_contracts
+from transforms.contracts import (
+    Contract,
+    ContractError,
+    bind_to_file,
+    get_contract,
+    load_contracts,
+    shared_flows,
+)
 from transforms.manifest import already_loaded, rules_fingerprint
 
 log = logging.getLogger("omh.pipeline")
@@ -625,6 +632,8 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
                 raise Refused(f"{shown}: the file name is not valid UTF-8; rename the file", unreadable=True)
             checked = _checked(path, contract, work_dir=work_dir, con=local, sink=sink)
             outcomes, warnings = checked.outcomes, checked.warnings
+            # Another contract reading the same sheet for the same flow loads it twice: said, not refused.
+            warnings = [*warnings, *(f"{path.name}: {w}" for w in shared_flows(contract, path.name))]
             try:
                 _check_units(checked, wh)
             except Refused:

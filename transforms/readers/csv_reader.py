@@ -108,6 +108,12 @@ def read_csv_grid(path: Path, spec) -> Grid:
             lines_read = reader.line_num
     except csv.Error as exc:
         raise ReadError(f"{name}: line {reader.line_num}: {exc}") from exc
+    if spec.has_layout():
+        from transforms.readers.layout import layout_grid
+
+        grid = layout_grid(rows, spec, name, None)
+        grid.row_numbers = [lines[n - 1] for n in grid.row_numbers]
+        return grid
     if spec.header_find:
         start = find_header(rows[:PREAMBLE_SCAN], spec.header_find, name)
         header_idx = [start]

@@ -42,7 +42,7 @@ def cell_text(value) -> str:
     return str(value)
 
 
-def _xlsx_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
+def _xlsx_rows(path: Path, sheet, styles: list | None = None) -> tuple[str, list[list[str]]]:
     import openpyxl
 
     try:
@@ -65,7 +65,10 @@ def _xlsx_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
     try:
         ws = _pick_sheet(wb.sheetnames, sheet, path.name, lambda n: wb[n])
         rows, cells = [], 0
-        for row in ws.iter_rows(values_only=True):
+        for row in ws.iter_rows(values_only=styles is None):
+            if styles is not None:  # the layout step's parent rows read indentation and bold type
+                styles.append([_style_of(c) for c in row])
+                row = [getattr(c, "value", None) for c in row]
             cells += len(row)
             if cells > MAX_SHEET_CELLS:
                 raise ReadError(
@@ -87,11 +90,59 @@ def _xlsx_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
         wb.close()
 
 
-def _xls_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
+def _style_of(cell) -> tuple[int, bool]:
+    """(alignment indent, bold) of an XLSX cell; (0, False) for an empty or unstyled one."""
+    try:
+        return int(cell.alignment.indent or 0), bool(cell.font.b)
+    except AttributeError:  # an EmptyCell has no style
+        return 0, False
+
+
+def _xls_style(book, ws, r: int, c: int) -> tuple[int, bool]:
+    """(indent level, bold) of an XLS cell, from its format record."""
+    try:
+        xf = book.xf_list[ws.cell_xf_index(r, c)]
+        return int(xf.alignment.indent_level or 0), bool(book.font_list[xf.font_index].bold)
+    except (AttributeError, IndexError):
+        return 0, False
+
+
+def sheet_names(path: Path) -> list[str]:
+    """The sheet names of a workbook (XLSX or XLS), in order."""
+    if path.read_bytes()[:4].startswith(b"PK"):
+        import openpyxl
+
+        try:
+            wb = openpyxl.load_workbook(path, read_only=True)
+        except Exception as exc:
+            raise ReadError(f"{path.name}: broken XLSX workbook: {exc.__class__.__name__}: {exc}") from exc
+        try:
+            return list(wb.sheetnames)
+        finally:
+            wb.close()
     import xlrd
 
     try:
         book = xlrd.open_workbook(str(path), on_demand=True)
+    except Exception as exc:
+        raise ReadError(f"{path.name}: broken XLS workbook: {exc}") from exc
+    try:
+        return list(book.sheet_names())
+    finally:
+        book.release_resources()
+
+
+def sheet_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
+    """One sheet of a workbook as text cells (for controls read from another sheet)."""
+    is_zip = path.read_bytes()[:4].startswith(b"PK")
+    return (_xlsx_rows if is_zip else _xls_rows)(path, sheet)
+
+
+def _xls_rows(path: Path, sheet, styles: list | None = None) -> tuple[str, list[list[str]]]:
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True, formatting_info=styles is not None)
     except Exception as exc:  # xlrd raises XLRDError and struct errors for broken files
         raise ReadError(f"{path.name}: broken XLS workbook: {exc}") from exc
     try:
@@ -117,6 +168,8 @@ def _xls_rows(path: Path, sheet) -> tuple[str, list[list[str]]]:
                 else:
                     out.append(cell_text(cell.value))
             rows.append(out)
+            if styles is not None:  # the layout step's parent rows read indentation and bold type
+                styles.append([_xls_style(book, ws, r, c) for c in range(ws.ncols)])
             if (col := _long_cell(out)) is not None:
                 raise ReadError(
                     f"{path.name}: sheet {ws.name!r}, row {r + 1}, column {col + 1}: a cell of "
@@ -154,9 +207,42 @@ def read_excel_grid(path: Path, spec) -> Grid:
     if spec.format == "xls" and not is_ole:
         kind = "an XLSX" if is_zip else "not a workbook (text or other data)"
         raise ReadError(f"{path.name}: the contract says XLS but the file is {kind}")
+    if spec.has_layout():
+        return _layout_sheets(path, spec, is_zip)
     title, rows = (_xlsx_rows if is_zip else _xls_rows)(path, spec.sheet)
     if spec.header_find:
         header_idx = [find_header(rows[:PREAMBLE_SCAN], spec.header_find, path.name)]
     else:
         header_idx = [r - 1 for r in spec.header_lines()]
     return build_grid(rows, header_idx, 1, spec.stop_at_blank_row, title, path.name)
+
+
+def _layout_sheets(path: Path, spec, is_zip: bool) -> Grid:
+    """The contract's sheet (or every sheet ``sheets`` matches) through the layout step."""
+    import re
+
+    from transforms.readers.layout import SHEET_ROW_STRIDE, layout_grid, stack_grids
+
+    if spec.sheets is not None:
+        names = [n for n in sheet_names(path) if re.search(spec.sheets, n)]
+        if not names:
+            raise ReadError(
+                f"{path.name}: no sheet name matches /{spec.sheets}/; sheets are {sheet_names(path)}"
+            )
+    else:
+        names = [spec.sheet]
+    want_styles = spec.parents is not None and spec.parents.by in ("indent", "bold")
+    grids = []
+    for number, sheet in enumerate(names):
+        styles: list | None = [] if want_styles else None
+        title, rows = (_xlsx_rows if is_zip else _xls_rows)(path, sheet, styles)
+        if spec.sheets is not None and not any(c.strip() for row in rows for c in row):
+            continue  # a matching sheet left empty (a year not yet published) holds no table
+        if len(rows) >= SHEET_ROW_STRIDE:
+            raise ReadError(
+                f"{path.name}: sheet {title!r} has {len(rows):,} rows; send a table this large as CSV"
+            )
+        grids.append(layout_grid(rows, spec, path.name, title, styles, number if spec.sheets else 0))
+    if not grids:
+        raise ReadError(f"{path.name}: every sheet whose name matches /{spec.sheets}/ is empty")
+    return grids[0] if len(grids) == 1 else stack_grids(grids, path.name)

@@ -57,6 +57,10 @@ class Grid:
     header_levels: list[list[str]]
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Attribute columns the layout step appended after the file's own (``readers.layout``).
+    attributes: list[str] = field(default_factory=list)
+    # The rows of a total table of the others (``blocks.totals``), as a grid of the same columns.
+    totals: Grid | None = None
 
     @property
     def header(self) -> list[str]:
