@@ -163,11 +163,10 @@ def test_two_overlapping_files_load_flagged_and_are_counted_once(overlap_contrac
 
 def _seed(wh, rules: list[dict]) -> None:
     contracts = dict(load_contracts())
-    for source_id, flow_type in (("tst_ovl_a", "IRR_ENC"), ("tst_ovl_b", "IRR_ENC")):
-        base = contracts["mex_upm_eventos_irregulares"]
-        contracts[source_id] = base.model_copy(update={"source_id": source_id, "overlaps": []})
-    contracts["tst_ovl_a"] = contracts["tst_ovl_a"].model_copy(
-        update={"overlaps": [contracts_module.Overlap(**r) for r in rules]}
+    base = contracts["mex_upm_eventos_irregulares"]  # two sources of Mexico's irregular events
+    contracts["tst_ovl_b"] = base.model_copy(update={"source_id": "tst_ovl_b", "overlaps": []})
+    contracts["tst_ovl_a"] = base.model_copy(
+        update={"source_id": "tst_ovl_a", "overlaps": [contracts_module.Overlap(**r) for r in rules]}
     )
     wh.ensure_schema(contracts)
 
