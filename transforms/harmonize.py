@@ -307,7 +307,13 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
     def part(fs: FieldSpec) -> pd.Series:
         if fs.value is not None:
             return pd.Series(fs.value, index=table.index, dtype=object)
-        return table[fs.column].astype(str)
+        labels = table[fs.column].astype(str)
+        # A period part's own `pattern` and `map`, as for any field ("01 October" -> "October").
+        if fs.pattern:
+            labels = labels.str.extract(fs.pattern, expand=False).fillna("")
+        if fs.map:
+            labels = labels.map(lambda x: fs.map.get(x.strip(), x))
+        return labels
 
     def bad(mask: pd.Series, what: str, fs: FieldSpec, labels: pd.Series) -> None:
         for label in pd.unique(labels[mask]):
