@@ -248,3 +248,24 @@ def test_the_real_panama_overlap_is_declared():
         "preferred_source_id": "pan_snm_transito_irregular_mensual",
         "flow_type": "IRR_TRN",
     }.items() <= next(r for r in rules if r["source_id"] == "pan_darien_yearly").items()
+
+
+def test_two_real_releases_of_the_same_encounters_are_flagged_undeclared(omh_home):
+    """CBP's southwest-border release and OHSS's nationwide Border Patrol tables share the Border
+    Patrol's southwest encounters, and neither holds the other (CBP adds the ports of entry, OHSS
+    the other borders): no contract can say one replaces the other, so the overlap stays
+    undeclared, both count, and the load says so."""
+    raw = Path(__file__).resolve().parent.parent / "data" / "realdata" / "raw"
+    cbp = ingest_file(raw / "usa_cbp_sbo-encounters-fy22-fy25-aug.csv", "usa_cbp_swb_encounters", omh_home)
+    assert cbp.status == "loaded" and not [w for w in cbp.warnings if "overlap" in w]
+    usbp = ingest_file(
+        raw / "usa_ohss_KHSM_Encounters_USBP_fy25m11.xlsx", "usa_ohss_usbp_encounters_citizenship", omh_home
+    )
+    assert usbp.status == "loaded"
+    flagged = [w for w in usbp.warnings if "overlap" in w]
+    assert len(flagged) == 1 and "source usa_cbp_swb_encounters" in flagged[0], usbp.warnings
+    assert "IRR_ENC figures of USA (events)" in flagged[0] and "NOT declared" in flagged[0]
+    alerts = [json.loads(x) for x in (omh_home / "alerts.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(a["source_id"], a["other_source_id"], a["declared"]) for a in alerts] == [
+        ("usa_ohss_usbp_encounters_citizenship", "usa_cbp_swb_encounters", False)
+    ]
