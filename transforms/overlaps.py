@@ -113,5 +113,6 @@ def alert(o: dict, file_name: str, now: dt.datetime | None = None) -> dict:
         "kind": "source_overlap",
         "file": file_name,
         **{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in o.items()},
+        "period": f"{o['first_period']} to {o['last_period']}",  # as the Observatory's alert list shows it
         "message": message(o, file_name),
     }
