@@ -9,8 +9,82 @@
 -- Views whose name starts with pub_ are public outputs: their value column never holds a count from
 -- 1 to (disclosure_threshold - 1), see v_disclosure.
 
--- Every current observation with its labels.
-CREATE VIEW v_flow AS
+-- Sources that count the same events (issue 18): dim_source_overlap, from the contracts'
+-- `overlaps`, says which source a sum uses. Every fact, with `used` (a sum counts it) and
+-- `overridden_by` (the source used instead where it is not). Compared per reporter, root flow
+-- type, unit and period: a period of the yielding source is overridden when the preferred source's
+-- periods cover it whole (one holds it, or those inside it add up to its days); where they do
+-- not, the yielding source's figure is kept and the preferred source's periods inside it yield.
+-- Only the sources named in dim_source_overlap are compared (no overlap declared: nothing to do).
+CREATE VIEW v_fact_precedence AS
+WITH p AS (
+    SELECT DISTINCT f.source_id, f.reporter_iso3, coalesce(ft.parent, f.flow_type) AS flow_root, f.unit,
+           f.period_start, f.period_end
+    FROM fact_flow f
+    LEFT JOIN dim_flow_type ft ON ft.code = f.flow_type
+    WHERE f.source_id IN (SELECT source_id FROM dim_source_overlap
+                          UNION SELECT preferred_source_id FROM dim_source_overlap)
+),
+pair AS (
+    SELECT DISTINCT p.source_id, p.reporter_iso3, p.flow_root, p.unit, p.period_start, p.period_end,
+           o.preferred_source_id
+    FROM p
+    JOIN dim_source_overlap o
+      ON o.source_id = p.source_id AND (o.flow_type IS NULL OR o.flow_type = p.flow_root)
+     AND (o.period_from IS NULL OR p.period_end >= o.period_from)
+     AND (o.period_to IS NULL OR p.period_start <= o.period_to)
+),
+cov AS (
+    SELECT x.source_id, x.reporter_iso3, x.flow_root, x.unit, x.period_start, x.period_end,
+           x.preferred_source_id,
+           max(CASE WHEN w.period_start <= x.period_start AND w.period_end >= x.period_end THEN 1 ELSE 0 END)
+               AS contained,
+           sum(CASE WHEN w.period_start >= x.period_start AND w.period_end <= x.period_end
+                    THEN w.period_end - w.period_start + 1 ELSE 0 END) AS days_inside
+    FROM pair x
+    JOIN p w
+      ON w.source_id = x.preferred_source_id AND w.reporter_iso3 = x.reporter_iso3
+     AND w.flow_root = x.flow_root AND w.unit = x.unit
+     AND w.period_start <= x.period_end AND w.period_end >= x.period_start
+    GROUP BY x.source_id, x.reporter_iso3, x.flow_root, x.unit, x.period_start, x.period_end,
+             x.preferred_source_id
+),
+judged AS (
+    SELECT cov.*,
+           contained = 1 OR days_inside >= period_end - period_start + 1 AS covered
+    FROM cov
+),
+y AS (
+    SELECT source_id, reporter_iso3, flow_root, unit, period_start, period_end,
+           preferred_source_id AS used_instead
+    FROM judged
+    WHERE covered
+    UNION ALL
+    SELECT w.source_id, w.reporter_iso3, w.flow_root, w.unit, w.period_start, w.period_end,
+           k.source_id AS used_instead
+    FROM judged k
+    JOIN p w
+      ON NOT k.covered AND w.source_id = k.preferred_source_id AND w.reporter_iso3 = k.reporter_iso3
+     AND w.flow_root = k.flow_root AND w.unit = k.unit
+     AND w.period_start <= k.period_end AND w.period_end >= k.period_start
+),
+yielded AS (
+    SELECT source_id, reporter_iso3, flow_root, unit, period_start, period_end,
+           min(used_instead) AS overridden_by
+    FROM y
+    GROUP BY source_id, reporter_iso3, flow_root, unit, period_start, period_end
+)
+SELECT f.*, d.overridden_by IS NULL AS used, d.overridden_by
+FROM fact_flow f
+LEFT JOIN dim_flow_type ft ON ft.code = f.flow_type
+LEFT JOIN yielded d
+       ON d.source_id = f.source_id AND d.reporter_iso3 = f.reporter_iso3
+      AND d.flow_root = coalesce(ft.parent, f.flow_type) AND d.unit = f.unit
+      AND d.period_start = f.period_start AND d.period_end = f.period_end;
+
+-- Every current observation of every source, with its labels, `used` and `overridden_by`
+-- (v_fact_precedence): the figures a sum does not use are here, not in v_flow.
+CREATE VIEW v_flow_all_sources AS
 SELECT f.*,
        r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
        r.conference,
@@ -26,7 +100,7 @@ SELECT f.*,
        CASE WHEN f.period_type = 'M' THEN mn.label_fr END AS month_fr,
        CASE WHEN s.calendar LIKE 'us_fiscal%'
             THEN f.year + CASE WHEN f.month >= 10 THEN 1 ELSE 0 END END AS us_fiscal_year
-FROM fact_flow f
+FROM v_fact_precedence f
 LEFT JOIN dim_country r ON r.iso3 = f.reporter_iso3
 LEFT JOIN dim_country c ON c.iso3 = f.citizenship_iso3
 LEFT JOIN dim_flow_type ft ON ft.code = f.flow_type
@@ -34,31 +108,38 @@ LEFT JOIN dim_unit u ON u.code = f.unit
 LEFT JOIN dim_month_name mn ON mn.month = f.month
 LEFT JOIN dim_source s ON s.source_id = f.source_id;
 
+-- Every current observation a sum uses, with its labels: one source per overlap (the other's are
+-- in v_flow_all_sources). Its source_id is the source used.
+CREATE VIEW v_flow AS
+SELECT * FROM v_flow_all_sources WHERE used;
+
 -- Totals by reporter, root flow type, unit and the source's own period (any period type). The
 -- root is the flow type itself when dim_flow_type.parent is NULL (a top-level type): never '' there,
 -- or every top-level type of a reporter and period would be added into one row.
 -- (Facts are aggregated first, labels joined to the few totals: the same rows as grouping v_flow.)
 CREATE VIEW v_flow_by_period AS
 WITH a AS (
-    SELECT reporter_iso3, flow_type, unit, period_type, period_start, period_end,
+    SELECT reporter_iso3, source_id, flow_type, unit, period_type, period_start, period_end,
            sum(value) AS value,
            count(*) AS observations,
            count(*) FILTER (WHERE conf_status = 'S') AS suppressed_cells
-    FROM fact_flow
-    GROUP BY reporter_iso3, flow_type, unit, period_type, period_start, period_end
+    FROM v_fact_precedence
+    WHERE used
+    GROUP BY reporter_iso3, source_id, flow_type, unit, period_type, period_start, period_end
 ),
 b AS (
     SELECT a.reporter_iso3, coalesce(ft.parent, a.flow_type) AS flow_type, a.unit, a.period_type,
            a.period_start, a.period_end, sum(a.value) AS value,
            CAST(sum(a.observations) AS BIGINT) AS observations,
-           CAST(sum(a.suppressed_cells) AS BIGINT) AS suppressed_cells
+           CAST(sum(a.suppressed_cells) AS BIGINT) AS suppressed_cells,
+           string_agg(DISTINCT a.source_id, ', ' ORDER BY a.source_id) AS source_used
     FROM a
     LEFT JOIN dim_flow_type ft ON ft.code = a.flow_type
     GROUP BY a.reporter_iso3, coalesce(ft.parent, a.flow_type), a.unit, a.period_type, a.period_start, a.period_end
 )
 SELECT b.reporter_iso3, r.name_es AS reporter_es, r.name_en AS reporter_en, r.conference,
        b.flow_type, b.unit, b.period_type, b.period_start, b.period_end,
-       b.value, b.observations, b.suppressed_cells,
+       b.value, b.observations, b.suppressed_cells, b.source_used,
        mn.label_es AS month_es, mn.label_en AS month_en, mn.label_pt AS month_pt, mn.label_fr AS month_fr
 FROM b
 LEFT JOIN dim_country r ON r.iso3 = b.reporter_iso3
@@ -66,18 +147,24 @@ LEFT JOIN dim_country r ON r.iso3 = b.reporter_iso3
 LEFT JOIN dim_month_name mn
        ON b.period_type = 'M' AND mn.month = CAST(EXTRACT(MONTH FROM b.period_start) AS INTEGER);
 
--- What each member state has delivered: files, observations, periods covered.
+-- What each member state has delivered: files, observations, periods covered (every source);
+-- sources_used: the sources the sums use, observations_overridden: those of an overlapping
+-- source that they do not (v_fact_precedence).
 CREATE VIEW v_reporter_summary AS
 WITH f AS (
     SELECT reporter_iso3, source_id, source_sha256, count(value) AS observations,
+           count(value) FILTER (WHERE NOT used) AS overridden,
+           max(CASE WHEN used THEN source_id END) AS used_source,
            min(period_start) AS first_period, max(period_end) AS last_period
-    FROM fact_flow
+    FROM v_fact_precedence
     GROUP BY reporter_iso3, source_id, source_sha256
 )
 SELECT m.iso3 AS reporter_iso3, m.name_es, m.name_en, m.conference,
        count(DISTINCT f.source_id) AS sources,
        count(DISTINCT f.source_sha256) AS files,
        CAST(coalesce(sum(f.observations), 0) AS BIGINT) AS observations,
+       CAST(coalesce(sum(f.overridden), 0) AS BIGINT) AS observations_overridden,
+       string_agg(DISTINCT f.used_source, ', ' ORDER BY f.used_source) AS sources_used,
        min(f.first_period) AS first_period,
        max(f.last_period) AS last_period
 FROM dim_country m
@@ -86,7 +173,7 @@ WHERE m.is_member
 GROUP BY m.iso3, m.name_es, m.name_en, m.conference;
 
 -- Monthly flows by reporter, source and flow type (monthly sources only; see v_flow_by_period
--- for quarterly and yearly ones).
+-- for quarterly and yearly ones). The figures a sum uses: one source per overlap.
 CREATE VIEW v_flow_monthly AS
 WITH a AS (
     SELECT reporter_iso3, source_id, flow_type, unit, year, month, period_start, period_end,
@@ -94,8 +181,8 @@ WITH a AS (
            count(*) AS observations,
            count(*) FILTER (WHERE conf_status = 'S') AS suppressed_cells,
            count(*) FILTER (WHERE obs_status <> 'A') AS flagged_cells
-    FROM fact_flow
-    WHERE period_type = 'M'
+    FROM v_fact_precedence
+    WHERE period_type = 'M' AND used
     GROUP BY reporter_iso3, source_id, flow_type, unit, year, month, period_start, period_end
 )
 SELECT a.reporter_iso3,
@@ -123,8 +210,10 @@ CREATE VIEW v_corridor AS
 WITH a AS (
     SELECT citizenship_iso3, reporter_iso3, flow_type, unit, period_type, period_start, period_end, year,
            sum(value) AS value,
-           count(*) AS observations
-    FROM fact_flow
+           count(*) AS observations,
+           string_agg(DISTINCT source_id, ', ' ORDER BY source_id) AS source_used
+    FROM v_fact_precedence
+    WHERE used
     GROUP BY citizenship_iso3, reporter_iso3, flow_type, unit, period_type, period_start, period_end, year
 )
 SELECT a.citizenship_iso3,
@@ -138,7 +227,7 @@ SELECT a.citizenship_iso3,
        ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
        a.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
        a.period_type, a.period_start, a.period_end, a.year,
-       a.value, a.observations
+       a.value, a.observations, a.source_used
 FROM a
 LEFT JOIN dim_country c ON c.iso3 = a.citizenship_iso3
 LEFT JOIN dim_country r ON r.iso3 = a.reporter_iso3
@@ -148,13 +237,14 @@ LEFT JOIN dim_unit u ON u.code = a.unit;
 -- Regional totals: CRM, CSM and ALL (every member state), per flow type, unit and period.
 CREATE VIEW v_regional_totals AS
 WITH a AS (
-    SELECT reporter_iso3, flow_type, unit, period_type, period_start, period_end,
+    SELECT reporter_iso3, source_id, flow_type, unit, period_type, period_start, period_end,
            sum(value) AS value, count(*) AS observations
-    FROM fact_flow
-    GROUP BY reporter_iso3, flow_type, unit, period_type, period_start, period_end
+    FROM v_fact_precedence
+    WHERE used
+    GROUP BY reporter_iso3, source_id, flow_type, unit, period_type, period_start, period_end
 ),
 m AS (
-    SELECT a.reporter_iso3, c.conference, a.flow_type, a.unit, a.period_type, a.period_start,
+    SELECT a.reporter_iso3, a.source_id, c.conference, a.flow_type, a.unit, a.period_type, a.period_start,
            a.period_end, a.value, a.observations
     FROM a
     JOIN dim_country c ON c.iso3 = a.reporter_iso3
@@ -163,13 +253,15 @@ m AS (
 t AS (
     SELECT conference AS region, flow_type, unit, period_type, period_start, period_end,
            sum(value) AS value, count(DISTINCT reporter_iso3) AS reporters,
-           CAST(sum(observations) AS BIGINT) AS observations
+           CAST(sum(observations) AS BIGINT) AS observations,
+           string_agg(DISTINCT source_id, ', ' ORDER BY source_id) AS source_used
     FROM m
     GROUP BY conference, flow_type, unit, period_type, period_start, period_end
     UNION ALL
     SELECT 'ALL' AS region, flow_type, unit, period_type, period_start, period_end,
            sum(value) AS value, count(DISTINCT reporter_iso3) AS reporters,
-           CAST(sum(observations) AS BIGINT) AS observations
+           CAST(sum(observations) AS BIGINT) AS observations,
+           string_agg(DISTINCT source_id, ', ' ORDER BY source_id) AS source_used
     FROM m
     GROUP BY flow_type, unit, period_type, period_start, period_end
 ),
@@ -183,7 +275,7 @@ SELECT t.region, g.label_es AS region_es, g.label_en AS region_en, g.label_pt AS
        ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
        t.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
        t.period_type, t.period_start, t.period_end,
-       t.value, t.reporters, n.member_states, t.observations
+       t.value, t.reporters, n.member_states, t.observations, t.source_used
 FROM t
 LEFT JOIN members n ON n.region = t.region
 LEFT JOIN dim_conference g ON g.code = t.region
@@ -196,7 +288,8 @@ CREATE VIEW v_flow_yoy AS
 WITH a AS (
     SELECT reporter_iso3, source_id, flow_type, unit, period_type, period_start, period_end,
            sum(value) AS value
-    FROM fact_flow
+    FROM v_fact_precedence
+    WHERE used
     GROUP BY reporter_iso3, source_id, flow_type, unit, period_type, period_start, period_end
 )
 SELECT c.reporter_iso3,
@@ -422,7 +515,8 @@ WITH k AS (
 cell AS (
     SELECT reporter_iso3, citizenship_iso3, flow_type, unit, period_type, period_start, period_end,
            sum(value) AS value
-    FROM fact_flow
+    FROM v_fact_precedence
+    WHERE used
     GROUP BY reporter_iso3, citizenship_iso3, flow_type, unit, period_type, period_start, period_end
 ),
 rep AS (
@@ -585,7 +679,8 @@ SELECT level, region, reporter_iso3, citizenship_iso3, flow_type, unit, period_t
             WHEN suppressed THEN 'secondary' END AS suppression
 FROM u;
 
--- Public: reporter totals per flow type, unit and period (any period type).
+-- Public: reporter totals per flow type, unit and period (any period type); source_used: the
+-- sources whose figures the row adds (one source per overlap).
 CREATE VIEW pub_flow_by_period AS
 SELECT d.reporter_iso3,
        r.name_es AS reporter_es, r.name_en AS reporter_en, r.name_pt AS reporter_pt, r.name_fr AS reporter_fr,
@@ -594,11 +689,19 @@ SELECT d.reporter_iso3,
        ft.label_pt AS flow_type_pt, ft.label_fr AS flow_type_fr,
        d.unit, u.label_es AS unit_es, u.label_en AS unit_en, u.label_pt AS unit_pt, u.label_fr AS unit_fr,
        d.period_type, d.period_start, d.period_end,
-       d.value, d.suppressed, d.suppression
+       d.value, d.suppressed, d.suppression, su.source_used
 FROM v_disclosure d
 LEFT JOIN dim_country r ON r.iso3 = d.reporter_iso3
 LEFT JOIN dim_flow_type ft ON ft.code = d.flow_type
 LEFT JOIN dim_unit u ON u.code = d.unit
+LEFT JOIN (
+    SELECT reporter_iso3, flow_type, unit, period_type, period_start, period_end,
+           string_agg(DISTINCT source_id, ', ' ORDER BY source_id) AS source_used
+    FROM v_fact_precedence
+    WHERE used
+    GROUP BY reporter_iso3, flow_type, unit, period_type, period_start, period_end
+) su ON su.reporter_iso3 = d.reporter_iso3 AND su.flow_type = d.flow_type AND su.unit = d.unit
+    AND su.period_type = d.period_type AND su.period_start = d.period_start AND su.period_end = d.period_end
 WHERE d.level = 'reporter';
 
 -- Public: monthly flows by reporter and flow type.

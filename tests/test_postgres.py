@@ -16,7 +16,7 @@ from test_views import DISCLOSURE_CASE, load
 from test_warehouse import PG_URL, postgres_schema
 
 from transforms.config import Settings
-from transforms.warehouse import SCHEMA_VERSION, Warehouse, WarehouseError
+from transforms.warehouse import Warehouse, WarehouseError, migrations
 
 pytestmark = pytest.mark.postgres
 
@@ -85,7 +85,7 @@ def test_concurrent_runs_upgrade_the_schema_once(url, tmp_path):
     assert not errors, errors
     with _wh(url, tmp_path) as wh:
         versions = [r[0] for r in wh.fetchall("SELECT version FROM schema_version ORDER BY version")]
-    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    assert versions == [v for v, _ in migrations()]  # each once, in order (numbers may have gaps)
 
 
 def test_read_only_sessions_cannot_write(url, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from transforms.contracts import load_contracts
@@ -18,6 +19,13 @@ FILES = {
     "can_ircc_asylum_gender": "canada_ircc_EN_ODP-Asylum-PT_Gender.xlsx",
     "unhcr_solutions": "unhcr_refugee_data_finder_solutions_extracted_2024-07-19.csv",
     "pan_darien_yearly": "panama_darien_2019-2022_by_nationality_derived.csv",
+    # Issue 18: five more agencies' layouts, each loaded by its contract alone.
+    "can_ircc_pr_citizenship": "canada_ircc_EN_ODP-PR-Citz.xlsx",
+    "can_ircc_work_hc_citizenship": "canada_ircc_EN_ODP-TR-Work-HC_citizenship_sign.xlsx",
+    "usa_dhs_refugee_arrivals_yearbook": "usa_dhs_ohss_yearbook_refugees_fy2023.xlsx",
+    "usa_dhs_affirmative_asylum_yearbook": "usa_dhs_ohss_yearbook_asylees_fy2023.xlsx",
+    "usa_ohss_usbp_encounters_citizenship": "usa_ohss_KHSM_Encounters_USBP_fy25m11.xlsx",
+    "bra_obmigra_refugio_em_numeros": "brasil_obmigra_refugio_em_numeros_10e_plano_tabular.xlsx",
 }
 
 
@@ -102,3 +110,101 @@ def test_every_value_traces_to_a_source_cell(source_id):
     f = _harmonized(source_id)
     assert f["source_row"].notna().all() and (f["source_row"] >= 1).all()
     assert f["source_column"].notna().all()
+
+
+# ---------------------------------------------------------------------------- issue 18's files
+# Each file's own check figures are read from the file itself (its total row, or the sheet that
+# states them), not copied here; SOURCES.md records them.
+
+
+def _sheet(source_id: str, sheet=0) -> list[tuple]:
+    book = openpyxl.load_workbook(RAW / FILES[source_id], read_only=True, data_only=True)
+    ws = book.worksheets[sheet] if isinstance(sheet, int) else book[sheet]
+    return list(ws.iter_rows(values_only=True))
+
+
+def _number(cell) -> int:
+    return int(str(cell).replace(",", ""))
+
+
+def _ircc_month_totals(source_id: str) -> dict[tuple[int, int], int]:
+    """The "Total" row of an IRCC citizenship table, month by month (quarter and year totals out)."""
+    rows = _sheet(source_id)
+    years, months, total = rows[2], rows[4], next(r for r in rows if r and r[0] == "Total")
+    out, year = {}, None
+    for i, month in enumerate(months):
+        year = int(years[i]) if i and years[i] else year
+        if i and isinstance(month, str) and len(month) == 3:
+            out[(year, dt.datetime.strptime(month, "%b").month)] = _number(total[i])
+    return out
+
+
+@pytest.mark.parametrize(
+    ("source_id", "months", "grand_total"),
+    [("can_ircc_pr_citizenship", 121, 3_534_540), ("can_ircc_work_hc_citizenship", 127, 799_165)],
+)
+def test_ircc_citizenship_tables_give_their_total_row_month_by_month(source_id, months, grand_total):
+    f = _harmonized(source_id)
+    want = _ircc_month_totals(source_id)
+    got = f.groupby(f["period_start"].map(lambda d: (d.year, d.month)))["value"].sum()
+    assert len(want) == months and got.to_dict() == want
+    assert f["value"].sum() == sum(want.values()) == grand_total
+    # Cells of 0-5 are suppressed and the rest rounded to 5: the remainder is of unknown citizenship.
+    assert (f.loc[f["conf_status"] == "S", "value"].isna()).all()
+    assert set(f.loc[f["detail"].str.contains("remainder"), "citizenship_iso3"]) == {"_U"}
+    assert {"CAN"} == set(f["reporter_iso3"]) and f["citizenship_iso3"].nunique() > 190
+
+
+@pytest.mark.parametrize(
+    ("source_id", "fy2023", "cells_fy2023"),
+    [
+        ("usa_dhs_refugee_arrivals_yearbook", 60_050, 60_110),
+        ("usa_dhs_affirmative_asylum_yearbook", 22_300, 22_320),
+    ],
+)
+def test_dhs_yearbook_country_block_against_its_total_row(source_id, fy2023, cells_fy2023):
+    f = _harmonized(source_id)
+    rows = _sheet(source_id, load_contracts()[source_id].reader.sheet)
+    header = rows[5]
+    totals = [r for r in rows if r and r[0] == "Total"]
+    assert len(totals) == 2 and totals[0] == totals[1]  # the REGION and COUNTRY blocks agree
+    fiscal_year = f["period_end"].map(lambda d: d.year)
+    got = f.groupby(fiscal_year)["value"].sum()
+    cells = f.groupby(fiscal_year).size()
+    for i, year in enumerate(header[1:], start=1):
+        # Cells are rounded to ten: their sum is within half a unit per cell of the total row.
+        assert abs(got[year] - totals[0][i]) <= 5 * cells[year], (year, got[year], totals[0][i])
+    assert (totals[0][header.index(2023)], got[2023]) == (fy2023, cells_fy2023)
+    assert set(f["period_type"]) == {"Y"} and f["period_start"].min() == dt.date(2013, 10, 1)
+    assert "_O" in set(f["citizenship_iso3"]) and "_U" in set(f["citizenship_iso3"])
+
+
+def test_usbp_encounters_against_the_workbooks_own_counts():
+    f = _harmonized("usa_ohss_usbp_encounters_citizenship")
+    annual = {y: q for y, q in _sheet("usa_ohss_usbp_encounters_citizenship", "Annual Count")[1:]}
+    monthly = {
+        (y, int(m.split()[0])): q
+        for y, m, q in _sheet("usa_ohss_usbp_encounters_citizenship", "Monthly Count")[1:]
+    }
+    fiscal_year = f["period_start"].map(lambda d: d.year + (d.month >= 10))
+    fiscal_month = f["period_start"].map(lambda d: (d.month - 10) % 12 + 1)
+    by_year, cells = f.groupby(fiscal_year)["value"].sum(), f.groupby(fiscal_year).size()
+    by_month = f.groupby([fiscal_year, fiscal_month])["value"].sum()
+    assert set(by_year.index) == set(annual) and set(by_month.index) == set(monthly)
+    for year, quantity in annual.items():  # counts rounded to ten, small cells left out
+        assert abs(by_year[year] - quantity) <= 5 * cells[year], (year, by_year[year], quantity)
+    assert (annual[2023], by_year[2023]) == (2_063_690, 2_063_700)
+    # "01 October" is October of the year before the fiscal year's number.
+    assert f["period_start"].min() == dt.date(1999, 10, 1) and f["period_end"].max() == dt.date(2024, 11, 30)
+    assert set(f["flow_type"]) == {"IRR_ENC"} and set(f["unit"]) == {"events"}
+
+
+def test_refugio_em_numeros_applicants_by_sex_add_up_to_the_applications_by_nationality():
+    f = _harmonized("bra_obmigra_refugio_em_numeros")
+    by_nationality = _sheet("bra_obmigra_refugio_em_numeros", "Mapa 2.1.1")
+    check = sum(r[1] for r in by_nationality[2:] if isinstance(r[1], (int, float)))
+    assert f["value"].sum() == check == 454_165
+    by_year = f.groupby("year")["value"].sum()
+    assert list(by_year.index) == list(range(2015, 2025)) and by_year[2024] == 68_159
+    # Columns Homens, Mulheres, Não Especificado.
+    assert f.groupby("sex")["value"].sum().to_dict() == {"F": 187_980, "M": 265_544, "_U": 641}

@@ -31,7 +31,7 @@ FEB = dt.date(2024, 2, 1)
 LANGS = ("es", "en", "pt", "fr")
 # What every grain holds, so that no row adds two flow types, units or periods together.
 REQUIRED = ("flow_type", "unit", "period_start", "period_end")
-OPTIONS = {"grain", "root", "facts_where", "view_where", "region", "published"}
+OPTIONS = {"grain", "root", "facts_where", "view_where", "region", "published", "all_sources"}
 # Columns analysts group on instead of a grain's own: each replaces these grain columns.
 DERIVED = {
     "flow_type_root": ("flow_type",),
@@ -41,6 +41,7 @@ DERIVED = {
 # fact_flow's "no detail" in the observation key is '' (a key column is never NULL); the views
 # that show the facts' own columns carry it as it is.
 KEY_BLANKS = {"detail"}
+PAN_YEARLY, PAN_MONTHLY = "pan_darien_yearly", "pan_snm_transito_irregular_mensual"
 
 
 def _facts_case() -> list[dict]:
@@ -72,6 +73,13 @@ def _facts_case() -> list[dict]:
         obs("tst_rec_bra", "BRA", "VEN", JAN, 700, flow="ASY_APP", sex="M"),
         obs("tst_rec_bra", "BRA", "VEN", JAN, 650, flow="ASY_APP", sex="F"),
     ]
+    # Two sources of the same crossings (pan_snm_transito_irregular_mensual declares it and is
+    # preferred): 2022, its twelve months cover the yearly figure, which yields; 2021, one month
+    # does not cover the year, so the yearly figure is used and that month yields.
+    rows += [obs(PAN_YEARLY, "PAN", "VEN", dt.date(2022, 1, 1), 120_000, ptype="A")]
+    rows += [obs(PAN_MONTHLY, "PAN", "VEN", dt.date(2022, m, 1), 10_000 + m) for m in range(1, 13)]
+    rows += [obs(PAN_YEARLY, "PAN", "VEN", dt.date(2021, 1, 1), 50_000, ptype="A")]
+    rows += [obs(PAN_MONTHLY, "PAN", "VEN", dt.date(2021, 3, 1), 4_000)]
     # A source counting by the US fiscal year (its contract says so): September 2023 closes fiscal
     # year 2023, October and November 2023 open 2024.
     rows += [
@@ -135,6 +143,48 @@ def _derive(wh, facts: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _used(wh, facts: pd.DataFrame) -> pd.DataFrame:
+    """The facts a sum uses: of two overlapping sources (dim_source_overlap, seeded from the
+    contracts), per reporter, root flow type, unit and period, the preferred one where its periods
+    cover the other's whole, else the other (docs: sql/views.sql, v_fact_precedence)."""
+    rules = rows_of(wh, "SELECT * FROM dim_source_overlap")
+    if not rules or facts.empty:
+        return facts
+    roots = _roots()
+    spans: dict[tuple, set] = {}
+    for r in facts.itertuples(index=False):
+        key = (r.source_id, r.reporter_iso3, roots.get(r.flow_type, r.flow_type), r.unit)
+        spans.setdefault(key, set()).add((r.period_start, r.period_end))
+    out: set[tuple] = set()
+    for rule in rules:
+        since, until = rule["period_from"], rule["period_to"]
+        for (src, rep, root, unit), mine in spans.items():
+            if src != rule["source_id"] or rule["flow_type"] not in (None, root):
+                continue
+            theirs = spans.get((rule["preferred_source_id"], rep, root, unit), set())
+            for s, e in mine:
+                if (since and e < since) or (until and s > until):
+                    continue
+                hit = [(a, b) for a, b in theirs if a <= e and b >= s]
+                if not hit:
+                    continue
+                inside = sum((b - a).days + 1 for a, b in hit if a >= s and b <= e)
+                if any(a <= s and b >= e for a, b in hit) or inside >= (e - s).days + 1:
+                    out.add((src, rep, root, unit, s, e))
+                else:
+                    out |= {(rule["preferred_source_id"], rep, root, unit, a, b) for a, b in hit}
+    keys = zip(
+        facts["source_id"],
+        facts["reporter_iso3"],
+        facts["flow_type"].map(lambda c: roots.get(c, c)),
+        facts["unit"],
+        facts["period_start"],
+        facts["period_end"],
+        strict=True,
+    )
+    return facts[[k not in out for k in keys]]
+
+
 def _expected(facts: pd.DataFrame, spec: dict, grain: list[str]) -> pd.Series:
     """fact_flow summed to ``grain`` (the sources' suppressed cells count as NULL)."""
     f = facts.copy()
@@ -186,8 +236,14 @@ def _compare(view: str, name: str, grouped, expected: pd.Series, hidden: set) ->
 def _reconcile(wh, view: str, spec: dict) -> None:
     """The view's sums per grain (and per derived column) equal fact_flow's; in a pub_* view a
     suppressed row has no value and is the only row allowed to differ."""
-    facts_where = f" WHERE {spec['facts_where']}" if spec.get("facts_where") else ""
-    facts = _derive(wh, pd.DataFrame(rows_of(wh, f"SELECT * FROM fact_flow{facts_where}")))
+    # The precedence is decided on every fact (a yearly figure decides for the months inside it),
+    # then the view's own facts are kept.
+    covers = spec.get("facts_where") or "true"
+    facts = pd.DataFrame(
+        rows_of(wh, f"SELECT *, CASE WHEN {covers} THEN 1 ELSE 0 END AS _covered FROM fact_flow")
+    )
+    facts = facts if spec.get("all_sources") else _used(wh, facts)
+    facts = _derive(wh, facts[facts["_covered"] == 1].drop(columns="_covered"))
     view_where = f" WHERE {spec['view_where']}" if spec.get("view_where") else ""
     got = pd.DataFrame(rows_of(wh, f"SELECT * FROM {view}{view_where}"))
     assert not got.empty, view

@@ -8,6 +8,7 @@ This module is imported by Airflow DAG files: it must stay light (yaml and pydan
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from functools import lru_cache
@@ -553,6 +554,49 @@ class Publication(_Strict):
     """Notes for people reading the contract (shown with the DAG's documentation). Example: `Figures are revised.`"""
 
 
+class Overlap(_Strict):
+    """Another source that counts the same events of the same reporter (contract key ``overlaps``,
+    a list; default ``[]``: the source overlaps no other). Both sources load and are kept; a sum
+    in the reporting views uses one of them where they overlap (sql/views.sql, v_fact_precedence).
+
+    * ``source`` (str, required): the other source's ``source_id``; its contract must exist.
+    * ``flows`` (list of str, default ``[]``: every flow type): the root flow types the overlap
+      concerns (a child such as ``IRR_ENC.APP`` falls under its root ``IRR_ENC``).
+    * ``prefer`` (``this`` | ``other``, default ``this``): the source a sum uses. Precedence is by
+      coverage too: the preferred source wins a period only where its figures cover it whole
+      (a year by twelve months, or a month inside its year); where they do not, the other
+      source's figures are used and the preferred source's inside that period yield to them.
+    * ``since`` / ``until`` (date ``YYYY-MM-DD``, default none): the periods the rule holds for
+      (e.g. a yearbook that replaced a monthly release from 2023 on); outside them, no overlap.
+    * ``note`` (str, default none): why, for the analysts.
+
+    Example::
+
+        overlaps:
+          - {source: pan_darien_yearly, flows: [IRR_TRN], prefer: this,
+             note: "the yearly series is a third party's sum of these monthly tables"}
+    """
+
+    source: str
+    """The other source's `source_id` (its contract must exist). Example: `pan_darien_yearly`"""
+    flows: list[str] = Field(default_factory=list)
+    """The root flow types the overlap concerns (default: every flow type). Example: `[IRR_TRN]`"""
+    prefer: Literal["this", "other"] = "this"
+    """`this` or `other`: the source a sum uses where both cover a period whole. Example: `this`"""
+    since: dt.date | None = None
+    """The first date the rule holds for (default: always). Example: `2023-01-01`"""
+    until: dt.date | None = None
+    """The last date the rule holds for (default: always). Example: `2024-12-31`"""
+    note: str | None = None
+    """Why, for the analysts. Example: `the yearbook sums the monthly tables`"""
+
+    @model_validator(mode="after")
+    def _range(self) -> Overlap:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(f"overlap with '{self.source}': since {self.since} is after until {self.until}")
+        return self
+
+
 class FormatVersion(_Strict):
     """Another release format of the same source: the parts that differ from the contract's own."""
 
@@ -639,6 +683,8 @@ class Contract(_Strict):
     """Other release formats of the same source: the parts that differ. Example: `[{version: 2, ids: {year: Año}}]`"""
     sheet_totals: list[SheetTotals] = Field(default_factory=list)
     """Totals on another sheet of the workbook, checked as controls (see `sheet_totals`). Example: `[{sheet: Totales, ...}]`"""
+    overlaps: list[Overlap] = Field(default_factory=list)
+    """Other sources that count the same events of this reporter, and which one a sum uses (see `overlaps`). Example: `[{source: pan_darien_yearly, flows: [IRR_TRN], prefer: this}]`"""
     path: str | None = Field(default=None, exclude=True)  # set by the loader, not a key of the file
 
     @field_validator("source_id")
@@ -674,6 +720,8 @@ class Contract(_Strict):
         for action in self.markers.values():
             if action not in MARKER_ACTIONS:
                 raise ValueError(f"marker action must be one of {MARKER_ACTIONS}")
+        if any(o.source == self.source_id for o in self.overlaps):
+            raise ValueError("overlaps: a source does not overlap itself")
         return self
 
     @field_validator("fields", "remainder")
@@ -872,7 +920,55 @@ def _load_all(directory: str, stamp: tuple) -> dict[str, Contract]:
         if contract.source_id in contracts:
             raise ContractError(f"{path.name}: source_id '{contract.source_id}' is used twice")
         contracts[contract.source_id] = contract
+    check_overlaps(contracts)
     return contracts
+
+
+def overlap_rules(contracts: dict[str, Contract]) -> list[dict]:
+    """The contracts' ``overlaps`` as rows of ``dim_source_overlap``: the source that yields, the
+    one a sum uses, one row per root flow type (``None``: every flow type), the periods."""
+    rows = {}
+    for c in contracts.values():
+        for o in c.overlaps:
+            winner, loser = (c.source_id, o.source) if o.prefer == "this" else (o.source, c.source_id)
+            for flow in o.flows or [None]:
+                key = (loser, winner, flow, o.since, o.until)
+                rows.setdefault(
+                    key,
+                    {
+                        "source_id": loser,
+                        "preferred_source_id": winner,
+                        "flow_type": flow,
+                        "period_from": o.since,
+                        "period_to": o.until,
+                        "declared_by": c.source_id,
+                        "note": o.note,
+                    },
+                )
+    return list(rows.values())
+
+
+def check_overlaps(contracts: dict[str, Contract]) -> None:
+    """Every overlap names a known source, and two contracts never prefer each other for the same
+    flow type (a sum would then use neither, or both)."""
+    for c in contracts.values():
+        for o in c.overlaps:
+            if o.source not in contracts:
+                raise ContractError(
+                    f"{Path(c.path or c.source_id).name}: overlaps: unknown source '{o.source}'; "
+                    "`omh sources` lists them"
+                )
+    winners: dict[tuple, tuple[str, str]] = {}
+    for r in overlap_rules(contracts):
+        pair = tuple(sorted((r["source_id"], r["preferred_source_id"])))
+        key = (*pair, r["flow_type"], r["period_from"], r["period_to"])
+        seen = winners.setdefault(key, (r["preferred_source_id"], r["declared_by"]))
+        if seen[0] != r["preferred_source_id"]:
+            path = contracts[r["declared_by"]].path or r["declared_by"]
+            raise ContractError(
+                f"{Path(path).name}: overlaps: '{r['declared_by']}' and '{seen[1]}' each prefer a "
+                f"different source for {r['flow_type'] or 'every flow type'}; say the same in both"
+            )
 
 
 def load_contracts(directory: str | Path | None = None) -> dict[str, Contract]:

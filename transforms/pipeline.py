@@ -722,10 +722,22 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
         finally:
             checked.close()
         wh.lake_written(source_id, sha)
+        warnings += _flag_overlaps(wh, cfg, source_id, sha, shown)
     for w in warnings:
         log.warning(w)
     log.info("%s", result.reason)
     return result
+
+
+def _flag_overlaps(wh, cfg: Settings, source_id: str, sha: str, shown: str) -> list[str]:
+    """A loaded file whose figures overlap another source's: one warning per overlap, in the
+    load's record and as an alert (transforms/overlaps.py)."""
+    from transforms import alerts, overlaps
+
+    found = overlaps.find(wh, source_id, sha)
+    for o in found:
+        alerts.write_alert(overlaps.alert(o, shown), cfg.home)
+    return [overlaps.message(o, shown) for o in found]
 
 
 def _skipped(source_id: str, path: Path, shown: str, sha: str) -> IngestResult:

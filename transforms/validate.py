@@ -134,11 +134,14 @@ def contract_fingerprint(contract: Contract) -> str:
     """A digest of everything in a contract that its raw suite is built from."""
     import hashlib
 
-    data = contract.model_dump(mode="json", exclude={"path", "publication", "delivery", "title", "agency"})
-    # Keys added since suites were first fingerprinted count only when set (suites stay current).
-    for key in ("remainder_max_share",):
-        if data[key] == type(contract).model_fields[key].default:
-            del data[key]
+    # `overlaps` says how the warehouse sums the source with others: nothing the raw suite checks.
+    # A key left at its default does not count: a key added to the contract language does not
+    # change the fingerprint (nor the suites, nor the retry of refused files) of contracts without it.
+    data = contract.model_dump(
+        mode="json",
+        exclude={"path", "publication", "delivery", "title", "agency", "overlaps"},
+        exclude_defaults=True,
+    )
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

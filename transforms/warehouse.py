@@ -427,6 +427,22 @@ def _absent_as_null(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _overlap_frame(contracts) -> pd.DataFrame:
+    """``dim_source_overlap`` from the contracts' ``overlaps`` (transforms/contracts.py)."""
+    from transforms.contracts import overlap_rules
+
+    columns = [
+        "source_id",
+        "preferred_source_id",
+        "flow_type",
+        "period_from",
+        "period_to",
+        "declared_by",
+        "note",
+    ]
+    return pd.DataFrame(overlap_rules(contracts), columns=columns)
+
+
 def _month_names() -> pd.DataFrame:
     months = pd.DataFrame(codelists.load("month_names"))
     months["month"] = months["month"].astype(int)
@@ -696,6 +712,7 @@ class Warehouse:
                     for c in contracts.values()
                 ]
                 self._replace("dim_source", pd.DataFrame(rows))
+                self._replace("dim_source_overlap", _overlap_frame(contracts))
             cols, rows = self.query(
                 "SELECT source_id, delivery_frequency, due_day, lag_months FROM dim_source"
             )
