@@ -237,7 +237,7 @@ def test_a_contract_overlap_is_checked(tmp_path):
         yaml.safe_dump(_contract("tst_bad", "b", "yearly", [{"source": MONTHLY, "prefer": "sometimes"}])),
         encoding="utf-8",
     )
-    with pytest.raises(ContractError, match=r"bad.yaml: overlaps.0.prefer"):
+    with pytest.raises(ContractError, match=r"bad.yaml: (line \d+: )?overlaps.0.prefer"):
         load_contract(bad)
 
 
