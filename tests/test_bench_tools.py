@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,62 @@ def test_the_bench_reads_each_step_from_the_pipelines_own_log_lines(tmp_path):
     for found in steps.values():
         assert found["s"] >= 0 and found["peak_mb"] >= found["rss_mb"] > 0
     assert bench_run.step_times(tmp_path / "missing.log") == {}
+
+
+def _rows_missing_from(con, a: str, b: str) -> int:
+    """Rows of ``a`` (with their multiplicity) that ``b`` lacks, every column but the load's clock."""
+    cols = "* EXCLUDE (loaded_at)"
+    return con.execute(
+        f"SELECT count(*) FROM (SELECT {cols} FROM {a} EXCEPT ALL SELECT {cols} FROM {b})"
+    ).fetchone()[0]
+
+
+def test_the_same_output_script_writes_exactly_the_pipelines_rows_and_lake(tmp_path):
+    """The same-output floor is only a floor if its output is the pipeline's: every fact row
+    (remainders and lineage included) and every lake row, column for column, and the same table
+    schema. A change of the pipeline's output or schema must be made in bench/same_output*.sql too."""
+    import duckdb
+    import same_output
+
+    from transforms.pipeline import vintage_of
+
+    csv, meta = bench_run.generate.ensure(6_000, seed=13, folder=tmp_path / "data")
+    home = tmp_path / "home"
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("omh")), "ingest", str(csv), "--source", bench_run.SOURCE_ID],
+        env={**os.environ, "OMH_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    made = same_output.run(csv, tmp_path / "same", vintage_of(csv).isoformat(), "2026-01-01 00:00:00")
+    assert made["rows"] == made["lake_rows"] == meta["observations_expected"]
+
+    con = duckdb.connect(made["db"])
+    con.execute(f"ATTACH '{home / 'warehouse.duckdb'}' AS pipe (READ_ONLY)")
+    assert (
+        con.execute("SELECT count(*) FROM fact_flow WHERE obs_status = 'E'").fetchone()[0] > 0
+    )  # remainders
+    assert _rows_missing_from(con, "fact_flow", "pipe.fact_flow") == 0
+    assert _rows_missing_from(con, "pipe.fact_flow", "fact_flow") == 0
+    schema = "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = 'fact_flow' AND table_catalog = '{}' ORDER BY ordinal_position"
+    assert (
+        con.execute(schema.format("pipe")).fetchall() == con.execute(schema.format("same_output")).fetchall()
+    )
+
+    def lake(root: Path) -> str:
+        return f"read_parquet('{root}/**/*.parquet', hive_partitioning = true)"
+
+    ours, theirs = lake(tmp_path / "same" / "lake"), lake(home / "lake")
+    assert (
+        con.execute(f"DESCRIBE SELECT * FROM {ours}").fetchall()
+        == con.execute(f"DESCRIBE SELECT * FROM {theirs}").fetchall()
+    )
+    assert _rows_missing_from(con, ours, theirs) == 0
+    assert _rows_missing_from(con, theirs, ours) == 0
+    partitions = {p.parent.relative_to(home / "lake") for p in (home / "lake").rglob("*.parquet")}
+    assert partitions == {
+        p.parent.relative_to(tmp_path / "same" / "lake")
+        for p in (tmp_path / "same" / "lake").rglob("*.parquet")
+    }

@@ -75,3 +75,45 @@ def test_the_report_is_a_page_a_person_reads(tmp_path, monkeypatch):
     assert main(["check", str(good), "--source", DARIEN, "--report", str(report), "--lang", "en"]) == 0
     page = report.read_text(encoding="utf-8")
     assert "Loads" in page and "Refused" not in page and "Problems" not in page
+
+
+def _problem_lines(out: str) -> list[str]:
+    return [line.strip() for line in out.splitlines() if line.startswith("  ")]
+
+
+def test_every_problem_of_the_file_is_worded_in_each_language(tmp_path, monkeypatch, capsys):
+    """No problem line stays in English when the sender reads Spanish, Portuguese or French: a
+    wording the pipeline adds without its phrase in data/messages.yaml fails here."""
+    monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
+    bad = tmp_path / "darien_2021.csv"
+    bad.write_text(FIVE_MISTAKES, encoding="utf-8")
+    assert main(["check", str(bad), "--source", DARIEN, "--lang", "en"]) == 1
+    english = _problem_lines(capsys.readouterr().out)
+    assert len(english) >= 6
+    for lang, row_word in (("es", "fila"), ("pt", "linha"), ("fr", "ligne")):
+        assert main(["check", str(bad), "--source", DARIEN, "--lang", lang]) == 1
+        lines = _problem_lines(capsys.readouterr().out)
+        assert len(lines) == len(english), lang
+        untranslated = [line for line in lines if line in english or re.search(r"\brow \d", line)]
+        assert untranslated == [], (lang, untranslated)
+        assert sum(line.startswith(f"{row_word} ") for line in lines) >= 5, (lang, lines)
+    assert main(["check", str(bad), "--source", DARIEN, "--lang", "pt"]) == 1
+    out = capsys.readouterr().out
+    assert "seria recusado: 6 problema(s)" in out and "Corrija no seu arquivo:" in out
+
+
+def test_a_file_with_hundreds_of_problems_lists_fifty_and_counts_the_rest(tmp_path, monkeypatch, capsys):
+    from transforms.cli import SHOWN_PROBLEMS
+
+    monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
+    bad = tmp_path / "darien_2021.csv"
+    rows = "".join(f"Colombia,2021,x{i}\n" for i in range(300))  # 300 cells that are not numbers
+    bad.write_text("toShow,year,total\n" + rows, encoding="utf-8")
+    assert main(["check", str(bad), "--source", DARIEN, "--lang", "en"]) == 1
+    out = capsys.readouterr().out
+    listed = [line for line in _problem_lines(out) if line.startswith("row ")]
+    assert len(listed) == SHOWN_PROBLEMS == 50
+    more = re.search(r"… and (\d+) more \(the report lists them\)", out)
+    assert more, out[-500:]
+    total = int(re.search(r"would be refused: (\d+) problem", out).group(1))
+    assert total >= 300 and int(more.group(1)) == total - SHOWN_PROBLEMS

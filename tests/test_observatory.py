@@ -397,7 +397,7 @@ def test_a_load_names_its_landing_file_lake_leaves_and_warehouse_tables(home):
 
 
 def test_make_airflow_seeds_an_empty_landing_zone_only(tmp_path):
-    from transforms.airflow_env import seed_landing
+    from transforms.demo import seed_landing
 
     home = tmp_path / "home"
     note = seed_landing(home)

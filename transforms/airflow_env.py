@@ -189,20 +189,6 @@ def admin_password(home: str | os.PathLike | None = None) -> tuple[str, str]:
     return password, origin
 
 
-def seed_landing(home: str | os.PathLike | None = None) -> str:
-    """Land the sample files of the 23 members and the real agency files when the landing zone
-    holds no file at all (a landing zone with files is never touched)."""
-    cfg = settings(home).ensure()
-    if any(p.is_file() for p in cfg.landing.rglob("*")):
-        return f"landing zone {cfg.landing} already holds files: left as it is"
-    from transforms.demo import land_real_files, land_samples
-
-    samples, why_not = land_samples(cfg.landing)
-    real = [p for p, note in land_real_files(cfg.landing) if note == "landed"]
-    what = f"{len(samples)} sample file(s)" if not why_not else why_not
-    return f"landing zone was empty: landed {what} and {len(real)} real agency file(s) in {cfg.landing}"
-
-
 def _announce_when_ready(url: str, password: str, stop) -> None:
     """Print the login once the API server answers (standalone's own banner carries no password)."""
     import time
@@ -225,7 +211,8 @@ def _announce_when_ready(url: str, password: str, stop) -> None:
 
 def run_standalone(home: str | os.PathLike | None = None) -> int:
     """``omh airflow``: ``airflow standalone`` (scheduler, DAG processor, triggerer, API server and
-    UI) on this home, with the project's DAGs and plugin; sample landing files when it is empty."""
+    UI) on this home, with the project's DAGs and plugin (``omh airflow`` lands the samples first
+    in an empty landing zone: ``demo.seed_landing``)."""
     import signal
     import subprocess
     import sys
@@ -233,7 +220,6 @@ def run_standalone(home: str | os.PathLike | None = None) -> int:
     import time
 
     cfg = settings(home).ensure()
-    print(seed_landing(cfg.home), flush=True)
     env = prepare_airflow(cfg.home)
     password, origin = admin_password(cfg.home)
     url = env["AIRFLOW__API__BASE_URL"]

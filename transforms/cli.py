@@ -231,7 +231,9 @@ def cmd_demo(args) -> int:
 
 def cmd_airflow(args) -> int:
     from transforms.airflow_env import run_standalone
+    from transforms.demo import seed_landing
 
+    print(seed_landing(), flush=True)
     return run_standalone()
 
 

@@ -355,3 +355,15 @@ def run_demo(home: str | os.PathLike | None = None) -> int:
         print(f"\nFAILED: {', '.join(o.dag_id for o in unexpected)} (see {airflow_log})")
         return EXIT_FAILED
     return EXIT_OK
+
+
+def seed_landing(home=None) -> str:
+    """Land the sample files of the 23 members and the real agency files when the landing zone
+    holds no file at all (a landing zone with files is never touched)."""
+    cfg = settings(home).ensure()
+    if any(p.is_file() for p in cfg.landing.rglob("*")):
+        return f"landing zone {cfg.landing} already holds files: left as it is"
+    samples, why_not = land_samples(cfg.landing)
+    real = [p for p, note in land_real_files(cfg.landing) if note == "landed"]
+    what = f"{len(samples)} sample file(s)" if not why_not else why_not
+    return f"landing zone was empty: landed {what} and {len(real)} real agency file(s) in {cfg.landing}"

@@ -5,6 +5,7 @@ find the header and hand back every cell as text with its physical row number, s
 every value stays traceable to (file, sheet, row, column).
 """
 
-from transforms.readers.grid import Grid, ReadError, read_grid
+from transforms.readers.dispatch import read_grid
+from transforms.readers.grid import Grid, ReadError
 
 __all__ = ["Grid", "ReadError", "read_grid"]

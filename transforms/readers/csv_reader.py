@@ -11,6 +11,8 @@ from transforms.readers.grid import Grid, ReadError, build_grid, find_header, ra
 
 # Fields longer than this are not statistics: refuse instead of holding them in memory.
 MAX_FIELD = 100_000
+# The bytes read first to sniff a file (and, below this size, the whole of it).
+PREFIX_BYTES = 256 * 1024
 PREAMBLE_SCAN = 500
 
 _BOMS = (
@@ -32,8 +34,6 @@ def resolve_encoding(head: bytes, encoding: str) -> str:
 
 def decode_prefix(head: bytes, encoding: str, name: str) -> tuple[str, bool]:
     """Decode the first bytes of a file; returns (text, whether the prefix is the whole file)."""
-    from transforms.readers.staging import PREFIX_BYTES
-
     try:
         decoder = codecs.getincrementaldecoder(encoding)()
     except LookupError as exc:

@@ -1,10 +1,9 @@
-"""The grid every reader returns, and the dispatch from a reader spec to a reader."""
+"""The grid every reader returns, and the header-finding helpers the readers share."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -152,19 +151,3 @@ def build_grid(
         pd.DataFrame(body, columns=range(width), dtype=object) if body else pd.DataFrame(columns=range(width))
     )
     return Grid(data=data, row_numbers=numbers, header_levels=levels, sheet=sheet)
-
-
-def read_grid(path: str | Path, spec) -> Grid:
-    """Read ``path`` with a contract's ``ReaderSpec``; raises ReadError with file and place."""
-    path = Path(path)
-    if not path.is_file():
-        raise ReadError(f"{path.name}: no such file")
-    if spec.format == "csv":
-        from transforms.readers.csv_reader import read_csv_grid
-
-        return read_csv_grid(path, spec)
-    if spec.format in ("xlsx", "xls"):
-        from transforms.readers.excel_reader import read_excel_grid
-
-        return read_excel_grid(path, spec)
-    raise ReadError(f"{path.name}: no reader for format '{spec.format}'")

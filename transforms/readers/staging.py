@@ -20,10 +20,9 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from transforms.readers.csv_reader import MAX_FIELD, decode_prefix, resolve_encoding
+from transforms.readers.csv_reader import MAX_FIELD, PREFIX_BYTES, decode_prefix, resolve_encoding
 from transforms.readers.grid import ReadError, check_width, find_header, ragged_row_error
 
-PREFIX_BYTES = 256 * 1024
 BLOCK_SIZE = 8 << 20
 
 

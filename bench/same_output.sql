@@ -1,0 +1,66 @@
+-- The same-output floor (issue 17): the bench file turned, by hand, into exactly the rows and
+-- the lake `omh ingest` produces for it, with the pipeline's schema of the day and no project code.
+-- It knows the one layout of the bench file (the `col_entradas_extranjeros` contract) and checks
+-- nothing: the pipeline's extra cost over it is the price of being general and of checking.
+-- Parameters (substituted by bench/run.py, `same_output` step): ${csv} ${lake} ${codelists}
+-- ${source_file} ${sha256} ${vintage} ${loaded_at}. Run in a fresh DuckDB database file.
+
+-- The code lists the contract needs: M49 -> ISO 3166 alpha-3, Spanish month names -> number.
+CREATE TEMP TABLE m49 AS
+SELECT CAST(m49 AS INTEGER) AS m49, iso3
+FROM read_csv('${codelists}/countries.csv', all_varchar = true) WHERE m49 IS NOT NULL AND m49 <> '';
+CREATE TEMP TABLE month_no AS
+SELECT CAST(month AS INTEGER) AS month, label_es FROM read_csv('${codelists}/months.csv', all_varchar = true);
+
+-- The file as it is, in file order (the only statement that needs it): a row's rowid + 2 is its
+-- line in the file (the header is line 1). Typed by hand: the bench file writes plain integers.
+SET preserve_insertion_order = true;
+CREATE TABLE raw AS
+SELECT * FROM read_csv('${csv}', header = true, delim = ',', quote = '"', auto_detect = false,
+    columns = {'Año': 'INTEGER', 'Mes': 'VARCHAR', 'Nacionalidad': 'VARCHAR', 'Codigo Iso 3166': 'INTEGER',
+               'Femenino': 'DOUBLE', 'Masculino': 'DOUBLE', 'Indefinido': 'DOUBLE', 'Total': 'DOUBLE',
+               'Latitud - Longitud': 'VARCHAR'});
+SET preserve_insertion_order = false;
+
+-- fact_flow as the warehouse holds it (27 columns, the scope index).
+CREATE TABLE fact_flow (
+    source_id VARCHAR NOT NULL, reporter_iso3 VARCHAR NOT NULL, reporter_role VARCHAR,
+    flow_type VARCHAR NOT NULL, citizenship_iso3 VARCHAR NOT NULL, counterpart_iso3 VARCHAR NOT NULL,
+    period_start DATE NOT NULL, period_end DATE NOT NULL, period_type VARCHAR NOT NULL,
+    sex VARCHAR NOT NULL, age_band VARCHAR NOT NULL, unit VARCHAR NOT NULL, detail VARCHAR NOT NULL,
+    value DOUBLE PRECISION, obs_status VARCHAR NOT NULL, conf_status VARCHAR NOT NULL,
+    rounding_base INTEGER, source_file VARCHAR NOT NULL, source_sha256 VARCHAR NOT NULL,
+    source_sheet VARCHAR, source_row BIGINT NOT NULL, source_column VARCHAR, vintage DATE NOT NULL,
+    loaded_at TIMESTAMP NOT NULL, year INTEGER NOT NULL, month INTEGER NOT NULL, change VARCHAR
+);
+-- The observations: one per stated cell, and the remainder of Total kept as sex unknown (_U),
+-- estimated (E), in the Total column's lineage; the code lists joined once per row.
+INSERT INTO fact_flow
+SELECT 'col_entradas_extranjeros', 'COL', 'destination', 'ENT_REG', m.iso3, '_Z',
+       make_date(r."Año", mn.month, 1), last_day(make_date(r."Año", mn.month, 1)), 'M', c.sex, '_T', 'events',
+       CASE WHEN c.remainder THEN 'location=' || r."Latitud - Longitud" || '; remainder'
+            ELSE 'location=' || r."Latitud - Longitud" END,
+       c.value, c.obs_status, 'F', CAST(NULL AS INTEGER), '${source_file}', '${sha256}', CAST(NULL AS VARCHAR),
+       r.rowid + 2, c.source_column, DATE '${vintage}', TIMESTAMP '${loaded_at}', r."Año", mn.month, 'new'
+FROM raw r
+JOIN m49 m ON m.m49 = r."Codigo Iso 3166"
+JOIN month_no mn ON mn.label_es = lower(r."Mes"),
+     LATERAL (
+         SELECT unnest([
+             {'sex': 'F', 'value': r."Femenino", 'obs_status': 'A', 'source_column': 'Femenino', 'remainder': false},
+             {'sex': 'M', 'value': r."Masculino", 'obs_status': 'A', 'source_column': 'Masculino', 'remainder': false},
+             {'sex': '_U', 'value': r."Indefinido", 'obs_status': 'A', 'source_column': 'Indefinido', 'remainder': false},
+             {'sex': '_U', 'value': r."Total" - (r."Femenino" + r."Masculino" + coalesce(r."Indefinido", 0)),
+              'obs_status': 'E', 'source_column': 'Total', 'remainder': true}
+         ], recursive := true)
+     ) c
+WHERE c.value IS NOT NULL AND (NOT c.remainder OR c.value > 0);
+CREATE INDEX fact_flow_scope ON fact_flow (source_id, period_start, period_end);
+
+-- The lake: one Parquet file per reporter, year and month, the partition keys in the path only.
+COPY (
+    SELECT * EXCLUDE (change) FROM fact_flow
+) TO '${lake}' (
+    FORMAT parquet, COMPRESSION zstd, PARTITION_BY (reporter_iso3, year, month),
+    FILENAME_PATTERN 'col_entradas_extranjeros_{i}', OVERWRITE_OR_IGNORE
+);
