@@ -54,7 +54,7 @@ JOIN month_no mn ON mn.label_es = lower(r."Mes"),
               'obs_status': 'E', 'source_column': 'Total', 'remainder': true}
          ], recursive := true)
      ) c
-WHERE c.value IS NOT NULL AND (NOT c.remainder OR c.value > 0);
+WHERE c.value IS NOT NULL AND (NOT c.remainder OR c.value <> 0);  -- a remainder both ways (decision 0001)
 CREATE INDEX fact_flow_scope ON fact_flow (source_id, period_start, period_end);
 
 -- The lake: one Parquet file per reporter, year and month, the partition keys in the path only.
