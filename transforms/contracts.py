@@ -263,6 +263,9 @@ class Delivery(_Strict):
     lag_months: int = 1
     due_day: int = 15
     schedule: str | None = None
+    # False: a file sent on request (e.g. a counterpart feed for the mirror checks), outside the
+    # delivery calendar: no periods are expected of it in the completeness grid.
+    calendar: bool = True
 
 
 class Publication(_Strict):
