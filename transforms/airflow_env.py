@@ -195,11 +195,12 @@ def seed_landing(home: str | os.PathLike | None = None) -> str:
     cfg = settings(home).ensure()
     if any(p.is_file() for p in cfg.landing.rglob("*")):
         return f"landing zone {cfg.landing} already holds files: left as it is"
-    from transforms.demo import land_real_files, land_samples
+    from transforms.demo import land_counterpart_feeds, land_real_files, land_samples
 
     samples, why_not = land_samples(cfg.landing)
+    feeds = land_counterpart_feeds(cfg.landing) if not why_not else []
     real = [p for p, note in land_real_files(cfg.landing) if note == "landed"]
-    what = f"{len(samples)} sample file(s)" if not why_not else why_not
+    what = f"{len(samples)} sample file(s), {len(feeds)} counterpart feed(s)" if not why_not else why_not
     return f"landing zone was empty: landed {what} and {len(real)} real agency file(s) in {cfg.landing}"
 
 
