@@ -263,3 +263,15 @@ def test_only_recent_periods_are_checked(wh):
 def test_the_regional_dag_runs_the_mirror_checks_after_the_refresh():
     text = (Path(__file__).resolve().parent.parent / "dags" / "omh_regional.py").read_text(encoding="utf-8")
     assert "check_mirror()" in text and "refresh_views() >> [country_summary(), mirror_checks()]" in text
+
+
+def test_the_counterpart_feeds_are_outside_the_delivery_calendar(wh):
+    from transforms.samples_mirror import MIRROR_SAMPLES
+
+    contracts = load_contracts()
+    wh.ensure_schema(contracts)
+    feeds = {s.source_id for s in MIRROR_SAMPLES}
+    assert all(contracts[f].delivery.calendar is False for f in feeds)
+    slotted = {r[0] for r in wh.fetchall("SELECT DISTINCT source_id FROM delivery_slot")}
+    assert not feeds & slotted  # the completeness grid expects nothing of them
+    assert "cri_dgme_entradas_extranjeros" in slotted  # the member states' own sources still are

@@ -358,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "suites", help="regenerate expectations/*.json from contracts and code lists").set_defaults(
         func=cmd_suites
     )
-    s = _command(sub, "samples", help="write the sample landing files of all 23 member states")
+    s = _command(
+        sub,
+        "samples",
+        help="write the sample landing files of all 23 member states and the mirror pairs' counterpart feeds",
+    )
     s.add_argument("--out", help="landing folder (default $OMH_HOME/landing)")
     s.add_argument(
         "--year", type=int, help="the year the files report (default 2024, the year of their figures)"

@@ -541,6 +541,8 @@ class Delivery(_Strict):
     """Day of that month by which the file is due (a Deadline Alert fires after it). Example: `20`"""
     schedule: str | None = None
     """A cron expression replacing the frequency's default schedule. Example: `'0 6 * * 1'`"""
+    calendar: bool = True
+    """`false`: a file sent on request (e.g. a counterpart feed for the mirror checks), outside the delivery calendar: the completeness grid expects no period of it. Example: `false`"""
 
 
 class Publication(_Strict):

@@ -104,19 +104,32 @@ def land_real_files(landing: Path, raw_dir: Path = REAL_DIR, contracts=None) -> 
     return out
 
 
+def land_counterpart_feeds(landing: Path) -> list[Path]:
+    """The other side of each mirror pair (data/mirror_pairs.yaml) for the same years as the
+    samples: Costa Rica's irregular transit from Panama, Mexico's returns, the returnees Guatemala
+    and Honduras receive (transforms/samples_mirror.py); none when the samples are not available."""
+    try:
+        from transforms.samples import YEAR, recent_year
+        from transforms.samples_mirror import write_mirror_samples
+    except ImportError:
+        return []
+    written = []
+    for year in sorted({YEAR, recent_year()}):
+        written += write_mirror_samples(landing, year)
+    return [Path(p) for p in written]
+
+
 def land_samples(landing: Path) -> tuple[list[Path], str]:
     """The sample files of the member states, or why there are none: the 2024 releases (the year
     of IOM's figures they carry) and the releases of the last whole year before the observatory's
     date, so the completeness grid of the last 24 months shows every member's deliveries."""
     try:
         from transforms.samples import YEAR, recent_year, write_samples
-        from transforms.samples_mirror import write_mirror_samples
     except ImportError as exc:
         return [], f"sample files not available ({exc})"
     written = []
     for year in sorted({YEAR, recent_year()}):
         written += write_samples(landing, year)
-        written += write_mirror_samples(landing, year)  # the other side of each mirror pair
     return [Path(p) for p in written], ""
 
 
@@ -299,6 +312,8 @@ def run_demo(home: str | os.PathLike | None = None) -> int:
     else:
         folders = sorted({p.parent.name for p in samples})
         print(f"  {len(samples)} sample file(s) in {len(folders)} landing folder(s) of {cfg.landing}")
+        feeds = land_counterpart_feeds(cfg.landing)
+        print(f"  {len(feeds)} counterpart feed(s) of the mirror pairs (data/mirror_pairs.yaml)")
     for path, note in land_real_files(cfg.landing, contracts=contracts):
         where = path.relative_to(cfg.home) if path.is_relative_to(cfg.home) else path
         print(f"  real file {where}: {note}")
@@ -366,6 +381,7 @@ def seed_landing(home=None) -> str:
     if any(p.is_file() for p in cfg.landing.rglob("*")):
         return f"landing zone {cfg.landing} already holds files: left as it is"
     samples, why_not = land_samples(cfg.landing)
+    feeds = land_counterpart_feeds(cfg.landing) if not why_not else []
     real = [p for p, note in land_real_files(cfg.landing) if note == "landed"]
-    what = f"{len(samples)} sample file(s)" if not why_not else why_not
+    what = f"{len(samples)} sample file(s), {len(feeds)} counterpart feed(s)" if not why_not else why_not
     return f"landing zone was empty: landed {what} and {len(real)} real agency file(s) in {cfg.landing}"

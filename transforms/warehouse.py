@@ -708,13 +708,15 @@ class Warehouse:
                         "due_day": c.delivery.due_day,
                         "lag_months": c.delivery.lag_months,
                         "calendar": c.period.calendar,
+                        "on_calendar": c.delivery.calendar,
                     }
                     for c in contracts.values()
                 ]
                 self._replace("dim_source", pd.DataFrame(rows))
                 self._replace("dim_source_overlap", _overlap_frame(contracts))
             cols, rows = self.query(
-                "SELECT source_id, delivery_frequency, due_day, lag_months FROM dim_source"
+                "SELECT source_id, delivery_frequency, due_day, lag_months FROM dim_source "
+                "WHERE on_calendar IS NULL OR on_calendar"
             )
             months_back = self._scalar("SELECT value FROM config WHERE key = 'completeness_months'")
             slots, months = delivery_slots(

@@ -29,3 +29,8 @@ CREATE TABLE IF NOT EXISTS dim_mirror_pair (
     tolerance            DOUBLE PRECISION NOT NULL,
     note                 VARCHAR
 );
+
+-- A source outside the delivery calendar (contract delivery.calendar: false, e.g. a counterpart
+-- feed sent on request) has no delivery slots: the completeness grid expects nothing of it.
+-- NULL (sources seeded before) counts as on the calendar.
+ALTER TABLE dim_source ADD COLUMN on_calendar BOOLEAN;
