@@ -57,6 +57,7 @@ class Figure:
     unit: str
     note: int | None = None  # footnote number (sources and vintages)
     flags: str = ""  # "p" provisional, "e" estimated (any observation behind it)
+    ref: str = ""  # the view and cell it comes from: "pub_corridor|PAN|VEN|IRR_TRN|persons|2025-06-01"
 
     @property
     def suppressed(self) -> bool:
@@ -153,7 +154,10 @@ class _Lineage:
             flags = {"p"} if r["p"] else set()
             flags |= {"e"} if r["e"] else set()
             base = (r["flow_type"], r["unit"], r["period_type"], r["period_start"])
-            keys = [("cit", r["reporter_iso3"], r["citizenship_iso3"], *base), ("rep", r["reporter_iso3"], *base)]
+            keys = [
+                ("cit", r["reporter_iso3"], r["citizenship_iso3"], *base),
+                ("rep", r["reporter_iso3"], *base),
+            ]
             if r["is_member"]:
                 keys += [("reg", "ALL", *base), ("reg", r["conference"], *base)]
             for key in keys:
@@ -166,9 +170,15 @@ class _Lineage:
         return frozenset(lineage), "".join(sorted(flags))
 
 
+_VIEWS = {"reg": "pub_regional_totals", "rep": "pub_flow_by_period", "cit": "pub_corridor"}
+
+
 def _figure(value, unit: str, lineage: _Lineage, notes: Footnotes, *key) -> Figure:
+    """A published value with its footnote, flags and reference; ``key`` as ``_Lineage`` keys it."""
     sources, flags = lineage.of(*key)
-    return Figure(_num(value), unit, notes.number(sources), flags)
+    level, *cell = key
+    ref = "|".join([_VIEWS[level], *(str(k) for k in cell if k != "M")])
+    return Figure(_num(value), unit, notes.number(sources), flags, ref)
 
 
 def gather(wh, period: dt.date, lang: str, since: str | None = None) -> BulletinData:
@@ -179,6 +189,7 @@ def gather(wh, period: dt.date, lang: str, since: str | None = None) -> Bulletin
     notes = Footnotes(sources)
     lineage = _Lineage(wh, min(first, last_year), month_end(period))
     headline = _headline(wh, period, lang, lineage, notes)
+    grid = _grid(wh, first, period, lang)
     return BulletinData(
         period=period,
         lang=lang,
@@ -190,8 +201,8 @@ def gather(wh, period: dt.date, lang: str, since: str | None = None) -> Bulletin
         mirror=_mirror(wh, period, lang) if _has_view(wh, "pub_mirror") else None,
         revisions=_revisions(wh, since, lang),
         revisions_since=since,
-        not_reported=[],
-        grid=_grid(wh, first, period, lang),
+        not_reported=_not_reported(grid, period),
+        grid=grid,
         footnotes=notes,
         flag_labels=_flag_labels(wh, lang),
     )
@@ -222,19 +233,28 @@ def _headline(wh, period, lang, lineage, notes) -> list[dict]:
         key = (r["flow_type"], r["unit"])
         entry = out.setdefault(
             key,
-            {"flow_type": r["flow_type"], "flow_label": r["flow_label"], "unit": r["unit"],
-             "unit_label": r["unit_label"], "regions": {}},
+            {
+                "flow_type": r["flow_type"],
+                "flow_label": r["flow_label"],
+                "unit": r["unit"],
+                "unit_label": r["unit_label"],
+                "regions": {},
+            },
         )
         entry["regions"][r["region"]] = _figure(
             r["value"], r["unit"], lineage, notes, "reg", r["region"], r["flow_type"], r["unit"], "M", period
         )
-    before = {(r["flow_type"], r["unit"], r["region"]): r["value"] for r in rows if r["period_start"] != period}
+    before = {
+        (r["flow_type"], r["unit"], r["region"]): r["value"] for r in rows if r["period_start"] != period
+    }
     for (flow, unit), entry in out.items():
         now = entry["regions"].get("ALL")
         prev = before.get((flow, unit, "ALL"))
-        entry["previous"] = _figure(
-            prev, unit, lineage, notes, "reg", "ALL", flow, unit, "M", add_months(period, -12)
-        ) if (flow, unit, "ALL") in before else None
+        entry["previous"] = (
+            _figure(prev, unit, lineage, notes, "reg", "ALL", flow, unit, "M", add_months(period, -12))
+            if (flow, unit, "ALL") in before
+            else None
+        )
         entry["change_pct"] = (
             100.0 * (now.value - float(prev)) / float(prev)
             if now is not None and now.value is not None and prev not in (None, 0)
@@ -251,10 +271,7 @@ def _trend(wh, first, period, lang) -> list[dict]:
         "AND period_start >= ? AND period_start <= ? ORDER BY period_start, flow_type",
         [first, period],
     )
-    return [
-        {**r, "month": f"{r['period_start']:%Y-%m}", "value": _num(r["value"])}
-        for r in rows
-    ]
+    return [{**r, "month": f"{r['period_start']:%Y-%m}", "value": _num(r["value"])} for r in rows]
 
 
 def _corridors(wh, period, lang, lineage, notes) -> list[dict]:
@@ -272,7 +289,10 @@ def _corridors(wh, period, lang, lineage, notes) -> list[dict]:
             continue
         g = groups.setdefault(
             (r["reporter_iso3"], r["flow_type"], r["unit"]),
-            {k: r[k] for k in ("reporter_iso3", "reporter_label", "flow_type", "flow_label", "unit", "unit_label")}
+            {
+                k: r[k]
+                for k in ("reporter_iso3", "reporter_label", "flow_type", "flow_label", "unit", "unit_label")
+            }
             | {"cells": [], "suppressed": 0},
         )
         if r["value"] is None:
@@ -286,8 +306,19 @@ def _corridors(wh, period, lang, lineage, notes) -> list[dict]:
             {
                 "citizenship_iso3": c["citizenship_iso3"],
                 "citizenship_label": c["citizenship_label"] or c["citizenship_iso3"],
-                "figure": _figure(c["value"], unit, lineage, notes, "cit", rep, c["citizenship_iso3"], flow, unit,
-                                  "M", period),
+                "figure": _figure(
+                    c["value"],
+                    unit,
+                    lineage,
+                    notes,
+                    "cit",
+                    rep,
+                    c["citizenship_iso3"],
+                    flow,
+                    unit,
+                    "M",
+                    period,
+                ),
             }
             for c in top[:TOP_NATIONALITIES]
         ]
@@ -310,11 +341,21 @@ def _yoy(wh, period, lang, lineage, notes) -> list[dict]:
         key = (r["reporter_iso3"], r["flow_type"], r["unit"])
         out.append(
             {
-                **{k: r[k] for k in ("reporter_iso3", "reporter_label", "flow_type", "flow_label", "unit",
-                                     "unit_label")},
+                **{
+                    k: r[k]
+                    for k in (
+                        "reporter_iso3",
+                        "reporter_label",
+                        "flow_type",
+                        "flow_label",
+                        "unit",
+                        "unit_label",
+                    )
+                },
                 "figure": _figure(r["value"], r["unit"], lineage, notes, "rep", *key, "M", period),
-                "previous": _figure(r["value_previous_year"], r["unit"], lineage, notes, "rep", *key, "M",
-                                    previous),
+                "previous": _figure(
+                    r["value_previous_year"], r["unit"], lineage, notes, "rep", *key, "M", previous
+                ),
                 "change_pct": _num(r["change_pct"]),
             }
         )
@@ -334,8 +375,12 @@ def _mirror(wh, period, lang) -> list[dict]:
             {
                 **r,
                 "pair_label": r.get(f"pair_label_{lang}") or r.get("pair_label_en") or r["pair_id"],
-                "a": Figure(_num(r["a_value"]), r["a_unit"]),
-                "b": Figure(_num(r["b_value"]), r["b_unit"]),
+                "a": Figure(
+                    _num(r["a_value"]), r["a_unit"], ref=f"pub_mirror|{r['pair_id']}|{r['period_start']}|a"
+                ),
+                "b": Figure(
+                    _num(r["b_value"]), r["b_unit"], ref=f"pub_mirror|{r['pair_id']}|{r['period_start']}|b"
+                ),
                 "difference": _num(r["difference"]),
                 "asymmetry": _num(r["asymmetry"]),
                 "tolerance": _num(r["tolerance"]),
@@ -370,22 +415,31 @@ def _grid(wh, first, period, lang) -> dict:
     )
     months = [f"{add_months(first, i):%Y-%m}" for i in range(TREND_MONTHS)]
     members: dict[str, dict] = {}
-    labels: dict[str, str] = {}
+    labels = dict(wh.fetchall(f"SELECT code, label_{lang} FROM dim_delivery_status"))
     for r in rows:
         m = members.setdefault(
             r["reporter_iso3"],
-            {"iso3": r["reporter_iso3"], "label": r["reporter_label"], "conference": r["conference"], "cells": {}},
+            {
+                "iso3": r["reporter_iso3"],
+                "label": r["reporter_label"],
+                "conference": r["conference"],
+                "cells": {},
+            },
         )
         m["cells"][f"{r['month_start']:%Y-%m}"] = r["status"]
-        labels[r["status"]] = r["status_label"] or r["status"]
     return {"months": months, "members": list(members.values()), "status_labels": labels}
 
 
-def not_reported(grid: dict, period: dt.date) -> list[dict]:
+def _not_reported(grid: dict, period: dt.date) -> list[dict]:
     """Members whose month is missing or refused in the grid (no figure in it: a status)."""
     month = f"{period:%Y-%m}"
     return [
-        {"iso3": m["iso3"], "label": m["label"], "conference": m["conference"], "status": m["cells"].get(month)}
+        {
+            "iso3": m["iso3"],
+            "label": m["label"],
+            "conference": m["conference"],
+            "status": m["cells"].get(month),
+        }
         for m in grid["members"]
         if m["cells"].get(month) in ("missing", "refused")
     ]
@@ -394,7 +448,7 @@ def not_reported(grid: dict, period: dt.date) -> list[dict]:
 # ---------------------------------------------------------------------------- the last bulletin
 
 
-def last_bulletin_time(root: Path, lang: str, before: dt.date | None = None) -> str | None:
+def last_bulletin_time(root: Path, lang: str) -> str | None:
     """When the last bulletin in ``lang`` under ``root`` (``$OMH_HOME/bulletins``) was made."""
     stamps = []
     for manifest in root.glob(f"*/{lang}/bulletin.json"):
