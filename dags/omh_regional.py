@@ -27,14 +27,21 @@ Runs whenever any source DAG publishes its Asset (new files loaded), or by hand.
 2. `country_summary`: per member state, sources, files loaded and refused, observations and the
    periods covered; written to the task log and to `$OMH_HOME/reports/summary.json`.
 
-Both run in the `{afe.POOL}` pool, the queue of the warehouse's writers (decision 0007): the
-summary follows the loads queued before it.
+3. `bulletin`: the monthly bulletin of the latest month with published monthly figures, in
+   es/en/pt/fr, into `$OMH_HOME/bulletins/<YYYY-MM>/<lang>/` (`omh bulletin`); the Observatory
+   page links the newest one.
+
+The first two run in the `{afe.POOL}` pool, the queue of the warehouse's writers (decision 0007): the
+summary follows the loads queued before it. The bulletin only reads (it never holds up a load).
 
 ### When it fails
 - `refresh_views` up for retry: the warehouse is locked by another writer (an open `omh sql`
   session or a source DAG's `ingest`); it retries with backoff.
 - A SQL error in `refresh_views`: a view in `sql/views.sql` no longer matches the schema; fix
   the view and clear the task. Loaded data is untouched: views hold no data.
+- `bulletin` failed: its log names the language and the error; the loads, the views and the
+  summary are untouched, and the previous bulletin stays in place (files are replaced whole).
+  Run `omh bulletin --period YYYY-MM --lang es` by hand to see the same error, then clear the task.
 """
 
 
@@ -114,7 +121,30 @@ with DAG(
         log.info("observatory snapshot written to %s", write_snapshot())
         return json.loads(json.dumps(rows, default=str))
 
-    refresh_views() >> country_summary()
+    @task(retries=0)
+    def bulletin() -> list[str]:
+        """The latest month's bulletin in the four languages (HTML and PDF)."""
+        from transforms.bulletin import build, bulletins_root, default_period
+        from transforms.config import settings
+
+        cfg = settings()
+        period = default_period()
+        made = []
+        for lang in ("es", "en", "pt", "fr"):
+            out = bulletins_root(cfg) / f"{period:%Y-%m}" / lang
+            result = build(period, lang, out)
+            log.info(
+                "bulletin %s %s: %s and %s (%d charts)",
+                f"{period:%Y-%m}",
+                lang,
+                result.html,
+                result.pdf,
+                result.charts,
+            )
+            made.append(str(result.html))
+        return made
+
+    refresh_views() >> country_summary() >> bulletin()
 
 
 if __name__ == "__main__":
