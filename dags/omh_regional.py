@@ -121,7 +121,7 @@ with DAG(
         log.info("observatory snapshot written to %s", write_snapshot())
         return json.loads(json.dumps(rows, default=str))
 
-    @task(retries=0)
+    @task
     def bulletin() -> list[str]:
         """The latest month's bulletin in the four languages (HTML and PDF)."""
         from transforms.bulletin import build, bulletins_root, default_period
