@@ -221,15 +221,16 @@ def test_the_mirror_section_renders_from_pub_mirror_or_says_it_is_not_available(
     con.execute(
         """CREATE VIEW pub_mirror AS SELECT * FROM (VALUES
         ('PAN-COL', 'Panamá y Colombia', 'Panama and Colombia', 'Panamá e Colômbia', 'Panama et Colombie', 'M',
-         DATE '%(p)s', DATE '%(e)s', 'PAN', 'IRR_TRN', 'persons', 31054.0, 'COL', 'EXT_REG', 'persons', 29800.0,
+         DATE '{p}', DATE '{e}', 'PAN', 'IRR_TRN', 'persons', 31054.0, 'COL', 'EXT_REG', 'persons', 29800.0,
          1254.0, 0.041, 0.10, true, 'exits to Panama against Darién transit'),
         ('MEX-GTM', 'México y Guatemala', 'Mexico and Guatemala', 'México e Guatemala', 'Mexique et Guatemala',
-         'M', DATE '%(p)s', DATE '%(e)s', 'MEX', 'IRR_ENC', 'events', NULL, 'GTM', 'EXT_REG', 'events', 5000.0,
+         'M', DATE '{p}', DATE '{e}', 'MEX', 'IRR_ENC', 'events', NULL, 'GTM', 'EXT_REG', 'events', 5000.0,
          NULL, NULL, 0.10, NULL, 'one side withheld')
         ) AS t(pair_id, pair_label_es, pair_label_en, pair_label_pt, pair_label_fr, period_type, period_start,
                period_end, a_reporter_iso3, a_flow_type, a_unit, a_value, b_reporter_iso3, b_flow_type, b_unit,
-               b_value, difference, asymmetry, tolerance, within_tolerance, note)"""
-        % {"p": PERIOD, "e": PERIOD.replace(day=30)}
+               b_value, difference, asymmetry, tolerance, within_tolerance, note)""".format(
+            p=PERIOD, e=PERIOD.replace(day=30)
+        )
     )
     con.close()
     for lang, label in (("es", "Panamá y Colombia"), ("en", "Panama and Colombia")):
@@ -306,7 +307,6 @@ def test_the_command_writes_both_files_and_refuses_a_bad_period(home, tmp_path, 
 
 def test_the_observatory_page_links_the_latest_bulletin(home, tmp_path):
     from plugins.omh_observatory.app import render_page
-
     from transforms import observatory
 
     copy = tmp_path / "home"
