@@ -249,7 +249,9 @@ def test_the_mirror_section_renders_from_pub_mirror_or_says_it_is_not_available(
 def test_revisions_since_the_last_bulletin_name_reporter_and_period_not_values(home, tmp_path):
     copy = tmp_path / "home"
     shutil.copytree(home, copy)
-    first = build(PERIOD, "en", copy / "bulletins" / f"{PERIOD:%Y-%m}" / "en", copy)
+    root = copy / "bulletins"
+    previous = dt.date(PERIOD.year, PERIOD.month - 1, 1)
+    first = build(previous, "en", root / f"{previous:%Y-%m}" / "en", copy)
     assert "No figure was revised" in first.html.read_text(encoding="utf-8")
     # Honduras resends its file with one figure changed.
     (sample,) = [s for s in SAMPLES if s.source_id == "hnd_inm_flujo_irregular"]
@@ -259,19 +261,18 @@ def test_revisions_since_the_last_bulletin_name_reporter_and_period_not_values(h
     assert changed != text
     path.write_bytes(changed.encode("latin-1"))
     assert ingest_file(path, sample.source_id, copy).status == "loaded"
-    second = build(PERIOD, "en", copy / "bulletins" / f"{PERIOD:%Y-%m}" / "en", copy)
-    html = second.html.read_text(encoding="utf-8")
-    section = re.search(r'<section id="revisions">(.*?)</section>', html, re.S).group(1)
-    assert "hnd_inm_flujo_irregular" in section and "Honduras" in section
-    assert (
-        json.loads(first.manifest.read_text())["generated_at"][:19] in section
-        or "Since the bulletin of" in section
-    )
-    assert "revised" in section
-    # Values of revisions are not disclosure controlled: none is printed, only counts of observations.
-    assert "fig" not in section
-    third = build(PERIOD, "en", copy / "bulletins" / f"{PERIOD:%Y-%m}" / "en", copy)
-    assert "No figure was revised" in third.html.read_text(encoding="utf-8")
+    made_at = json.loads(first.manifest.read_text())["generated_at"]
+    for _ in range(2):  # made again for the same month: the same revisions
+        second = build(PERIOD, "en", root / f"{PERIOD:%Y-%m}" / "en", copy)
+        assert json.loads(second.manifest.read_text())["revisions_since"] == made_at
+        html = second.html.read_text(encoding="utf-8")
+        section = re.search(r'<section id="revisions">(.*?)</section>', html, re.S).group(1)
+        assert f"Since the bulletin of {made_at[:19]}" in section
+        assert "hnd_inm_flujo_irregular" in section and "Honduras" in section and "revised" in section
+        # Values of revisions are not disclosure controlled: none is printed, only counts of observations.
+        assert "fig" not in section
+    later = build(PERIOD, "en", tmp_path / "later", copy, since=dt.datetime.now(dt.UTC).isoformat())
+    assert "No figure was revised" in later.html.read_text(encoding="utf-8")
 
 
 def test_members_that_have_not_reported_and_the_grid(home, made):

@@ -60,8 +60,9 @@ def default_period(home=None) -> dt.date:
 
 def build(period: dt.date, lang: str, out: Path, home=None, since: str | None = None) -> Bulletin:
     """Make the bulletin of ``period`` in ``lang`` into ``out``; ``since`` (an ISO time) overrides
-    when the last bulletin was made (default: the newest ``bulletin.json`` under
-    ``$OMH_HOME/bulletins`` in that language)."""
+    when the last bulletin was made (default: the newest ``bulletin.json`` of an earlier month under
+    ``$OMH_HOME/bulletins`` in that language). Everything is rendered before any file of ``out``
+    is replaced: a failure leaves the previous bulletin whole."""
     from transforms.bulletin import charts as charting
     from transforms.bulletin import html, pdf
     from transforms.bulletin.data import gather, last_bulletin_time
@@ -72,7 +73,7 @@ def build(period: dt.date, lang: str, out: Path, home=None, since: str | None = 
     lang = check_lang(lang)
     cfg = settings(home)
     if since is None:
-        since = last_bulletin_time(bulletins_root(cfg), lang)
+        since = last_bulletin_time(bulletins_root(cfg), lang, period)
     try:
         wh = open_for_reading(cfg)
     except WarehouseError as exc:
@@ -85,9 +86,14 @@ def build(period: dt.date, lang: str, out: Path, home=None, since: str | None = 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     html_path, pdf_path, manifest = (out / name for name in FILES)
-    _write(html_path, html.render(data, charts, lang).encode("utf-8"))
+    page = html.render(data, charts, lang).encode("utf-8")
     tmp_pdf = out / f".bulletin.pdf.{os.getpid()}.tmp"
-    pdf.render(data, charts, lang, tmp_pdf)
+    try:
+        pdf.render(data, charts, lang, tmp_pdf)
+    except BaseException:
+        tmp_pdf.unlink(missing_ok=True)
+        raise
+    _write(html_path, page)
     tmp_pdf.replace(pdf_path)
     info = {
         "period": f"{period:%Y-%m}",

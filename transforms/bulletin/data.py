@@ -448,10 +448,14 @@ def _not_reported(grid: dict, period: dt.date) -> list[dict]:
 # ---------------------------------------------------------------------------- the last bulletin
 
 
-def last_bulletin_time(root: Path, lang: str) -> str | None:
-    """When the last bulletin in ``lang`` under ``root`` (``$OMH_HOME/bulletins``) was made."""
+def last_bulletin_time(root: Path, lang: str, period: dt.date) -> str | None:
+    """When the last bulletin in ``lang`` of a month before ``period`` was made (the newest
+    ``bulletin.json`` under ``root``, ``$OMH_HOME/bulletins/<YYYY-MM>/<lang>/``): a bulletin made
+    again for the same month lists the same revisions."""
     stamps = []
     for manifest in root.glob(f"*/{lang}/bulletin.json"):
+        if manifest.parent.parent.name >= f"{period:%Y-%m}":
+            continue
         try:
             stamps.append(json.loads(manifest.read_text(encoding="utf-8"))["generated_at"])
         except (OSError, ValueError, KeyError):
