@@ -370,3 +370,31 @@ def test_the_html_opens_from_disk_in_a_browser_with_its_charts(made):
             browser.close()
     assert not errors
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.mark.postgres
+def test_the_bulletin_reads_a_postgresql_warehouse_the_same_way(tmp_path, monkeypatch):
+    from test_warehouse import postgres_schema
+
+    with postgres_schema() as url:
+        monkeypatch.setenv("OMH_WAREHOUSE_URL", url)
+        home = tmp_path / "home"
+        for year in (2024, recent_year()):
+            written = write_samples(tmp_path / f"landing-{year}", year)
+            for sample, path in zip(SAMPLES, written, strict=True):
+                if sample.source_id in ("pan_snm_transito_irregular_mensual", "hnd_inm_flujo_irregular"):
+                    assert ingest_file(path, sample.source_id, home).status == "loaded"
+        b = build(PERIOD, "es", tmp_path / "out", home)
+        html = b.html.read_text(encoding="utf-8")
+        printed = dict(_printed_figures(html))
+        (total,) = _query(
+            home,
+            "SELECT value FROM pub_regional_totals WHERE region = 'ALL' AND flow_type = 'IRR_TRN' "
+            "AND unit = 'persons' AND period_type = 'M' AND period_start = ?",
+            [PERIOD],
+        )
+        assert printed[f"pub_regional_totals|ALL|IRR_TRN|persons|{PERIOD}"] == number(total["value"], "es")
+        assert SUPPRESSED in html and len(pdfium.PdfDocument(str(b.pdf))) >= 3
