@@ -284,6 +284,23 @@ def test_members_that_have_not_reported_and_the_grid(home, made):
     )
     listing = re.search(r'<ul id="not-reported">(.*?)</ul>', html, re.S).group(1)
     assert missing and all(f"({m['reporter_iso3']}," in listing for m in missing)
+    # A member with one source in and another missing is listed as partial, k of n (as on the Observatory).
+    partial = _query(
+        home,
+        "SELECT reporter_iso3, validated, sources_expected FROM v_completeness_by_month "
+        "WHERE month_start = ? AND status = 'missing' AND validated > 0",
+        [PERIOD],
+    )
+    assert partial
+    for p in partial:
+        line = re.search(rf"\({p['reporter_iso3']}, \w+\): ([^<]*)</li>", listing).group(1)
+        assert line == f"Partial ({p['validated']} of {p['sources_expected']} sources in)"
+    reported = _query(
+        home,
+        "SELECT reporter_iso3 FROM v_completeness_by_month WHERE month_start = ? AND status IN ('on_time', 'late')",
+        [PERIOD],
+    )
+    assert reported and not any(f"({r['reporter_iso3']}," in listing for r in reported)
     grid = re.search(r'<table class="grid" id="grid">(.*?)</table>', html, re.S).group(1)
     assert grid.count('<tr><th class="name">') == 23
 

@@ -101,7 +101,7 @@ def build(period: dt.date, lang: str, out: Path, home=None, since: str | None = 
         "generated_at": data.generated_at,
         "revisions_since": since,
         "charts": [c.key for c in charts],
-        "figures": sum(len(h["regions"]) for h in data.headline),
+        "headline_figures": sum(len(h["regions"]) for h in data.headline),
         "mirror": data.mirror is not None,
         "not_reported": [m["iso3"] for m in data.not_reported],
         "files": list(FILES[:2]),

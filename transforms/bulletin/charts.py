@@ -15,6 +15,7 @@ STATUS_COLORS = {
     "late": "#fb8c00",
     "refused": "#c62828",
     "missing": "#6d1b1b",
+    "partial": "#c0ca33",
     "not_due": "#e0e0e0",
     "no_source": "#fafafa",
 }

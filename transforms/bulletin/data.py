@@ -109,7 +109,6 @@ class BulletinData:
     not_reported: list[dict]  # members missing (or refused) for the month
     grid: dict  # months and per member status (the completeness grid)
     footnotes: Footnotes
-    flag_labels: dict[str, str]
 
     def notes(self) -> list[list[dict]]:
         return self.footnotes.texts()
@@ -204,18 +203,7 @@ def gather(wh, period: dt.date, lang: str, since: str | None = None) -> Bulletin
         not_reported=_not_reported(grid, period),
         grid=grid,
         footnotes=notes,
-        flag_labels=_flag_labels(wh, lang),
     )
-
-
-def _flag_labels(wh, lang: str) -> dict[str, str]:
-    from transforms import codelists
-
-    labels = {}
-    for code in ("P", "E"):
-        row = next((r for r in codelists.load("obs_status") if r["code"] == code), None)
-        labels[code.lower()] = (row or {}).get(f"label_{lang}") or code
-    return labels
 
 
 def _headline(wh, period, lang, lineage, notes) -> list[dict]:
@@ -406,16 +394,21 @@ def _revisions(wh, since: str | None, lang: str) -> list[dict]:
 
 
 def _grid(wh, first, period, lang) -> dict:
+    """Members x months, the worst delivery status of the month's sources; "partial" (as on the
+    Observatory page) when some of a member's sources are in and another is missing."""
+    from transforms.bulletin.labels import text
+
     rows = _rows(
         wh,
-        f"SELECT reporter_iso3, reporter_{lang} AS reporter_label, conference, month_start, status, "
-        f"status_{lang} AS status_label FROM v_completeness_by_month "
+        f"SELECT reporter_iso3, reporter_{lang} AS reporter_label, conference, month_start, status, validated, "
+        "sources_expected FROM v_completeness_by_month "
         "WHERE month_start >= ? AND month_start <= ? ORDER BY conference, reporter_iso3, month_start",
         [first, period],
     )
     months = [f"{add_months(first, i):%Y-%m}" for i in range(TREND_MONTHS)]
     members: dict[str, dict] = {}
     labels = dict(wh.fetchall(f"SELECT code, label_{lang} FROM dim_delivery_status"))
+    labels["partial"] = text("partial", lang)
     for r in rows:
         m = members.setdefault(
             r["reporter_iso3"],
@@ -424,25 +417,36 @@ def _grid(wh, first, period, lang) -> dict:
                 "label": r["reporter_label"],
                 "conference": r["conference"],
                 "cells": {},
+                "sources": {},
             },
         )
-        m["cells"][f"{r['month_start']:%Y-%m}"] = r["status"]
+        month = f"{r['month_start']:%Y-%m}"
+        status = r["status"]
+        if status == "missing" and r["validated"]:
+            status = "partial"
+        m["cells"][month] = status
+        m["sources"][month] = (int(r["validated"] or 0), int(r["sources_expected"] or 0))
     return {"months": months, "members": list(members.values()), "status_labels": labels}
 
 
 def _not_reported(grid: dict, period: dt.date) -> list[dict]:
-    """Members whose month is missing or refused in the grid (no figure in it: a status)."""
+    """Members whose month is missing, refused or partial in the grid (statuses, no figure)."""
     month = f"{period:%Y-%m}"
-    return [
-        {
-            "iso3": m["iso3"],
-            "label": m["label"],
-            "conference": m["conference"],
-            "status": m["cells"].get(month),
-        }
-        for m in grid["members"]
-        if m["cells"].get(month) in ("missing", "refused")
-    ]
+    out = []
+    for m in grid["members"]:
+        if m["cells"].get(month) in ("missing", "refused", "partial"):
+            sources_in, expected = m["sources"].get(month, (0, 0))
+            out.append(
+                {
+                    "iso3": m["iso3"],
+                    "label": m["label"],
+                    "conference": m["conference"],
+                    "status": m["cells"][month],
+                    "sources_in": sources_in,
+                    "sources_expected": expected,
+                }
+            )
+    return out
 
 
 # ---------------------------------------------------------------------------- the last bulletin

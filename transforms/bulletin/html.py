@@ -7,7 +7,7 @@ import html
 
 from transforms.bulletin.charts import STATUS_COLORS, Chart
 from transforms.bulletin.data import BulletinData, Figure
-from transforms.bulletin.labels import MISSING, month, number, percent, text
+from transforms.bulletin.labels import MISSING, month, number, percent, status_line, text
 
 
 def _e(value) -> str:
@@ -181,7 +181,7 @@ def completeness(d: BulletinData, lang: str) -> str:
     if d.not_reported:
         items = "".join(
             f"<li>{_e(m['label'])} ({_e(m['iso3'])}, {_e(m['conference'])}): "
-            f"{_e(d.grid['status_labels'].get(m['status'], m['status']))}</li>"
+            f"{_e(status_line(d, m, lang))}</li>"
             for m in d.not_reported
         )
         listing = f'<ul id="not-reported">{items}</ul>'

@@ -44,3 +44,11 @@ def percent(value: float | None, lang: str) -> str:
 def month(d: dt.date, lang: str) -> str:
     row = next(r for r in codelists.load("month_names") if int(r["month"]) == d.month)
     return f"{row[f'label_{lang}']} {d.year}"
+
+
+def status_line(d, member: dict, lang: str) -> str:
+    """A member's delivery status for the month, with k of n sources when partial."""
+    line = d.grid["status_labels"].get(member["status"], member["status"])
+    if member["status"] == "partial":
+        line += f" ({text('sources_in', lang, k=member['sources_in'], n=member['sources_expected'])})"
+    return line

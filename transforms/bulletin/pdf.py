@@ -12,7 +12,7 @@ from pathlib import Path
 
 from transforms.bulletin.charts import Chart
 from transforms.bulletin.data import BulletinData, Figure
-from transforms.bulletin.labels import MISSING, month, number, percent, text
+from transforms.bulletin.labels import MISSING, month, number, percent, status_line, text
 
 TEMPLATE = r"""
 #let d = json("data.json")
@@ -237,8 +237,7 @@ def _completeness(d: BulletinData, lang: str) -> list[dict]:
         {
             "kind": "list",
             "items": [
-                f"{m['label']} ({m['iso3']}, {m['conference']}): "
-                f"{d.grid['status_labels'].get(m['status'], m['status'])}"
+                f"{m['label']} ({m['iso3']}, {m['conference']}): {status_line(d, m, lang)}"
                 for m in d.not_reported
             ],
         }
