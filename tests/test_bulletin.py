@@ -92,9 +92,9 @@ def test_the_pdf_has_pages_charts_and_tables_that_are_not_blank(made, lang):
     for page in pdf:
         images += sum(1 for o in page.get_objects(max_depth=5) if o.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE)
         pixels = page.render(scale=0.6).to_numpy()[:, :, :3]
-        ink = (pixels < 200).any(axis=2).mean()  # share of pixels that are not (nearly) white
-        assert ink > 0.005, f"page {page} of {b.pdf} looks blank ({ink:.4f} ink)"
-        assert pixels.std() > 10
+        body = pixels[: int(pixels.shape[0] * 0.9)]  # above the footer, which every page has
+        ink = (body < 200).any(axis=2).mean()  # share of pixels that are not (nearly) white
+        assert ink > 0.001 and body.std() > 3, f"a page of {b.pdf} looks blank ({ink:.4f} ink)"
     assert images >= 4, "at least four charts"
     assert images == b.charts  # each chart is one image, nothing else is
     text = _pdf_text(b.pdf)

@@ -128,7 +128,9 @@ def _num(value) -> float | None:
 
 def _has_view(wh, name: str) -> bool:
     rows = wh.fetchall(
-        "SELECT count(*) FROM information_schema.tables WHERE lower(table_name) = ?", [name.lower()]
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE lower(table_name) = ? AND table_schema = current_schema()",  # not another schema's
+        [name.lower()],
     )
     return bool(rows and rows[0][0])
 
