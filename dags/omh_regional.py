@@ -31,14 +31,21 @@ Runs whenever any source DAG publishes its Asset (new files loaded), or by hand.
    log, in `$OMH_HOME/alerts.jsonl` (the Observatory lists it) and in
    `$OMH_HOME/reports/mirror.json`. A warning: the task stays green.
 
-All run in the `{afe.POOL}` pool, the queue of the warehouse's writers (decision 0007): the
-summary follows the loads queued before it.
+4. `bulletin`: the monthly bulletin of the latest month with published monthly figures, in
+   es/en/pt/fr, into `$OMH_HOME/bulletins/<YYYY-MM>/<lang>/` (`omh bulletin`); the Observatory
+   page links the newest one.
+
+The first three run in the `{afe.POOL}` pool, the queue of the warehouse's writers (decision 0007):
+the summary follows the loads queued before it. The bulletin only reads (it never holds up a load).
 
 ### When it fails
 - `refresh_views` up for retry: the warehouse is locked by another writer (an open `omh sql`
   session or a source DAG's `ingest`); it retries with backoff.
 - A SQL error in `refresh_views`: a view in `sql/views.sql` no longer matches the schema; fix
   the view and clear the task. Loaded data is untouched: views hold no data.
+- `bulletin` failed: its log names the language and the error; the loads, the views and the
+  summary are untouched, and the previous bulletin stays in place (files are replaced whole).
+  Run `omh bulletin --period YYYY-MM --lang es` by hand to see the same error, then clear the task.
 """
 
 
@@ -126,7 +133,32 @@ with DAG(
         report = check_mirror()
         return {"compared": report["compared"], "out_of_tolerance": len(report["out_of_tolerance"])}
 
-    refresh_views() >> [country_summary(), mirror_checks()]
+    @task
+    def bulletin() -> list[str]:
+        """The latest month's bulletin in the four languages (HTML and PDF)."""
+        from transforms.bulletin import build, bulletins_root, default_period
+        from transforms.config import settings
+
+        cfg = settings()
+        period = default_period()
+        made = []
+        for lang in ("es", "en", "pt", "fr"):
+            out = bulletins_root(cfg) / f"{period:%Y-%m}" / lang
+            result = build(period, lang, out)
+            log.info(
+                "bulletin %s %s: %s and %s (%d charts)",
+                f"{period:%Y-%m}",
+                lang,
+                result.html,
+                result.pdf,
+                result.charts,
+            )
+            made.append(str(result.html))
+        return made
+
+    summary = country_summary()
+    refresh_views() >> [summary, mirror_checks()]
+    summary >> bulletin()
 
 
 if __name__ == "__main__":

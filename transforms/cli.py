@@ -223,6 +223,26 @@ def cmd_sdmx(args) -> int:
     return EXIT_REFUSED if problems else EXIT_OK
 
 
+def cmd_bulletin(args) -> int:
+    from transforms.bulletin import BulletinError, build, default_period, parse_period
+
+    try:
+        period = parse_period(args.period) if args.period else default_period()
+        out = Path(args.out) if args.out else None
+        if out is None:
+            from transforms.bulletin import bulletins_root
+            from transforms.config import settings
+
+            out = bulletins_root(settings()) / f"{period:%Y-%m}" / args.lang
+        made = build(period, args.lang, out)
+    except BulletinError as exc:
+        print(error_line(f"omh bulletin: {exc}"), file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{made.html} ({made.charts} charts)")
+    print(made.pdf)
+    return EXIT_OK
+
+
 def cmd_dismiss(args) -> int:
     import getpass
 
@@ -355,6 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="only this dataflow (repeatable; default: all)",
     )
     x.set_defaults(func=cmd_sdmx)
+    b = _command(sub, "bulletin", help="the monthly bulletin (HTML and PDF) from the pub_* views")
+    b.add_argument("--period", help="the month, YYYY-MM (default: the latest with published monthly figures)")
+    b.add_argument("--lang", choices=["es", "en", "pt", "fr"], default="es", help="language (default es)")
+    b.add_argument(
+        "--out",
+        help="folder for bulletin.html and bulletin.pdf (default $OMH_HOME/bulletins/<period>/<lang>)",
+    )
+    b.set_defaults(func=cmd_bulletin)
     _command(sub, "suites", help="regenerate expectations/*.json from contracts and code lists").set_defaults(
         func=cmd_suites
     )

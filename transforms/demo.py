@@ -285,6 +285,8 @@ How to look at it
   {env} sql "SELECT * FROM v_flow_by_period WHERE reporter_iso3 = 'PAN' ORDER BY period_start"
   {env} sql "SELECT source_id, file_name, status, rows_loaded, reason FROM file_manifest"
   {env} sql "SELECT reporter_iso3, year, count(*) FROM read_parquet('{cfg.lake}/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY ALL LIMIT 10"
+  monthly bulletin (HTML and PDF; --lang es|en|pt|fr): {cfg.home / "bulletins"}/<YYYY-MM>/<lang>/
+  {env} bulletin --period 2024-06 --lang es
   Airflow UI with these DAGs and runs: make airflow   (home {afe.airflow_home(cfg.home)})
   The Observatory page (Airflow's navigation bar) shows each member's months: the sample releases of
   2024 and of the last whole year (received today, so "late"), the months since then "missing".

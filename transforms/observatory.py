@@ -7,7 +7,9 @@
 * ``validations``: the last file validated per source, with its HTML report;
 * ``unmapped``: labels a file used that its contract does not map (from each file's last validation);
 * ``alerts``: the Deadline Alerts written to ``$OMH_HOME/alerts.jsonl``, each marked resolved once
-  its period's figures are loaded.
+  its period's figures are loaded;
+* ``bulletins``: the newest monthly bulletin per language (``$OMH_HOME/bulletins``, written by the
+  regional DAG or ``omh bulletin``), as paths the app serves under ``bulletins/``.
 
 Read-only: one read-only warehouse connection per ``overview``, closed at once. A load does not
 hold it up (it writes a copy of the DuckDB file and publishes it whole, decision 0007); a file that
@@ -325,10 +327,13 @@ def overview(home=None, months: int = DEFAULT_MONTHS) -> dict:
     """Everything the Observatory page shows, from one read-only look at the warehouse."""
     cfg = settings(home)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    from transforms.bulletin import latest as latest_bulletins
+
     base = {
         "generated_at": now,
         "statuses": {k: {"label": v[0], "meaning": v[1]} for k, v in STATUSES.items()},
         "warehouse": cfg.duckdb_path.name if cfg.duckdb_path else "postgresql",
+        "bulletins": latest_bulletins(cfg.home),
     }
     if cfg.duckdb_path is not None and not cfg.duckdb_path.exists():
         return {

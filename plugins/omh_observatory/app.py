@@ -7,6 +7,7 @@
     GET /observatory/api/alerts             Deadline Alerts ($OMH_HOME/alerts.jsonl)
     GET /observatory/api/overview           all of the above in one answer
     GET /observatory/reports/<source>/<file>.html   a rendered validation report
+    GET /observatory/bulletins/<YYYY-MM>/<lang>/bulletin.html|.pdf   a monthly bulletin
 
 Every route answers only to an authenticated Airflow user: the dependency is Airflow's own
 ``requires_access_view(AccessView.WEBSITE)``, which reads the JWT from the ``Authorization: Bearer``
@@ -114,6 +115,17 @@ def create_app():
         if not target.is_relative_to(root) or target.suffix != ".html" or not target.is_file():
             raise HTTPException(404, "no such report")
         return FileResponse(target, media_type="text/html")
+
+    @app.get("/bulletins/{path:path}")
+    def bulletin(path: str):
+        from transforms.bulletin import bulletins_root
+
+        root = bulletins_root(settings()).resolve()
+        target = (root / path).resolve()
+        kinds = {".html": "text/html", ".pdf": "application/pdf"}
+        if not target.is_relative_to(root) or target.suffix not in kinds or not target.is_file():
+            raise HTTPException(404, "no such bulletin")
+        return FileResponse(target, media_type=kinds[target.suffix])
 
     @app.get("/", response_class=HTMLResponse)
     def page(months: int = Months) -> str:
@@ -279,6 +291,14 @@ def render_page(d: dict) -> str:
         )
         or '<tr><td colspan="7">No alert.</td></tr>'
     )
+    bulletins = (
+        " · ".join(
+            f'{_e(b["lang"])} {_e(b["period"])}: <a href="bulletins/{_e(b["html"])}" data-top>HTML</a>'
+            + (f' <a href="bulletins/{_e(b["pdf"])}" data-top>PDF</a>' if b.get("pdf") else "")
+            for b in d.get("bulletins") or []
+        )
+        or "No bulletin yet: the regional DAG makes one after its loads (or run omh bulletin)."
+    )
     stale = (
         f'<p class="stale">Shown from an earlier reading: {_e(d.get("stale_reason"))}</p>'
         if d.get("stale")
@@ -313,6 +333,7 @@ def render_page(d: dict) -> str:
 calendar. As of {_e(d["generated_at"])} UTC. <a href="api/overview" data-top>JSON</a>
 · Click a cell: the report of a refused or warned file, else the source's DAG and its runs.</p>
 {stale}{not_ready}
+<p class="meta" id="bulletins">Latest monthly bulletin: {bulletins}</p>
 <div>{legend}</div>
 <table class="grid" id="completeness"><thead><tr><th></th><th></th>{head}</tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
