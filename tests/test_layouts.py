@@ -395,6 +395,27 @@ def test_each_sheet_total_row_covers_its_own_sheet(tmp_path):
     assert figures(hz, "year", "citizenship_iso3")[(2024, "COL")] == 8
 
 
+def test_each_sheet_total_row_covers_its_own_sheet_in_a_long_table_given_as_a_frame(tmp_path):
+    # harmonize() of the extracted DataFrame (not the Extracted): the total rows are still checked
+    # sheet by sheet through the column _table, not against the cells of every sheet.
+    first = [["Nacionalidad", "Entradas"], ["Venezuela", 5], ["Colombia", 7], ["Total", 12]]
+    second = [["Nacionalidad", "Entradas"], ["Venezuela", 6], ["Colombia", 8], ["Total", 14]]
+    path = write_xlsx(tmp_path / "entradas.xlsx", {"2023": first, "2024": second})
+    c = contract(
+        reader={"format": "xlsx", "sheets": r"^20\d\d$"},
+        ids={"nationality": "Nacionalidad"},
+        values={"columns": [{"header": "Entradas"}]},
+        rows={"total": [{"column": "nationality", "equals": "Total"}]},
+        fields={"citizenship": {"column": "nationality"}},
+        period={"calendar": "yearly", "year": {"column": "sheet"}},
+    )
+    bound = bind_to_file(c, path.name)
+    ex = extract(path, bound)
+    hz = harmonize(bound, ex.table, ex.sheet)
+    assert not hz.errors, [p.message for p in hz.errors]
+    assert sorted(hz.controls["total"]) == [12, 14] and (hz.controls["remainder"] == 0).all()
+
+
 def test_sheets_with_columns_in_another_order_are_matched_by_header_text(tmp_path):
     path = write_xlsx(
         tmp_path / "e.xlsx",

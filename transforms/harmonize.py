@@ -940,7 +940,9 @@ def _harmonize(
         # Every control as a view (``Harmonized.controls``); only those whose total differs from
         # its cells are stored: the reconciliation and the remainders read nothing else.
         controls_view = temp_name("controls")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {controls_view} AS {_controls_sql(view, vname, ex)}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {controls_view} AS {_controls_sql(view, vname, ex, TABLE_KEY in columns)}"
+        )
         differing = f"{work_schema(con)}.{temp_name('controls_off')}"
         con.execute(
             f"CREATE OR REPLACE TABLE {differing} AS SELECT * FROM {controls_view} WHERE remainder <> 0"
@@ -1095,12 +1097,14 @@ TABLE_KEY = "_table"
 _CONTROL_COLUMNS = "source_row, source_col, source_column, scope, total, parts, cells, suppressed, remainder"
 
 
-def _controls_sql(view: str, vname: str, ex) -> str:
+def _controls_sql(view: str, vname: str, ex, tables: bool = False) -> str:
     """The source's own totals beside the sum of the leaves each covers.
 
     A total column covers the leaves of its row: with the file's rows at hand (``ex``), that sum is
     taken across the row's value columns, with no grouping over millions of rows. A total row
-    covers the leaves of its column: few groups, taken from the long table.
+    covers the leaves of its column: few groups, taken from the long table; with ``tables`` (the
+    long table has the column ``_table``: blocks, sheets), within its own table only, whether the
+    long table comes from ``extract`` or as a DataFrame.
     """
     from transforms.engine import register_frame
 
@@ -1132,7 +1136,7 @@ def _controls_sql(view: str, vname: str, ex) -> str:
     else:
         row_scope = _grouped_scope_sql(view, vname, "source_row", "total", "row")
     # A total row covers its column within its own table (a block of a sheet, a sheet of several).
-    table_key = TABLE_KEY if ex is not None and TABLE_KEY in ex.attrs else None
+    table_key = TABLE_KEY if tables else None
     column_scope = _grouped_scope_sql(view, vname, "source_col", "total_row", "column", table_key)
     pieces = [*parts, row_scope, column_scope] if row_scope else [*parts, column_scope]
     return " UNION ALL ".join(f"SELECT {_CONTROL_COLUMNS} FROM ({p})" for p in pieces)
