@@ -143,6 +143,11 @@ def test_no_figure_that_pub_views_suppress_is_printed(home, made, lang):
         "pub_corridor": "SELECT 'pub_corridor|' || reporter_iso3 || '|' || citizenship_iso3 || '|' || flow_type "
         "|| '|' || unit || '|' || CAST(period_start AS VARCHAR) AS ref, value, suppressed FROM pub_corridor "
         "WHERE period_type = 'M'",
+        "pub_mirror": " UNION ALL ".join(
+            f"SELECT 'pub_mirror|' || pair_id || '|' || CAST(period_start AS VARCHAR) || '|{side}' AS ref, "
+            f"{side}_value AS value, {side}_value IS NULL AS suppressed FROM pub_mirror"
+            for side in ("a", "b")
+        ),
     }
     cells = {r["ref"]: r for sql in views.values() for r in _query(home, sql)}
     for ref, txt in printed:
@@ -213,13 +218,19 @@ def test_footnotes_give_sources_and_vintages_and_mark_provisional_figures(home, 
 def test_the_mirror_section_renders_from_pub_mirror_or_says_it_is_not_available(home, made, tmp_path):
     import duckdb
 
-    html = made["en"].html.read_text(encoding="utf-8")
+    # A warehouse without the view (one made before migration 0007's views): the section says so.
+    bare = tmp_path / "bare"
+    shutil.copytree(home, bare, ignore=shutil.ignore_patterns("lake", "landing"))
+    con = duckdb.connect(str(bare / "warehouse.duckdb"))
+    con.execute("DROP VIEW pub_mirror")
+    con.close()
+    html = build(PERIOD, "en", tmp_path / "bare-en", bare).html.read_text(encoding="utf-8")
     assert 'id="mirror-unavailable"' in html and "Mirror checks are not available" in html
     copy = tmp_path / "home"
     shutil.copytree(home, copy, ignore=shutil.ignore_patterns("lake", "landing"))
     con = duckdb.connect(str(copy / "warehouse.duckdb"))
     con.execute(
-        """CREATE VIEW pub_mirror AS SELECT * FROM (VALUES
+        """CREATE OR REPLACE VIEW pub_mirror AS SELECT * FROM (VALUES
         ('PAN-COL', 'Panamá y Colombia', 'Panama and Colombia', 'Panamá e Colômbia', 'Panama et Colombie', 'M',
          DATE '{p}', DATE '{e}', 'PAN', 'IRR_TRN', 'persons', 31054.0, 'COL', 'EXT_REG', 'persons', 29800.0,
          1254.0, 0.041, 0.10, true, 'exits to Panama against Darién transit'),
