@@ -17,7 +17,7 @@ Where (environment, each with a default for one machine):
   (omh_cluster_airflow) for the metadata and, unless ``OMH_WAREHOUSE_URL`` names one,
   ``OMH_CLUSTER_WAREHOUSE_DB`` (omh_cluster_wh) for the warehouse;
 * ``OMH_CLUSTER_REDIS_URL``: the broker, redis://127.0.0.1:6379/3 (its own Redis DB number);
-  ``OMH_CLUSTER_QUEUE`` (omh): the Celery queue the workers listen to;
+  ``OMH_CLUSTER_QUEUE`` (cluster.env's default queue, omh): the Celery queue the workers listen to;
 * ``OMH_AIRFLOW_PORT``: the API server's port, 8080 when free, else a free one.
 """
 
@@ -199,7 +199,7 @@ def plan(home: str | os.PathLike | None = None) -> Plan:
     wanted = int(os.environ["OMH_AIRFLOW_PORT"]) if os.environ.get("OMH_AIRFLOW_PORT") else 8080
     port = free_port_block(2 + workers, wanted)
     url = afe.base_url(port)
-    queue = os.environ.get("OMH_CLUSTER_QUEUE") or "omh"
+    queue = os.environ.get("OMH_CLUSTER_QUEUE") or shared.get("AIRFLOW__OPERATORS__DEFAULT_QUEUE", "omh")
     base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
     env = {
         **base,
@@ -216,7 +216,6 @@ def plan(home: str | os.PathLike | None = None) -> Plan:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": meta.replace("+psycopg://", "+psycopg_async://", 1),
         "AIRFLOW__CELERY__BROKER_URL": redis_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{meta}",
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
         "AIRFLOW__API__HOST": afe.API_HOST,
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": url,
@@ -228,7 +227,12 @@ def plan(home: str | os.PathLike | None = None) -> Plan:
         "AIRFLOW__OPENLINEAGE__TRANSPORT": os.environ.get("OMH_OPENLINEAGE_TRANSPORT")
         or json.dumps({"type": "file", "log_file_path": str(afe.lineage_file(cfg.home)), "append": True}),
         **cluster_secrets(af_home),
+        # The environment overrides the file, as docker compose's `environment` does its env_file.
+        **{k: os.environ[k] for k in shared if k in os.environ},
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
     }
+    # The OpenLineage file transport appends to its file but does not create its folder.
+    afe.lineage_file(cfg.home).parent.mkdir(parents=True, exist_ok=True)
     p = Plan(env, url, workers, queue, port, warehouse, int(shared.get("OMH_WAREHOUSE_POOL_SLOTS", 4)))
     airflow = [sys.executable, "-m", "airflow"]
     p.components = {
@@ -239,7 +243,15 @@ def plan(home: str | os.PathLike | None = None) -> Plan:
     }
     for i in range(1, workers + 1):
         name = f"worker-{i}"
-        p.components[name] = [*airflow, "celery", "worker", "--queues", queue, "--celery-hostname", f"{name}@%h"]
+        p.components[name] = [
+            *airflow,
+            "celery",
+            "worker",
+            "--queues",
+            queue,
+            "--celery-hostname",
+            f"{name}@%h",
+        ]
         p.extra_env[name] = {
             "OMH_WORKER_NAME": name,
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "transforms.cluster.hostname",
@@ -305,7 +317,10 @@ class Supervisor:
                 continue
             if name not in self.down_since:
                 self.down_since[name] = now
-                print(f"  {name} exited ({proc.returncode}); restarting in {self.restart_seconds:g} s", flush=True)
+                print(
+                    f"  {name} exited ({proc.returncode}); restarting in {self.restart_seconds:g} s",
+                    flush=True,
+                )
             elif now - self.down_since[name] >= self.restart_seconds:
                 del self.down_since[name]
                 self.restarts[name] = self.restarts.get(name, 0) + 1
