@@ -114,6 +114,9 @@ def _drop_databases(*names: str) -> None:
 class Cluster(AirflowServer):
     """``omh cluster`` as the test starts it; HTTP helpers from the standalone server's class."""
 
+    def token(self, username: str = "admin", password: str = PASSWORD) -> str:
+        return super().token(username, password)
+
     def state(self) -> dict:
         return json.loads((self.home / "airflow-cluster" / "cluster.json").read_text(encoding="utf-8"))
 
@@ -185,8 +188,17 @@ def _start(root: Path, tag: str) -> Cluster:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_stop_with_parent,
         )
     return Cluster(home, port, process, log)
+
+
+def _stop_with_parent() -> None:
+    """In the launcher's child: SIGTERM (a Ctrl-C) when the background process dies, killed at the
+    end of the session, so that no cluster outlives the tests."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _runs(cluster: Cluster, dags: list[str], token: str) -> dict[str, str]:
@@ -230,7 +242,7 @@ def _cluster_work(published: Path, pycache: Path, root: Path) -> dict:
     out: dict = {"files": len(files), "tag": tag}
     try:
         cluster.wait_ready(expected_dags=29, timeout=START_TIMEOUT)
-        token = cluster.token(password=PASSWORD)
+        token = cluster.token()
         out["banner"] = cluster.log_tail(4000)
         _, errors = cluster.request("GET", "/api/v2/importErrors", token=token)
         out["import_errors"] = errors["import_errors"]
@@ -250,12 +262,12 @@ def _cluster_work(published: Path, pycache: Path, root: Path) -> dict:
         out["killed"] = _kill_a_loading_worker(cluster, token)
 
         def finished():
-            states = _runs(cluster, dags, cluster.token(password=PASSWORD))
+            states = _runs(cluster, dags, cluster.token())
             return states if all(s in ("success", "failed") for s in states.values()) else None
 
         out["runs"] = _poll("every run", finished, RUNS_TIMEOUT, pause=5)
         out["seconds"] = time.monotonic() - started
-        token = cluster.token(password=PASSWORD)
+        token = cluster.token()
         _, tis = cluster.request(
             "GET", f"/api/v2/dags/~/dagRuns/{RUN_ID}/taskInstances?limit=1000", token=token
         )

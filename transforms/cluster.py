@@ -330,7 +330,7 @@ class Supervisor:
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
-        while time.monotonic() < deadline and any(_group_alive(p.pid) for p in self.procs.values()):
+        while time.monotonic() < deadline and any(_alive(p) for p in self.procs.values()):
             time.sleep(0.3)
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGKILL)
@@ -343,6 +343,13 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except ProcessLookupError:
         pass
+
+
+def _alive(proc: subprocess.Popen) -> bool:
+    """The component, or a process it left in its group, still runs (a leader that exited is reaped
+    first: a zombie would keep its group "alive")."""
+    proc.poll()
+    return _group_alive(proc.pid)
 
 
 def _group_alive(pgid: int) -> bool:
