@@ -33,3 +33,21 @@ def test_a_worker_names_itself_in_its_hostname(monkeypatch):
 def test_databases_are_named_in_the_admin_url():
     url = with_database("postgresql://postgres@127.0.0.1:5432/postgres", "omh_cluster_wh")
     assert url == "postgresql://postgres@127.0.0.1:5432/omh_cluster_wh"
+
+
+def test_an_object_storage_lake_is_refused_rather_than_ignored(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMH_HOME": str(tmp_path), "OMH_LAKE_URL": "s3://bucket/lake"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "omh"), "cluster"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert f"OMH_LAKE_URL is not supported yet; the lake is the folder {tmp_path / 'lake'}" in done.stderr

@@ -182,6 +182,10 @@ class Plan:
 def plan(home: str | os.PathLike | None = None) -> Plan:
     """The cluster's environment and components; creates its databases (idempotent)."""
     cfg = settings(home).ensure()
+    if os.environ.get("OMH_LAKE_URL"):
+        # Not silently ignored: the lake is still the folder lake of OMH_HOME (README, "Run it as a
+        # cluster"), which every worker must see.
+        raise ClusterError(f"OMH_LAKE_URL is not supported yet; the lake is the folder {cfg.lake}")
     shared = read_env_file()
     af_home = cfg.home / "airflow-cluster"
     admin = os.environ.get("OMH_CLUSTER_POSTGRES") or DEFAULT_POSTGRES
