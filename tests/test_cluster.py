@@ -216,8 +216,11 @@ def _kill_a_loading_worker(cluster: Cluster, token: str) -> dict:
         status, body = cluster.request(
             "GET", "/api/v2/dags/~/dagRuns/~/taskInstances?state=running&limit=200", token=token
         )
-        tis = [t for t in body.get("task_instances", [])] if status == 200 else []
-        return next((t for t in tis if t["task_id"] == "ingest" and t.get("hostname")), None)
+        tis = body.get("task_instances", []) if status == 200 else []
+        # A load of the runs triggered here (unpausing also starts each DAG's run of its latest
+        # period, which may load a file first).
+        loads = [t for t in tis if t["task_id"] == "ingest" and t["dag_run_id"] == RUN_ID]
+        return next((t for t in loads if t.get("hostname")), None)
 
     ti = _poll("an ingest task running", running, RUNS_TIMEOUT, pause=0.5)
     worker = ti["hostname"].split(".", 1)[0]
