@@ -177,6 +177,9 @@ def _start(root: Path, tag: str) -> Cluster:
             "OMH_RETRY_DELAY_SECONDS": "5",
             "OMH_CLUSTER_RESTART_SECONDS": "600",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+            # Only the runs triggered here: unpausing would also start each DAG's run of its
+            # latest period, and that run (one at a time per DAG) would load the files first.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         }
     )
     log = root / "cluster.log"
