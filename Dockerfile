@@ -2,9 +2,9 @@
 FROM apache/airflow:3.3.2-python3.11
 
 USER airflow
-# Dependencies first (a layer that changes only with the pins): the project's own pins, and the
-# Celery provider, which the CeleryExecutor and `airflow celery worker` need (the project itself
-# runs on LocalExecutor and does not depend on it).
+# Dependencies first (a layer that changes only with the pins): the project's own pins, which
+# include the Celery provider and celery < 5.7 (CeleryExecutor, `airflow celery worker`), the same
+# packages `make setup` installs for `make cluster`.
 COPY --chown=airflow:root pyproject.toml constraints.txt /opt/omh/
 COPY --chown=airflow:root transforms /opt/omh/transforms
 RUN pip install --no-cache-dir -c /opt/omh/constraints.txt \

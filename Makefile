@@ -7,7 +7,7 @@ export OMH_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(OMH_HOME)/airflow
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test airflow bench bench-storage lint lock clean
+.PHONY: setup demo test airflow cluster bench bench-storage lint lock clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ test: setup
 
 airflow: setup
 	$(BIN)/omh airflow
+
+# The production shape on this machine: CeleryExecutor, two workers, PostgreSQL, Redis (README,
+# "Run it as a cluster"); Ctrl-C stops every component.
+cluster: setup
+	$(BIN)/omh cluster
 
 bench: setup
 	$(BIN)/python bench/run.py

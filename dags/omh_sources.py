@@ -54,9 +54,12 @@ ALERT_CALLBACK = "transforms.alerts.delivery_missed"
 DEFAULT_ARGS = {
     "owner": afe.OWNER,
     "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
+    "retry_delay": afe.retry_delay(),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=30),
+    # Named on each task when the installation names its executor (the cluster: CeleryExecutor),
+    # so a task instance says which executor ran it.
+    **({"executor": afe.executor()} if afe.executor() else {}),
 }
 
 FIXING = """

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from transforms.cluster import read_env_file
 from transforms.config import REPO_ROOT
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
@@ -47,6 +48,9 @@ def airflow_commands(command) -> list[list[str]]:
         command = shlex.split(command)
     if command[:2] == ["bash", "-c"]:
         script = interpolate(command[2])
+        # The container's variables that deploy/cluster.env sets (the service's env_file).
+        shared = read_env_file(REPO_ROOT / "deploy" / "cluster.env")
+        script = re.sub(r"\$(\w+)", lambda m: shared.get(m.group(1), m.group(0)), script)
         parts = [p.strip() for p in re.split(r"&&|\n|;", script)]
         return [shlex.split(p) for p in parts if p.startswith("airflow ")]
     return [[interpolate(a) for a in command]] if command and command[0] == "airflow" else []
@@ -58,7 +62,10 @@ def test_compose_parses_and_has_every_component(compose):
     for name in AIRFLOW_SERVICES:
         service = services[name]
         assert service["build"] == "." and service["image"].startswith("omh-airflow")
-        env = service["environment"]
+        # The components' settings from deploy/cluster.env (which `make cluster` reads too), then
+        # the service's own.
+        assert service["env_file"] == ["deploy/cluster.env", ".env"]
+        env = {**read_env_file(REPO_ROOT / service["env_file"][0]), **service["environment"]}
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
@@ -148,3 +155,16 @@ def test_the_postgres_init_script_exists_and_is_valid_shell(compose):
     assert script.is_file()
     subprocess.run(["bash", "-n", str(script)], check=True)
     assert "OMH_DB_PASSWORD" in script.read_text(encoding="utf-8")
+
+
+def test_the_image_pins_the_celery_packages_of_constraints():
+    """The image installs the project with constraints.txt (which pins celery below 5.7 and the
+    Celery provider, as `make setup` does), and its explicit provider pin is the same."""
+    pins = dict(
+        line.split("==", 1)
+        for line in (REPO_ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    )
+    assert tuple(int(x) for x in pins["celery"].split(".")[:2]) < (5, 7), pins["celery"]
+    provider = re.search(r"apache-airflow-providers-celery==(\S+?)\"", DOCKERFILE.read_text(encoding="utf-8"))
+    assert provider and provider.group(1) == pins["apache-airflow-providers-celery"]

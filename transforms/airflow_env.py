@@ -46,6 +46,18 @@ def asset_uri(source_id: str) -> str:
     return f"omh://warehouse/fact_flow/{source_id}"
 
 
+def executor() -> str | None:
+    """The executor the installation names (``AIRFLOW__CORE__EXECUTOR``); None: Airflow's default."""
+    return os.environ.get("AIRFLOW__CORE__EXECUTOR") or None
+
+
+def retry_delay():
+    """First delay before a failed task is tried again: ``OMH_RETRY_DELAY_SECONDS``, default 2 min."""
+    import datetime as dt
+
+    return dt.timedelta(seconds=float(os.environ.get("OMH_RETRY_DELAY_SECONDS") or 120))
+
+
 def airflow_home(home: str | os.PathLike | None = None) -> Path:
     return settings(home).home / "airflow"
 

@@ -291,6 +291,12 @@ def cmd_airflow(args) -> int:
     return run_standalone()
 
 
+def cmd_cluster(args) -> int:
+    from transforms.cluster import run
+
+    return run()
+
+
 def cmd_summary(args) -> int:
     from transforms.pipeline import summary
 
@@ -407,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "airflow", help="Airflow standalone + Observatory on 127.0.0.1:8080").set_defaults(
         func=cmd_airflow
     )
+    _command(
+        sub, "cluster", help="Airflow with CeleryExecutor, 2 workers, PostgreSQL and Redis (production shape)"
+    ).set_defaults(func=cmd_cluster)
     return p
 
 
