@@ -274,10 +274,9 @@ def _cluster_work(published: Path, pycache: Path, root: Path) -> dict:
         out["runs"] = _poll("every run", finished, RUNS_TIMEOUT, pause=5)
         out["seconds"] = time.monotonic() - started
         token = cluster.token()
-        _, tis = cluster.request(
-            "GET", f"/api/v2/dags/~/dagRuns/{RUN_ID}/taskInstances?limit=1000", token=token
-        )
-        out["task_instances"] = tis["task_instances"]
+        status, tis = cluster.request("GET", "/api/v2/dags/~/dagRuns/~/taskInstances?limit=1000", token=token)
+        assert status == 200, (status, tis)
+        out["task_instances"] = [t for t in tis["task_instances"] if t["dag_run_id"] == RUN_ID]
         k = out["killed"]
         _, tries = cluster.request(
             "GET",
