@@ -237,6 +237,19 @@ def _kill_a_loading_worker(cluster: Cluster, token: str) -> dict:
     }
 
 
+def _all_task_instances(cluster: Cluster, token: str) -> list[dict]:
+    """Every task instance, page by page (the API returns at most 100 at a time)."""
+    out: list[dict] = []
+    while True:
+        status, page = cluster.request(
+            "GET", f"/api/v2/dags/~/dagRuns/~/taskInstances?limit=100&offset={len(out)}", token=token
+        )
+        assert status == 200, (status, page)
+        out += page["task_instances"]
+        if not page["task_instances"] or len(out) >= page["total_entries"]:
+            return out
+
+
 @job("cluster_run")
 def _cluster_work(published: Path, pycache: Path, root: Path) -> dict:
     missing = _servers_missing()
@@ -274,10 +287,7 @@ def _cluster_work(published: Path, pycache: Path, root: Path) -> dict:
         out["runs"] = _poll("every run", finished, RUNS_TIMEOUT, pause=5)
         out["seconds"] = time.monotonic() - started
         token = cluster.token()
-        _, tis = cluster.request(
-            "GET", f"/api/v2/dags/~/dagRuns/{RUN_ID}/taskInstances?limit=1000", token=token
-        )
-        out["task_instances"] = tis["task_instances"]
+        out["task_instances"] = [t for t in _all_task_instances(cluster, token) if t["dag_run_id"] == RUN_ID]
         k = out["killed"]
         _, tries = cluster.request(
             "GET",
