@@ -19,54 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any
+
+from transforms.alert_log import ALERTS_FILE, alerts_path, read_alerts, write_alert  # noqa: F401 (re-exported)
 
 log = logging.getLogger("omh.alerts")
 
-ALERTS_FILE = "alerts.jsonl"
 DEFAULT_CONN_ID = "omh_alerts"
 EMAIL_TYPES = {"smtp", "email"}
 WEBHOOK_TYPES = {"http", "https", "slackwebhook", "slack_webhook", "webhook"}
-
-
-def alerts_path(home=None) -> Path:
-    from transforms.config import settings
-
-    return settings(home).home / ALERTS_FILE
-
-
-def write_alert(alert: dict, home=None) -> dict:
-    """Append one alert to ``$OMH_HOME/alerts.jsonl`` (a whole line at a time, under a file lock)."""
-    path = alerts_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(alert, ensure_ascii=False, default=str) + "\n"
-    with path.open("a", encoding="utf-8") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            fh.write(line)
-            fh.flush()
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-    return alert
-
-
-def read_alerts(home=None, limit: int = 500) -> list[dict]:
-    """The newest ``limit`` alerts, newest first (unreadable lines are skipped)."""
-    path = alerts_path(home)
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out[::-1][:limit]
 
 
 def delivery_alert(

@@ -382,7 +382,9 @@ def run(home: str | os.PathLike | None = None) -> int:
     except ClusterError as exc:
         print(f"omh cluster: {exc}", file=sys.stderr)
         return 2
-    print(afe.seed_landing(cfg.home), flush=True)
+    from transforms.demo import seed_landing
+
+    print(seed_landing(cfg.home), flush=True)
     password, origin = afe.admin_password(cfg.home)
     sup = Supervisor(p, float(os.environ.get("OMH_CLUSTER_RESTART_SECONDS") or 5))
     stopping: list[int] = []

@@ -146,7 +146,8 @@ def contract_headers(contract) -> set[str]:
     called "Nombre" as a country's name has been reviewed, so that header is not a person's."""
     cols = [*contract.ids.values(), *contract.values.columns]
     # The layout step's attributes (captures, parent labels, sheet names) are the contract's own.
-    out = {_norm(a) for a in contract.reader.layout_attributes()}
+    reader = getattr(contract, "reader", None)  # any object with ids and values will do
+    out = {_norm(a) for a in (reader.layout_attributes() if reader is not None else ())}
     for col in cols:
         for text in (getattr(col, "header", None), *(getattr(col, "aliases", None) or [])):
             if text:

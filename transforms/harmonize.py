@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from transforms import codelists
 from transforms.checks import full_number
 from transforms.contracts import Contract, FieldSpec
 from transforms.engine import columns_of, fetch_all, fetch_df, fetch_value, work_schema
+from transforms.problems import Problem
 
 COUNTRY_FIELDS = ("reporter", "citizenship", "counterpart")
 FIELD_CODELIST = {
@@ -68,25 +68,6 @@ CANONICAL_COLUMNS = [
     "year",
     "month",
 ]
-
-
-@dataclass
-class Problem:
-    """One finding about a file, with enough to act on it."""
-
-    severity: str  # "error" refuses the file, "warning" travels with it
-    check: str
-    message: str
-    column: str | None = None
-    label: str | None = None
-    count: int = 0
-    rows: list[int] = field(default_factory=list)
-
-    def one_line(self, file_name: str) -> str:
-        where = f"row {self.rows[0]}" if self.rows else ""
-        col = f"column {self.column!r}" if self.column else ""
-        loc = ", ".join(x for x in (where, col) if x)
-        return f"{file_name}: {loc + ': ' if loc else ''}{self.message}"
 
 
 def _unknown_label(name: str, label: str, resolver, spec, valid) -> str:

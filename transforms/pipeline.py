@@ -732,11 +732,12 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
 def _flag_overlaps(wh, cfg: Settings, source_id: str, sha: str, shown: str) -> list[str]:
     """A loaded file whose figures overlap another source's: one warning per overlap, in the
     load's record and as an alert (transforms/overlaps.py)."""
-    from transforms import alerts, overlaps
+    from transforms import overlaps
+    from transforms.alert_log import write_alert
 
     found = overlaps.find(wh, source_id, sha)
     for o in found:
-        alerts.write_alert(overlaps.alert(o, shown), cfg.home)
+        write_alert(overlaps.alert(o, shown), cfg.home)
     return [overlaps.message(o, shown) for o in found]
 
 

@@ -26,7 +26,7 @@ def check_sheet_totals(
     contract, con, view: str, vname: str, tables: list[pd.DataFrame], problems: list
 ) -> None:
     """Compare every totals sheet row with the sum of the value cells of ``view`` it covers."""
-    from transforms.harmonize import Problem
+    from transforms.problems import Problem
 
     base = float(contract.rounding or 0)
     for spec, table in zip(contract.sheet_totals, tables, strict=True):
@@ -82,7 +82,7 @@ def check_sheet_totals(
 def check_block_totals(contract, con, view: str, vname: str, ex, problems: list) -> None:
     """Every leaf cell of the total table against the sum of the other blocks' cells of the same
     row labels (the contract's ids) and column."""
-    from transforms.harmonize import Problem
+    from transforms.problems import Problem
 
     ctl = ex.block_totals
     keys = [a for a in ex.row_attrs if a not in ex_layout(contract)] + ["measure"]

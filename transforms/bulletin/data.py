@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transforms.bulletin.errors import BulletinError  # noqa: F401 (raised here, re-exported)
+
 TREND_MONTHS = 24
 TOP_NATIONALITIES = 5
 MIRROR_MONTHS = 12
@@ -25,10 +27,6 @@ MIRROR_COLUMNS = (
     "period_end, a_reporter_iso3, a_flow_type, a_unit, a_value, b_reporter_iso3, b_flow_type, b_unit, "
     "b_value, difference, asymmetry, tolerance, within_tolerance, note"
 )
-
-
-class BulletinError(ValueError):
-    """A bulletin cannot be made as asked (a bad period, no warehouse)."""
 
 
 def parse_period(text: str) -> dt.date:

@@ -20,7 +20,7 @@ def text(key: str, lang: str, **values) -> str:
 
 def check_lang(lang: str) -> str:
     if lang not in LANGS:
-        from transforms.bulletin.data import BulletinError
+        from transforms.bulletin.errors import BulletinError
 
         raise BulletinError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
     return lang
