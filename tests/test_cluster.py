@@ -103,6 +103,18 @@ def _local_run(home: Path) -> dict:
     return _figures(home, None)
 
 
+def _banner(cluster, timeout: float = 180) -> str:
+    """The launcher's banner: printed once every component answers, which may come a moment after
+    the API server lists the DAGs; read from the whole log (later lines may follow it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = cluster.log_tail(10_000_000)
+        at = text.find("OMH cluster is up")
+        if at >= 0 or time.monotonic() > deadline:
+            return text[max(at, 0) : max(at, 0) + 4000] if at >= 0 else text[-4000:]
+        time.sleep(2)
+
+
 def _drop_databases(*names: str) -> None:
     import psycopg
     from psycopg import sql
@@ -263,7 +275,7 @@ def _cluster_work(published: Path, pycache: Path, root: Path) -> dict:
     try:
         cluster.wait_ready(expected_dags=len(load_contracts()) + 1, timeout=START_TIMEOUT)
         token = cluster.token()
-        out["banner"] = cluster.log_tail(4000)
+        out["banner"] = _banner(cluster)
         _, errors = cluster.request("GET", "/api/v2/importErrors", token=token)
         out["import_errors"] = errors["import_errors"]
         _, body = cluster.request("GET", "/api/v2/dags?limit=200", token=token)
