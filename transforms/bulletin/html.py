@@ -7,7 +7,7 @@ import html
 
 from transforms.bulletin.charts import STATUS_COLORS, Chart
 from transforms.bulletin.data import BulletinData, Figure
-from transforms.bulletin.labels import MISSING, month, number, percent, status_line, text
+from transforms.bulletin.labels import MISSING, heads, month, number, percent, status_line, text
 
 
 def _e(value) -> str:
@@ -50,15 +50,7 @@ def headline(d: BulletinData, lang: str) -> str:
         ]
         for h in d.headline
     ]
-    head = [
-        text("flow_type", lang),
-        text("unit", lang),
-        text("all_members", lang),
-        "CRM",
-        "CSM",
-        text("last_year", lang),
-        text("change", lang),
-    ]
+    head = heads("headline", d.period, lang)
     return _table(head, rows, "figures")
 
 
@@ -78,7 +70,7 @@ def corridors(d: BulletinData, lang: str) -> str:
                 tops,
             ]
         )
-    head = [text("reporter", lang), text("flow_type", lang), text("unit", lang), text("nationalities", lang)]
+    head = heads("corridors", d.period, lang)
     return _table(head, rows, "figures")
 
 
@@ -96,14 +88,7 @@ def yoy(d: BulletinData, lang: str) -> str:
         ]
         for r in d.yoy
     ]
-    head = [
-        text("reporter", lang),
-        text("flow_type", lang),
-        text("unit", lang),
-        month(d.period, lang),
-        text("last_year", lang),
-        text("change", lang),
-    ]
+    head = heads("yoy", d.period, lang)
     return _table(head, rows, "figures")
 
 
@@ -130,20 +115,7 @@ def mirror(d: BulletinData, lang: str) -> str:
         ]
         for m in d.mirror
     ]
-    head = [
-        text(k, lang)
-        for k in (
-            "pair",
-            "period_col",
-            "side_a",
-            "side_b",
-            "difference",
-            "asymmetry",
-            "tolerance",
-            "within",
-            "note",
-        )
-    ]
+    head = heads("mirror", d.period, lang)
     return _table(head, rows, "figures mirror")
 
 
@@ -166,14 +138,7 @@ def revisions(d: BulletinData, lang: str) -> str:
         ]
         for r in d.revisions
     ]
-    head = [
-        text("reporter", lang),
-        text("source", lang),
-        text("period_col", lang),
-        text("revision_change", lang),
-        text("observations", lang),
-        "vintage",
-    ]
+    head = heads("revisions", d.period, lang)
     return f"<p>{_e(intro)}</p>" + _table(head, rows, "revisions")
 
 

@@ -14,8 +14,40 @@ SUPPRESSED = "•"
 MISSING = "—"
 
 
+# The columns of the bulletin's tables, the same in the HTML and the PDF: keys of the catalog,
+# "=TEXT" a heading written as it is, "{month}" the bulletin's month.
+TABLE_HEADS = {
+    "headline": ("flow_type", "unit", "all_members", "=CRM", "=CSM", "last_year", "change"),
+    "corridors": ("reporter", "flow_type", "unit", "nationalities"),
+    "yoy": ("reporter", "flow_type", "unit", "{month}", "last_year", "change"),
+    "mirror": (
+        "pair",
+        "period_col",
+        "side_a",
+        "side_b",
+        "difference",
+        "asymmetry",
+        "tolerance",
+        "within",
+        "note",
+    ),
+    "revisions": ("reporter", "source", "period_col", "revision_change", "observations", "=vintage"),
+}
+
+
 def text(key: str, lang: str, **values) -> str:
     return messages.label(key, lang, section="bulletin", **values)
+
+
+def heads(table: str, period: dt.date, lang: str) -> list[str]:
+    """The headings of one of the bulletin's tables (``TABLE_HEADS``) in ``lang``."""
+
+    def heading(key: str) -> str:
+        if key == "{month}":
+            return month(period, lang)
+        return key[1:] if key.startswith("=") else text(key, lang)
+
+    return [heading(k) for k in TABLE_HEADS[table]]
 
 
 def check_lang(lang: str) -> str:

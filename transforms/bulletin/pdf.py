@@ -12,7 +12,7 @@ from pathlib import Path
 
 from transforms.bulletin.charts import Chart
 from transforms.bulletin.data import BulletinData, Figure
-from transforms.bulletin.labels import MISSING, month, number, percent, status_line, text
+from transforms.bulletin.labels import MISSING, heads, month, number, percent, status_line, text
 
 TEMPLATE = r"""
 #let d = json("data.json")
@@ -79,15 +79,7 @@ def _table(head: list[str], rows: list[list]) -> dict:
 def _headline(d: BulletinData, lang: str) -> list[dict]:
     if not d.headline:
         return [{"kind": "text", "text": text("no_data", lang)}]
-    head = [
-        text("flow_type", lang),
-        text("unit", lang),
-        text("all_members", lang),
-        "CRM",
-        "CSM",
-        text("last_year", lang),
-        text("change", lang),
-    ]
+    head = heads("headline", d.period, lang)
     rows = [
         [
             _t(h["flow_label"] or h["flow_type"]),
@@ -119,21 +111,14 @@ def _corridors(d: BulletinData, lang: str) -> list[dict]:
                 lines or [[{"t": ""}]],
             ]
         )
-    head = [text("reporter", lang), text("flow_type", lang), text("unit", lang), text("nationalities", lang)]
+    head = heads("corridors", d.period, lang)
     return [_table(head, rows)]
 
 
 def _yoy(d: BulletinData, lang: str) -> list[dict]:
     if not d.yoy:
         return [{"kind": "text", "text": text("no_data", lang)}]
-    head = [
-        text("reporter", lang),
-        text("flow_type", lang),
-        text("unit", lang),
-        month(d.period, lang),
-        text("last_year", lang),
-        text("change", lang),
-    ]
+    head = heads("yoy", d.period, lang)
     rows = [
         [
             _t(r["reporter_label"] or r["reporter_iso3"]),
@@ -153,20 +138,7 @@ def _mirror(d: BulletinData, lang: str) -> list[dict]:
         return [{"kind": "text", "text": text("mirror_unavailable", lang)}]
     if not d.mirror:
         return [{"kind": "text", "text": text("mirror_none", lang)}]
-    head = [
-        text(k, lang)
-        for k in (
-            "pair",
-            "period_col",
-            "side_a",
-            "side_b",
-            "difference",
-            "asymmetry",
-            "tolerance",
-            "within",
-            "note",
-        )
-    ]
+    head = heads("mirror", d.period, lang)
     rows = []
     for m in d.mirror:
         within = (
@@ -208,14 +180,7 @@ def _revisions(d: BulletinData, lang: str) -> list[dict]:
     )
     if not d.revisions:
         return [{"kind": "text", "text": f"{intro} {text('no_revisions', lang)}"}]
-    head = [
-        text("reporter", lang),
-        text("source", lang),
-        text("period_col", lang),
-        text("revision_change", lang),
-        text("observations", lang),
-        "vintage",
-    ]
+    head = heads("revisions", d.period, lang)
     rows = [
         [
             _t(r["reporter_label"] or r["reporter_iso3"]),
