@@ -9,7 +9,6 @@ This module is imported by Airflow DAG files: it must stay light (yaml and pydan
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -794,6 +793,8 @@ class Contract(_Strict):
 
 def did_you_mean(word: str, valid) -> str:
     """The suffix "; did you mean 'x'?" for the closest valid word, or nothing."""
+    import difflib  # only when a contract is wrong: DAG files import this module
+
     close = difflib.get_close_matches(str(word), [str(v) for v in valid], n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
