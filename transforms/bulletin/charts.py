@@ -104,6 +104,23 @@ def trend(data, lang: str) -> Chart:
     return _chart("trend", title, chart, lang)
 
 
+def _per_unit(chart, title: str):
+    """One panel per unit (events are not persons: never on one axis), each with its own scales."""
+    import altair as alt
+
+    return (
+        chart.facet(
+            row=alt.Row(
+                "unit:N",
+                title=None,
+                header=alt.Header(labelFontWeight="bold", labelAngle=0, labelAlign="left"),
+            )
+        )
+        .resolve_scale(x="independent", y="independent")
+        .properties(title=title)
+    )
+
+
 def regions(data, lang: str) -> Chart:
     """The month's figures by conference (CRM, CSM), per flow type; one panel per unit."""
     import altair as alt
@@ -133,16 +150,8 @@ def regions(data, lang: str) -> Chart:
             ),
         )
         .properties(width=WIDTH - 120, height=alt.Step(18))
-        .facet(
-            row=alt.Row(
-                "unit:N",
-                title=None,
-                header=alt.Header(labelFontWeight="bold", labelAngle=0, labelAlign="left"),
-            )
-        )
-        .resolve_scale(x="independent", y="independent")
-        .properties(title=title)
     )
+    chart = _per_unit(chart, title)
     return _chart("regions", title, chart, lang)
 
 
@@ -172,16 +181,8 @@ def corridors(data, lang: str, top: int = 12) -> Chart:
             x=alt.X("value:Q", title=None),
         )
         .properties(width=WIDTH - 300, height=alt.Step(16))
-        .facet(
-            row=alt.Row(
-                "unit:N",
-                title=None,
-                header=alt.Header(labelFontWeight="bold", labelAngle=0, labelAlign="left"),
-            )
-        )
-        .resolve_scale(x="independent", y="independent")
-        .properties(title=title)
     )
+    chart = _per_unit(chart, title)
     return _chart("corridors", title, chart, lang)
 
 
