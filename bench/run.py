@@ -320,7 +320,7 @@ class Bench:
 
     def _omh_command(self) -> list[str]:
         exe = Path(sys.executable).parent / "omh"
-        return [str(exe)] if exe.exists() else [sys.executable, "-m", "transforms.cli"]
+        return [str(exe)] if exe.exists() else [sys.executable, "-m", "transforms.tools.cli"]
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _HOME_VARS and not k.startswith("AIRFLOW")}

@@ -83,9 +83,9 @@ def source_sql(rows: int, countries: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     import duckdb
 
-    from transforms.codelists import codes as codelist
+    from transforms.contracts.codelists import codes as codelist
     from transforms.engine import MEMORY_LIMIT
-    from transforms.warehouse import FACT_COLUMNS, MIGRATIONS_DIR, split_statements
+    from transforms.storage.warehouse import FACT_COLUMNS, MIGRATIONS_DIR, split_statements
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=20_000_000, help="observations (default 20 M)")

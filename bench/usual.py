@@ -67,8 +67,8 @@ def run(path: Path, out: Path) -> dict:
     import numpy as np
     import pandas as pd
 
-    from transforms.codelists import CountryResolver
-    from transforms.validate import load_suite, run_suite
+    from transforms.contracts.codelists import CountryResolver
+    from transforms.stages.validate import load_suite, run_suite
 
     stage("import")
 

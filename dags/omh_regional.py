@@ -14,8 +14,8 @@ import logging
 
 from airflow.sdk import DAG, Asset, AssetAny, task
 
-from transforms import airflow_env as afe
-from transforms.contracts import load_contracts
+from transforms.contracts.model import load_contracts
+from transforms.ops import airflow_env as afe
 
 log = logging.getLogger("omh.dags")
 
@@ -78,7 +78,7 @@ with DAG(
     def refresh_views() -> None:
         """Views, dimensions and schema, all idempotent (CREATE OR REPLACE)."""
         from transforms.config import settings
-        from transforms.warehouse import Warehouse
+        from transforms.storage.warehouse import Warehouse
 
         with Warehouse(settings()) as wh:
             wh.ensure_schema(load_contracts())
@@ -92,7 +92,7 @@ with DAG(
         import json
 
         from transforms.config import settings
-        from transforms.pipeline import summary
+        from transforms.ingest.pipeline import summary
 
         for asset_key, events in (triggering_asset_events or {}).items():
             for event in events:
@@ -120,7 +120,7 @@ with DAG(
         tmp.replace(target)
         log.info("summary of %d member states written to %s", len(rows), target)
         # The Observatory page's data, for when the warehouse is busy with a load.
-        from transforms.observatory import write_snapshot
+        from transforms.ops.observatory import write_snapshot
 
         log.info("observatory snapshot written to %s", write_snapshot())
         return json.loads(json.dumps(rows, default=str))
@@ -128,7 +128,7 @@ with DAG(
     @task(pool=afe.POOL)
     def mirror_checks() -> dict:
         """Mirror pairs out of tolerance: warnings (log, alerts file, report), never a failure."""
-        from transforms.mirror import check_mirror
+        from transforms.ops.mirror import check_mirror
 
         report = check_mirror()
         return {"compared": report["compared"], "out_of_tolerance": len(report["out_of_tolerance"])}
@@ -136,8 +136,8 @@ with DAG(
     @task
     def bulletin() -> list[str]:
         """The latest month's bulletin in the four languages (HTML and PDF)."""
-        from transforms.bulletin import build, bulletins_root, default_period
         from transforms.config import settings
+        from transforms.publish.bulletin import build, bulletins_root, default_period
 
         cfg = settings()
         period = default_period()

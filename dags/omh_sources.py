@@ -38,9 +38,9 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from omh_observatory.deadlines import DeliveryDueDate
 
-from transforms import airflow_env as afe
-from transforms import delivery
-from transforms.contracts import Contract, load_contracts
+from transforms.contracts.model import Contract, load_contracts
+from transforms.ops import airflow_env as afe
+from transforms.ops import delivery
 
 log = logging.getLogger("omh.dags")
 
@@ -49,7 +49,7 @@ CRONS = {"monthly": "@monthly", "quarterly": "@quarterly", "yearly": "@yearly"}
 # The earliest period a backfill may ask for (Airflow creates no task for a run dated before its
 # DAG's start date); with catchup=False the scheduler itself only creates the latest period's run.
 START_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-ALERT_CALLBACK = "transforms.alerts.delivery_missed"
+ALERT_CALLBACK = "transforms.ops.alerts.delivery_missed"
 
 DEFAULT_ARGS = {
     "owner": afe.OWNER,
@@ -201,7 +201,7 @@ def _period(contract: Contract, context) -> delivery.Period | None:
 def report_link(report: str | None) -> str:
     """The validation report as a link the Airflow UI serves (the Observatory's reports route)."""
     from transforms.config import settings
-    from transforms.observatory import report_url
+    from transforms.ops.observatory import report_url
 
     rel = report_url(report, settings())
     return f"{afe.base_url()}/observatory/reports/{rel}" if rel else (report or "no report")
@@ -225,8 +225,8 @@ class IngestFile(BaseOperator):
 
     def execute(self, context) -> dict:
         from transforms.config import mask_in_airflow
-        from transforms.lineage import load_datasets
-        from transforms.pipeline import ingest_file
+        from transforms.ingest.pipeline import ingest_file
+        from transforms.ops.lineage import load_datasets
 
         mask_in_airflow()  # the warehouse password, redacted in this task's log whatever prints it
         # ingest_file logs the warnings, and for a refused file every problem found.
@@ -330,7 +330,7 @@ def build_dag(contract: Contract) -> DAG:
         @task(pool=afe.POOL, outlets=[asset], trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
         def publish(files: list[dict], outlet_events=None) -> dict:
             """Announce the files of this run that loaded (refusals fail `all_files_loaded`)."""
-            from transforms.pipeline import discover as discover_files
+            from transforms.ingest.pipeline import discover as discover_files
 
             ran = {f["sha256"] for f in files or []}
             loaded = [f for f in discover_files(source_id) if f["loaded"] and f["sha256"] in ran]

@@ -31,7 +31,7 @@ import pycountry
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transforms.codelists import CODELIST_DIR, normalize_label  # noqa: E402
+from transforms.contracts.codelists import CODELIST_DIR, normalize_label  # noqa: E402
 
 LANGS = ("es", "en", "pt", "fr")
 # gettext expands "pt_BR" to pt_BR then pt: Brazilian spelling first, European as fallback.
@@ -571,7 +571,7 @@ def check_sex_aliases() -> None:
 
 def check_real_files() -> list[str]:
     """Every country label and code of the real files resolves to what the file says."""
-    from transforms.codelists import CountryResolver  # after the CSVs are written
+    from transforms.contracts.codelists import CountryResolver  # after the CSVs are written
 
     resolver = CountryResolver()
     errors: list[str] = []
@@ -651,7 +651,7 @@ Read them as text: Namibia's ISO2 is `NA` (pandas: `dtype=str, keep_default_na=F
 | month_names.csv | Hand curation: the month names the views show analysts (`month_es` ... `month_fr`), as each language writes them. |
 
 Checks the script runs before it succeeds: no label maps to two codes once normalized
-(`transforms.codelists.normalize_label`); M49 and ISO2 codes unique; 23 members (11 CRM, 12 CSM);
+(`transforms.contracts.codelists.normalize_label`); M49 and ISO2 codes unique; 23 members (11 CRM, 12 CSM);
 flow types equal DOMAIN.md's; every country label of the UNHCR file resolves to the ISO3 beside it
 (pseudo-codes to buckets), every Panama label resolves, every IOM reference code resolves.
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transforms.contract_docs import DOC_PATH, render, undocumented  # noqa: E402
+from transforms.contracts.docs import DOC_PATH, render, undocumented  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

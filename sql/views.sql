@@ -4,7 +4,7 @@
 -- Rules every view keeps:
 --   * values of different units are never added: every aggregate groups by unit;
 --   * labels come in es/en/pt/fr from the dimensions (reporter_*, flow_type_*, unit_*, ...);
---   * views hold no data: transforms/warehouse.py drops and recreates them all when this file
+--   * views hold no data: transforms/storage/warehouse.py drops and recreates them all when this file
 --     changes (its sha256 is kept in schema_meta), in one transaction.
 -- Views whose name starts with pub_ are public outputs: their value column never holds a count from
 -- 1 to (disclosure_threshold - 1), see v_disclosure.

@@ -17,7 +17,7 @@ def pytest_configure(config):
     # Airflow reads its configuration on first import: point it at a throwaway home before any
     # test imports it (`make test` exports AIRFLOW_HOME=var/airflow, the demo's).
     global _AIRFLOW_TMP
-    from transforms.airflow_env import airflow_env
+    from transforms.ops.airflow_env import airflow_env
 
     _AIRFLOW_TMP = tempfile.mkdtemp(prefix="omh-tests-")
     env = airflow_env(_AIRFLOW_TMP)
@@ -77,8 +77,8 @@ def airflow_server(tmp_path_factory):
     last of them (pytest_runtest_teardown), and at the end in any case."""
     from omh_airflow_server import prepare_home, start
 
-    from transforms import airflow_env as afe
-    from transforms.contracts import load_contracts
+    from transforms.contracts.model import load_contracts
+    from transforms.ops import airflow_env as afe
 
     home = tmp_path_factory.mktemp("airflow_server") / "omh_home"
     prepare_home(home)
@@ -138,7 +138,7 @@ def wh(request, tmp_path):
     from test_warehouse import postgres_schema
 
     from transforms.config import Settings
-    from transforms.warehouse import Warehouse
+    from transforms.storage.warehouse import Warehouse
 
     with contextlib.ExitStack() as stack:
         if request.param == "postgres":

@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 import duckdb
 import pytest
 
-from transforms import airflow_env as afe
-from transforms import codelists
 from transforms.config import DATA_DIR
-from transforms.contracts import get_contract, load_contracts
+from transforms.contracts import codelists
+from transforms.contracts.model import get_contract, load_contracts
+from transforms.ops import airflow_env as afe
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ REAL_FILE = DATA_DIR / "realdata" / "raw" / "panama_darien_2019-2022_by_national
 RUN_DAG = textwrap.dedent(
     """
     import json, os, sys
-    from transforms import airflow_env as afe
+    from transforms.ops import airflow_env as afe
     from transforms.config import settings
 
     cfg = settings()
@@ -41,7 +41,7 @@ RUN_DAG = textwrap.dedent(
     afe.prepare_airflow(cfg.home)
     from airflow.dag_processing.dagbag import DagBag
 
-    from transforms.demo import for_dag_test
+    from transforms.tools.demo import for_dag_test
 
     while source_id := sys.stdin.readline().strip():
         bag = DagBag(dag_folder=str(afe.DAGS_DIR))
@@ -355,7 +355,7 @@ def test_a_missed_delivery_fires_a_deadline_alert(airflow_server, missed_deliver
     # new file, the period is not loaded and its due date (2019-01-31) has passed, so the run fails;
     # its Deadline Alert (created with the run, due date or creation + grace) fires, and the
     # triggerer writes the alert where the Observatory reads it.
-    from transforms.alerts import read_alerts
+    from transforms.ops.alerts import read_alerts
 
     token = airflow_server.token()
     dag_id = afe.dag_id(SOURCE)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.codelists import CountryResolver
-from transforms.pipeline import check_file
+from transforms.contracts.codelists import CountryResolver
+from transforms.ingest.pipeline import check_file
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = ["Año", "Mes", "Nacionalidad", "Codigo Iso 3166", "Latitud - Longitud"]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from transforms import codelists
 from transforms.config import REPO_ROOT
+from transforms.contracts import codelists
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 
-from transforms.bulletin import build, latest, parse_period
-from transforms.bulletin.labels import SUPPRESSED, number
 from transforms.config import REPO_ROOT, settings
-from transforms.pipeline import ingest_file
-from transforms.samples import SAMPLES, recent_year, write_samples
+from transforms.ingest.pipeline import ingest_file
+from transforms.publish.bulletin import build, latest, parse_period
+from transforms.publish.bulletin.labels import SUPPRESSED, number
+from transforms.tools.samples import SAMPLES, recent_year, write_samples
 
 SOURCES = (
     "pan_snm_transito_irregular_mensual",  # persons, small corridors suppressed
@@ -55,7 +55,7 @@ def made(home, tmp_path_factory) -> dict:
 
 
 def _query(home: Path, sql: str, params=None) -> list[dict]:
-    from transforms.warehouse import open_for_reading
+    from transforms.storage.warehouse import open_for_reading
 
     wh = open_for_reading(settings(home))
     try:
@@ -320,7 +320,7 @@ def test_members_that_have_not_reported_and_the_grid(home, made):
 
 
 def test_the_command_writes_both_files_and_refuses_a_bad_period(home, tmp_path, monkeypatch, capsys):
-    from transforms.cli import EXIT_OK, EXIT_USAGE, main
+    from transforms.tools.cli import EXIT_OK, EXIT_USAGE, main
 
     monkeypatch.setenv("OMH_HOME", str(home))
     assert main(["bulletin", "--period", "2024-13", "--lang", "en", "--out", str(tmp_path)]) == EXIT_USAGE
@@ -336,7 +336,7 @@ def test_the_command_writes_both_files_and_refuses_a_bad_period(home, tmp_path, 
 
 def test_the_observatory_page_links_the_latest_bulletin(home, tmp_path):
     from plugins.omh_observatory.app import render_page
-    from transforms import observatory
+    from transforms.ops import observatory
 
     copy = tmp_path / "home"
     shutil.copytree(home, copy, ignore=shutil.ignore_patterns("lake", "landing"))
@@ -354,7 +354,7 @@ def test_the_observatory_page_links_the_latest_bulletin(home, tmp_path):
 def test_the_regional_dag_builds_the_bulletin_after_the_summary():
     from airflow.dag_processing.dagbag import DagBag
 
-    from transforms import airflow_env as afe
+    from transforms.ops import airflow_env as afe
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "omh_regional.py"))
     assert not bag.import_errors

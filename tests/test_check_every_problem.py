@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from transforms.cli import main
+from transforms.tools.cli import main
 
 DARIEN = "pan_darien_yearly"
 FIVE_MISTAKES = (
@@ -103,7 +103,7 @@ def test_every_problem_of_the_file_is_worded_in_each_language(tmp_path, monkeypa
 
 
 def test_a_file_with_hundreds_of_problems_lists_fifty_and_counts_the_rest(tmp_path, monkeypatch, capsys):
-    from transforms.cli import SHOWN_PROBLEMS
+    from transforms.tools.cli import SHOWN_PROBLEMS
 
     monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
     bad = tmp_path / "darien_2021.csv"

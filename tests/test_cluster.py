@@ -1,4 +1,4 @@
-"""``make cluster`` (transforms/cluster.py): the production shape on this machine, run for real.
+"""``make cluster`` (transforms/tools/cluster.py): the production shape on this machine, run for real.
 
 One background job (tests/background.py, so that its minutes overlap the other tests): ``omh
 cluster`` on a home whose landing zone holds the sample files of the 23 member states, with
@@ -27,8 +27,8 @@ import pytest
 from background import BACKGROUND, job
 from omh_airflow_server import AirflowServer
 
-from transforms import airflow_env as afe
-from transforms.contracts import load_contracts
+from transforms.contracts.model import load_contracts
+from transforms.ops import airflow_env as afe
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/3"
@@ -58,9 +58,9 @@ def _servers_missing() -> str | None:
 def _land(home: Path) -> list[tuple[str, Path]]:
     """The 2024 sample file of every member state in the landing zone: [(source_id, path)]."""
     from transforms.config import settings
-    from transforms.contracts import load_contracts
-    from transforms.pipeline import source_files
-    from transforms.samples import YEAR, write_samples
+    from transforms.contracts.model import load_contracts
+    from transforms.ingest.pipeline import source_files
+    from transforms.tools.samples import YEAR, write_samples
 
     cfg = settings(home).ensure()
     write_samples(cfg.landing, YEAR)
@@ -73,8 +73,8 @@ def _figures(home: Path, warehouse_url: str | None) -> dict:
     code = (
         "import json\n"
         "from transforms.config import settings\n"
-        "from transforms.lake import scan\n"
-        "from transforms.warehouse import open_for_reading\n"
+        "from transforms.storage.lake import scan\n"
+        "from transforms.storage.warehouse import open_for_reading\n"
         "cfg = settings()\n"
         "wh = open_for_reading(cfg)\n"
         "ware = {'/'.join(map(str, k[:4])): [int(k[4]), int(k[5]), float(k[6] or 0)] "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.cluster import CLUSTER_ENV, ClusterError, hostname, read_env_file, with_database
+from transforms.tools.cluster import CLUSTER_ENV, ClusterError, hostname, read_env_file, with_database
 
 
 def test_the_settings_file_names_the_celery_executor_and_two_workers():

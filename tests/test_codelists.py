@@ -1,4 +1,4 @@
-"""Code lists (data/codelists) and their resolvers (transforms/codelists.py)."""
+"""Code lists (data/codelists) and their resolvers (transforms/contracts/codelists.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms import codelists
-from transforms.codelists import (
+from transforms.contracts import codelists
+from transforms.contracts.codelists import (
     CODELIST_DIR,
     CountryResolver,
     codes,
@@ -447,7 +447,7 @@ def test_month_number(label, expected):
 
 def test_module_imports_nothing_heavy():
     code = (
-        "import json, sys, transforms.codelists as c; c.CountryResolver().resolve('x'); c.month_number('x');"
+        "import json, sys, transforms.contracts.codelists as c; c.CountryResolver().resolve('x'); c.month_number('x');"
         "print(json.dumps(sorted(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from transforms.cluster import read_env_file
 from transforms.config import REPO_ROOT
+from transforms.tools.cluster import read_env_file
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"

@@ -1,4 +1,4 @@
-"""Many hands on the embedded warehouse (transforms/writelock.py, decision 0007).
+"""Many hands on the embedded warehouse (transforms/storage/writelock.py, decision 0007).
 
 Writers queue on an OS file lock and work on a private copy of the warehouse, renamed over the
 published file when they finish; readers open the published file and never wait. Shown here with
@@ -21,9 +21,9 @@ import duckdb
 import hostile_corpus as hc
 import pytest
 
-from transforms import writelock
 from transforms.config import Settings
-from transforms.warehouse import Warehouse, open_for_reading
+from transforms.storage import writelock
+from transforms.storage.warehouse import Warehouse, open_for_reading
 
 REPO = Path(__file__).resolve().parent.parent
 RAW = REPO / "data" / "realdata" / "raw"
@@ -156,7 +156,7 @@ def test_a_log_left_beside_the_warehouse_by_an_older_writer_is_kept(tmp_path):
 _HOLDER = """
 import sys
 from pathlib import Path
-from transforms import writelock
+from transforms.storage import writelock
 writelock.begin(Path(sys.argv[1]), sys.argv[2])
 print("held", flush=True)
 sys.stdin.read()  # until the test closes our stdin

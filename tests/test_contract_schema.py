@@ -1,4 +1,4 @@
-"""The contract schema: one source (the models of transforms/contracts.py), every key documented in
+"""The contract schema: one source (the models of transforms/contracts/model.py), every key documented in
 docs/contracts.md, every contract checked against it with the line and the closest valid key, and
 every key the schema accepts read by the pipeline."""
 
@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-import transforms.contracts as contracts_module
-from transforms.checks import CHECKS
-from transforms.cli import main
-from transforms.contract_docs import DOC_PATH, keys, render, undocumented
-from transforms.contracts import (
+import transforms.contracts.model as contracts_module
+from transforms.contracts.checks import CHECKS
+from transforms.contracts.docs import DOC_PATH, keys, render, undocumented
+from transforms.contracts.model import (
     ContractError,
     ReaderSpec,
     contract_problems,
     load_contract,
 )
-from transforms.extract import extract
+from transforms.stages.extract import extract
+from transforms.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = sorted((ROOT / "contracts").glob("*.yaml"))
@@ -155,7 +155,7 @@ def test_a_severity_override_needs_a_reason_and_a_locked_check_cannot_be_lowered
 
 def test_every_contract_lints_clean():
     result = subprocess.run(
-        [sys.executable, "-m", "transforms.cli", "contract", "lint", *map(str, CONTRACTS)],
+        [sys.executable, "-m", "transforms.tools.cli", "contract", "lint", *map(str, CONTRACTS)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -224,7 +224,7 @@ def _reader_contract(tmp_path: Path, **reader):
 
 
 def test_stop_at_blank_row_is_honoured_and_the_no_data_message_names_it(tmp_path):
-    from transforms.harmonize import harmonize
+    from transforms.stages.harmonize import harmonize
 
     file = tmp_path / "f.csv"
     file.write_text(BLANK, encoding="utf-8")

@@ -14,8 +14,8 @@ import textwrap
 import pendulum
 import pytest
 
-from transforms import airflow_env as afe
-from transforms.contracts import load_contracts
+from transforms.contracts.model import load_contracts
+from transforms.ops import airflow_env as afe
 
 CONTRACTS = load_contracts()
 SOURCE_DAG_IDS = sorted(afe.dag_id(s) for s in CONTRACTS)
@@ -99,7 +99,7 @@ def test_source_dag_follows_its_contract(dagbag, source_id):
         contract.delivery.lag_months,
         contract.delivery.due_day,
     )
-    assert alert.callback.path == "transforms.alerts.delivery_missed"
+    assert alert.callback.path == "transforms.ops.alerts.delivery_missed"
     assert alert.callback.kwargs["source_id"] == source_id
 
     assert {t.task_id for t in dag.tasks} == {
@@ -221,7 +221,7 @@ def test_dag_file_imports_nothing_heavy_and_parses_in_under_half_a_second(parse_
 
 
 def test_demo_lands_each_real_file_in_its_contracts_folder_once(tmp_path):
-    from transforms.demo import REAL_DIR, land_real_files
+    from transforms.tools.demo import REAL_DIR, land_real_files
 
     landed = land_real_files(tmp_path)
     real = sorted(p.name for p in REAL_DIR.iterdir() if p.is_file())

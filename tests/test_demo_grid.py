@@ -8,11 +8,12 @@ import shutil
 
 import pytest
 
-from transforms import codelists, observatory
 from transforms.config import today
-from transforms.contracts import ContractError, bind_to_file, get_contract
-from transforms.pipeline import check_file, ingest_file
-from transforms.samples import SAMPLES, recent_year, write_samples
+from transforms.contracts import codelists
+from transforms.contracts.model import ContractError, bind_to_file, get_contract
+from transforms.ingest.pipeline import check_file, ingest_file
+from transforms.ops import observatory
+from transforms.tools.samples import SAMPLES, recent_year, write_samples
 
 pytestmark = pytest.mark.slow
 

@@ -65,7 +65,7 @@ def _shell_lines(body: str) -> list[str]:
 
 def _demo_lines() -> list[str]:
     from transforms.config import settings
-    from transforms.demo import print_howto
+    from transforms.tools.demo import print_howto
 
     out = io.StringIO()
     home = REPO_ROOT / "var"
@@ -140,8 +140,8 @@ def test_every_documented_command_runs_as_printed(where, line, clone):
 @pytest.mark.parametrize(("where", "query"), QUERIES, ids=[w for w, _ in QUERIES])
 def test_every_documented_query_runs(where, query, clone):
     from transforms.config import Settings
-    from transforms.export import read_only_query
-    from transforms.warehouse import open_for_reading
+    from transforms.storage.warehouse import open_for_reading
+    from transforms.tools.export import read_only_query
 
     home = clone / "var"
     cwd = Path.cwd()

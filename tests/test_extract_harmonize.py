@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transforms.contracts import Contract
-from transforms.extract import ExtractError, extract
-from transforms.harmonize import harmonize
+from transforms.contracts.model import Contract
+from transforms.stages.extract import ExtractError, extract
+from transforms.stages.harmonize import harmonize
 
 BASE = {
     "source_id": "test_source",
@@ -576,12 +576,12 @@ def test_label_groups_over_rows_equal_those_over_cells(tmp_path):
     """The grouping of labels, raw values, periods and contexts that harmonize takes on a file's
     rows (record-level files) equals the cell-level GROUPING SETS query, for every real file and
     sample whose labels are labels of its rows (sample files cover total rows and columns)."""
-    from transforms import harmonize as hz_module
     from transforms.config import Settings
-    from transforms.contracts import load_contracts
+    from transforms.contracts.model import load_contracts
     from transforms.engine import fetch_df, ident
-    from transforms.pipeline import source_files
-    from transforms.samples import write_samples
+    from transforms.ingest.pipeline import source_files
+    from transforms.stages import harmonize as hz_module
+    from transforms.tools.samples import write_samples
 
     write_samples(tmp_path / "landing")
     contracts = load_contracts()

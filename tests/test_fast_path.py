@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.contracts import load_contracts
-from transforms.extract import extract
-from transforms.harmonize import harmonize
-from transforms.validate import build_canonical_suite, build_raw_suite, run_suite, run_suite_sql
+from transforms.contracts.model import load_contracts
+from transforms.stages.extract import extract
+from transforms.stages.harmonize import harmonize
+from transforms.stages.validate import build_canonical_suite, build_raw_suite, run_suite, run_suite_sql
 
 RAW = Path(__file__).resolve().parent.parent / "data" / "realdata" / "raw"
 CSV_FILES = {
@@ -221,7 +221,7 @@ def test_both_csv_paths_give_the_same_verdict_on_ragged_rows(kind, block, tmp_pa
 
 
 def test_a_truncated_row_is_refused_through_the_pipeline(tmp_path, monkeypatch):
-    from transforms.pipeline import check_file
+    from transforms.ingest.pipeline import check_file
 
     path = tmp_path / "darien_ragged.csv"
     path.write_bytes(_darien_variant("short row"))

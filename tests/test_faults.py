@@ -113,7 +113,7 @@ def _duplicates(home: Path) -> int:
 
 
 COMMITTED = "warehouse committed"
-# The writer's copy renamed over the published warehouse (transforms/writelock.py).
+# The writer's copy renamed over the published warehouse (transforms/storage/writelock.py).
 PUBLISHED = "warehouse.duckdb: published"
 LOADING = "warehouse load of"
 EXTRACTED = "extract took"  # the mark of the extract step: the file is read, its checks run next
@@ -378,7 +378,7 @@ def _retries(caplog) -> list[str]:
 def test_terminated_backend_mid_copy_is_retried_whole(monkeypatch, tmp_path, release, caplog):
     """The backend dies while the file's COPY streams (the observations half read): the warehouse
     reconnects and reruns the file's whole load in the same call, reading the observations again."""
-    from transforms.pipeline import ingest_file
+    from transforms.ingest.pipeline import ingest_file
 
     caplog.set_level("WARNING", logger="omh.warehouse")
     with _pg_role_schema() as (url, role):
@@ -399,7 +399,7 @@ def test_terminated_backend_mid_copy_is_retried_whole(monkeypatch, tmp_path, rel
         assert "AdminShutdown" in retries[0] or "closed" in retries[0], retries
         (count, total), dups = _pg_figures(url)
         assert count == 28 + 1936 * COPIES and dups == 0
-        from transforms.verify import verify
+        from transforms.storage.verify import verify
 
         assert verify().ok
 
@@ -454,8 +454,8 @@ class Blocker:
 def test_terminated_backend_late_in_the_transaction_loads_nothing(monkeypatch, tmp_path):
     """Retries off: the backend dies after the file's observations are in ``fact_flow`` but before
     the commit; the figures are the previous ones, and a rerun (Airflow's task retry) loads it."""
-    from transforms.pipeline import ingest_file
-    from transforms.warehouse import PostgresWarehouse
+    from transforms.ingest.pipeline import ingest_file
+    from transforms.storage.warehouse import PostgresWarehouse
 
     with _pg_role_schema() as (url, role):
         _pg_env(monkeypatch, tmp_path, url)
@@ -485,7 +485,7 @@ def test_an_error_that_is_not_a_lost_connection_is_not_retried(monkeypatch, tmp_
     fails the load at once, with no reconnection and nothing published."""
     import psycopg
 
-    from transforms.pipeline import ingest_file
+    from transforms.ingest.pipeline import ingest_file
 
     caplog.set_level("WARNING", logger="omh.warehouse")
     with _pg_role_schema() as (url, role):
@@ -508,7 +508,7 @@ def test_an_error_that_is_not_a_lost_connection_is_not_retried(monkeypatch, tmp_
 def test_dropped_connection_is_retried_by_the_warehouse(monkeypatch, tmp_path, caplog):
     """The server drops the connection between statements: the warehouse reconnects and the same
     call completes (no task-level retry needed)."""
-    from transforms.pipeline import ingest_file
+    from transforms.ingest.pipeline import ingest_file
 
     caplog.set_level("WARNING", logger="omh.warehouse")
     with _pg_role_schema() as (url, role):

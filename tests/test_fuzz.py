@@ -24,11 +24,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms.contracts import get_contract
-from transforms.extract import ExtractError, extract
-from transforms.harmonize import harmonize
-from transforms.pipeline import Refused, _stage_check
+from transforms.contracts.model import get_contract
+from transforms.ingest.pipeline import Refused, _stage_check
 from transforms.readers import ReadError
+from transforms.stages.extract import ExtractError, extract
+from transforms.stages.harmonize import harmonize
 
 SCALE = int(os.environ.get("OMH_FUZZ_EXAMPLES", "0")) or None
 FUZZ = settings(

@@ -1,4 +1,4 @@
-"""The person-data and formula guard on an extracted file's labels (transforms/guard.py), on both
+"""The person-data and formula guard on an extracted file's labels (transforms/stages/guard.py), on both
 CSV paths: the same findings, naming the file, the first rows and the column, whichever path read
 the file (the guard reads the labels of the rows once per row, not once per cell)."""
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from transforms import guard
-from transforms.contracts import load_contracts
-from transforms.extract import extract
+from transforms.contracts.model import load_contracts
+from transforms.stages import guard
+from transforms.stages.extract import extract
 
 DARIEN = (
     Path(__file__).resolve().parent.parent

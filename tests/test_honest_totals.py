@@ -12,11 +12,11 @@ import duckdb
 import pytest
 import yaml
 
-import transforms.contracts as contracts_module
-from transforms.contracts import Contract
-from transforms.extract import extract
-from transforms.harmonize import harmonize
-from transforms.pipeline import check_file, ingest_file
+import transforms.contracts.model as contracts_module
+from transforms.contracts.model import Contract
+from transforms.ingest.pipeline import check_file, ingest_file
+from transforms.stages.extract import extract
+from transforms.stages.harmonize import harmonize
 
 ROOT = Path(__file__).resolve().parent.parent
 DARIEN = ROOT / "data" / "realdata" / "raw" / "panama_darien_2019-2022_by_nationality_derived.csv"

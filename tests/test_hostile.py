@@ -252,7 +252,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def small_home(tmp_path_factory) -> Path:
     """A warehouse publishing the Darién file (loaded in this process)."""
-    from transforms.pipeline import ingest_file
+    from transforms.ingest.pipeline import ingest_file
 
     home = tmp_path_factory.mktemp("small") / "home"
     mp = pytest.MonkeyPatch()
@@ -299,8 +299,8 @@ def test_omh_sql_is_read_only(small_home, pycache, tmp_path):
 def test_analyst_queries_cannot_write_or_reach_files(attack, small_home, tmp_path):
     """The same connection ``omh sql`` and ``omh export`` use: read-only, no file system access."""
     from transforms.config import Settings
-    from transforms.export import read_only_query
-    from transforms.warehouse import Warehouse
+    from transforms.storage.warehouse import Warehouse
+    from transforms.tools.export import read_only_query
 
     before = hc.figures(small_home)
     settings = Settings(small_home, f"duckdb:///{small_home / 'warehouse.duckdb'}")
@@ -357,8 +357,8 @@ def test_read_only_query_on_postgres(tmp_path):
     from test_warehouse import postgres_schema
 
     from transforms.config import Settings
-    from transforms.export import read_only_query
-    from transforms.warehouse import Warehouse
+    from transforms.storage.warehouse import Warehouse
+    from transforms.tools.export import read_only_query
 
     with postgres_schema() as url:
         with Warehouse(Settings(tmp_path, url)) as wh:
@@ -381,7 +381,7 @@ def test_neutralize_prefixes_exactly_the_formula_starts():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from transforms.guard import FORMULA_START, neutralize
+    from transforms.stages.guard import FORMULA_START, neutralize
 
     @given(st.text(max_size=20))
     def check(text):
@@ -536,8 +536,8 @@ def test_no_code_hands_anything_to_a_shell():
 def test_landing_files_never_escape_their_folder(tmp_path, monkeypatch):
     """Shell characters and ``..`` in names, a symbolic link out of the landing zone, ``..`` in a
     source id: every copy, report and reason stays in its folder, and no name runs anything."""
-    from transforms.contracts import ContractError
-    from transforms.pipeline import ingest_file, ingest_source, source_files
+    from transforms.contracts.model import ContractError
+    from transforms.ingest.pipeline import ingest_file, ingest_source, source_files
 
     home = tmp_path / "home"
     monkeypatch.setenv("OMH_HOME", str(home))
@@ -555,7 +555,7 @@ def test_landing_files_never_escape_their_folder(tmp_path, monkeypatch):
     (landing / "link_darien.csv").symlink_to(secret)
 
     from transforms.config import settings
-    from transforms.contracts import get_contract
+    from transforms.contracts.model import get_contract
 
     found = [p.name for p in source_files(get_contract("pan_darien_yearly"), settings())]
     assert sorted(found) == sorted(names), "a symbolic link out of the landing zone was taken"
@@ -608,7 +608,7 @@ def test_landing_files_never_escape_their_folder(tmp_path, monkeypatch):
     ],
 )
 def test_person_level_headers_are_named(header, kind):
-    from transforms.guard import header_findings
+    from transforms.stages.guard import header_findings
 
     found = header_findings(["País", header, "Total"], "f.csv")
     assert len(found) == 1 and repr(header) in found[0] and "aggregates only" in found[0]
@@ -621,7 +621,7 @@ def test_aggregate_headers_are_not_person_level():
     import csv
     import io
 
-    from transforms.guard import contract_headers, header_findings
+    from transforms.stages.guard import contract_headers, header_findings
 
     headers = [
         *next(csv.reader(io.StringIO(hc.text(hc.COLOMBIA)))),

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
-from transforms.pipeline import ingest_file
+from transforms.ingest.pipeline import ingest_file
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "data" / "realdata" / "raw"
@@ -80,7 +80,7 @@ def test_the_raw_suite_refuses_first_though_harmonize_starts_beside_it(home, tmp
     """GX evaluates the raw suite in a thread while harmonize reads the file's labels; a file that
     fails both is refused by the raw suite, as when they ran one after the other, and harmonize
     writes no observation before that verdict (the warehouse's sink is never reached)."""
-    from transforms.warehouse import FactSink
+    from transforms.storage.warehouse import FactSink
 
     reached: list[str] = []
     monkeypatch.setattr(FactSink, "__call__", lambda self, *args: reached.append(self.sha) or None)
@@ -130,7 +130,7 @@ def test_renamed_column_is_reported_by_name(home, tmp_path):
 
 def _start(*args, env) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "transforms.cli", *args],
+        [sys.executable, "-m", "transforms.tools.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.lake import leaf_path, scan, scattered, write_leaves, write_partitions
-from transforms.warehouse import fact_schema
+from transforms.storage.lake import leaf_path, scan, scattered, write_leaves, write_partitions
+from transforms.storage.warehouse import fact_schema
 
 
 def facts(rows: list[tuple[str, int, int, float]]) -> pa.Table:

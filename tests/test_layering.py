@@ -76,5 +76,38 @@ def test_the_circle_finder_finds_a_circle_through_a_third_module():
 
 def test_transforms_has_no_import_circles():
     graph = import_graph()
-    assert len(graph) > 20 and graph["transforms.pipeline"], "the graph was not read"
+    assert len(graph) > 20 and graph["transforms.ingest.pipeline"], "the graph was not read"
     assert circles(graph) == []
+
+
+# The packages of `transforms`, lowest first: a module may import from its own layer and the layers
+# below it, never from one above (docs/architecture.md). The modules directly under `transforms`
+# (config, problems, messages, engine, scratch) are the ground every layer stands on.
+LAYERS = ("", "contracts", "readers", "stages", "storage", "ingest", "publish", "ops", "tools")
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    package = parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS) else ""
+    return LAYERS.index(package)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Each import of a module by one of a lower layer, as 'importer -> imported'."""
+    return sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps if _layer(d) > _layer(m))
+
+
+def test_the_layer_rule_catches_an_upward_import():
+    assert upward_imports({"transforms.stages.harmonize": {"transforms.storage.warehouse"}}) == [
+        "transforms.stages.harmonize -> transforms.storage.warehouse"
+    ]
+    assert upward_imports({"transforms.tools.cli": {"transforms.config", "transforms.ingest.pipeline"}}) == []
+
+
+def test_every_module_belongs_to_a_layer():
+    unplaced = [m for m in import_graph() if m.count(".") >= 2 and m.split(".")[1] not in LAYERS]
+    assert unplaced == []
+
+
+def test_dependencies_point_down_the_layers():
+    assert upward_imports(import_graph()) == []

@@ -14,11 +14,11 @@ import xlwt
 import yaml
 from openpyxl.styles import Alignment, Font
 
-import transforms.contracts as contracts_module
-from transforms.contracts import Contract, ContractError, bind_to_file
-from transforms.extract import extract
-from transforms.harmonize import harmonize
+import transforms.contracts.model as contracts_module
+from transforms.contracts.model import Contract, ContractError, bind_to_file
 from transforms.readers import ReadError
+from transforms.stages.extract import extract
+from transforms.stages.harmonize import harmonize
 
 BASE = {
     "source_id": "layout_test",
@@ -640,7 +640,7 @@ def test_a_wrong_file_is_refused_by_the_pipeline_and_a_right_one_loads(tmp_path,
     home = tmp_path / "home"
     monkeypatch.setenv("OMH_HOME", str(home))
     monkeypatch.delenv("OMH_WAREHOUSE_URL", raising=False)
-    from transforms.pipeline import ingest_file
+    from transforms.ingest.pipeline import ingest_file
 
     landing = home / "landing" / "PAN"
     landing.mkdir(parents=True)
@@ -715,7 +715,7 @@ def test_two_contracts_loading_the_same_flow_of_a_sheet_are_warned_about(tmp_pat
     monkeypatch.setattr(contracts_module, "CONTRACTS_DIR", folder)
     monkeypatch.setenv("OMH_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("OMH_WAREHOUSE_URL", raising=False)
-    from transforms.pipeline import ingest_file
+    from transforms.ingest.pipeline import ingest_file
 
     landing = tmp_path / "home" / "landing" / "PAN"
     landing.mkdir(parents=True)

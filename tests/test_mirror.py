@@ -16,10 +16,10 @@ import pytest
 import yaml
 from test_views import JAN, load, obs, rows_of  # `wh`: conftest's warehouse on both engines
 
-from transforms import codelists
-from transforms.contracts import load_contracts
-from transforms.mirror import KIND, check_mirror, out_of_tolerance, recent_comparisons
-from transforms.mirror_pairs import PAIRS_FILE, MirrorPairError, load_pairs, pair_frame
+from transforms.contracts import codelists
+from transforms.contracts.mirror_pairs import PAIRS_FILE, MirrorPairError, load_pairs, pair_frame
+from transforms.contracts.model import load_contracts
+from transforms.ops.mirror import KIND, check_mirror, out_of_tolerance, recent_comparisons
 
 FEB, MAR = dt.date(2024, 2, 1), dt.date(2024, 3, 1)
 COLUMNS = [
@@ -273,7 +273,7 @@ def test_the_regional_dag_runs_the_mirror_checks_after_the_refresh():
 
 
 def test_the_counterpart_feeds_are_outside_the_delivery_calendar(wh):
-    from transforms.samples_mirror import MIRROR_SAMPLES
+    from transforms.tools.samples_mirror import MIRROR_SAMPLES
 
     contracts = load_contracts()
     wh.ensure_schema(contracts)

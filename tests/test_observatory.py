@@ -18,9 +18,10 @@ from types import SimpleNamespace
 import pytest
 from omh_airflow_server import SAMPLES_CLOCK, observatory_clock
 
-from transforms import alerts, codelists, delivery, observatory
 from transforms.config import DATA_DIR, settings
-from transforms.contracts import get_contract, load_contracts
+from transforms.contracts import codelists
+from transforms.contracts.model import get_contract, load_contracts
+from transforms.ops import alerts, delivery, observatory
 
 DARIEN = "pan_darien_yearly"
 DARIEN_FILE = DATA_DIR / "realdata" / "raw" / "panama_darien_2019-2022_by_nationality_derived.csv"
@@ -31,7 +32,7 @@ CRI = "cri_dgme_entradas_extranjeros"
 
 
 def test_due_dates_are_those_of_the_warehouse_delivery_calendar():
-    from transforms.warehouse import delivery_slots
+    from transforms.storage.warehouse import delivery_slots
 
     sources = [
         {
@@ -104,8 +105,8 @@ def clock():
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, clock):
     """CRI's sample file loaded, a refused file with an unknown label, the Darién file landed only."""
-    from transforms.pipeline import ingest_file, source_files
-    from transforms.samples import write_samples
+    from transforms.ingest.pipeline import ingest_file, source_files
+    from transforms.tools.samples import write_samples
 
     home = tmp_path_factory.mktemp("observatory") / "omh_home"
     cfg = settings(home).ensure()
@@ -132,7 +133,7 @@ def _period(source_id: str, start: str, end: str) -> delivery.Period:
 
 
 def test_discover_only_reads(tmp_path):
-    from transforms.pipeline import discover
+    from transforms.ingest.pipeline import discover
 
     home = tmp_path / "fresh"
     folder = settings(home).landing / get_contract(DARIEN).landing.folder
@@ -374,8 +375,8 @@ def test_snapshot_for_a_busy_warehouse(home):
 
 
 def test_a_load_names_its_landing_file_lake_leaves_and_warehouse_tables(home):
-    from transforms.lineage import load_datasets
-    from transforms.pipeline import IngestResult, discover
+    from transforms.ingest.pipeline import IngestResult, discover
+    from transforms.ops.lineage import load_datasets
 
     cfg = settings(home)
     (loaded,) = [f for f in discover(CRI, home) if f["loaded"]]
@@ -397,7 +398,7 @@ def test_a_load_names_its_landing_file_lake_leaves_and_warehouse_tables(home):
 
 
 def test_make_airflow_seeds_an_empty_landing_zone_only(tmp_path):
-    from transforms.demo import seed_landing
+    from transforms.tools.demo import seed_landing
 
     home = tmp_path / "home"
     note = seed_landing(home)
@@ -411,7 +412,7 @@ def test_make_airflow_seeds_an_empty_landing_zone_only(tmp_path):
 
 
 def test_the_admin_password_comes_from_the_environment_or_is_generated_once(tmp_path, monkeypatch):
-    from transforms.airflow_env import ADMIN_USER, admin_password, passwords_file
+    from transforms.ops.airflow_env import ADMIN_USER, admin_password, passwords_file
 
     monkeypatch.delenv("OMH_AIRFLOW_PASSWORD", raising=False)
     generated, origin = admin_password(tmp_path)
@@ -425,7 +426,7 @@ def test_the_admin_password_comes_from_the_environment_or_is_generated_once(tmp_
 
 
 def test_the_airflow_environment_configures_auth_lineage_and_ports(tmp_path, monkeypatch):
-    from transforms.airflow_env import airflow_env, lineage_file, passwords_file
+    from transforms.ops.airflow_env import airflow_env, lineage_file, passwords_file
 
     monkeypatch.setenv("OMH_AIRFLOW_PORT", "18080")
     env = airflow_env(tmp_path)
@@ -442,7 +443,7 @@ def test_the_airflow_environment_configures_auth_lineage_and_ports(tmp_path, mon
 
 
 def _grid_at(home, day: dt.date, months: int = 24) -> dict:
-    from transforms.warehouse import Warehouse
+    from transforms.storage.warehouse import Warehouse
 
     with observatory_clock(day.isoformat()):
         with Warehouse(settings(home)) as wh:

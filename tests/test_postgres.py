@@ -16,7 +16,7 @@ from test_views import DISCLOSURE_CASE, load
 from test_warehouse import PG_URL, postgres_schema
 
 from transforms.config import Settings
-from transforms.warehouse import Warehouse, WarehouseError, migrations
+from transforms.storage.warehouse import Warehouse, WarehouseError, migrations
 
 pytestmark = pytest.mark.postgres
 
@@ -170,8 +170,8 @@ ATTACKS = {
 def test_omh_sql_runs_as_the_analyst_role_even_on_a_superuser_url(url, tmp_path, monkeypatch, capsys):
     """``omh sql`` with a superuser URL: the views answer as ``omh_analyst`` would see them; server
     files, programs, tables and writes are refused, including the ways back to the login role."""
-    from transforms.cli import main
-    from transforms.export import read_only_query
+    from transforms.tools.cli import main
+    from transforms.tools.export import read_only_query
 
     with psycopg.connect(url, autocommit=True) as con:
         assert con.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
@@ -217,7 +217,7 @@ def test_omh_sql_runs_as_the_analyst_role_even_on_a_superuser_url(url, tmp_path,
 
 def test_omh_sql_refuses_to_run_without_the_sandbox(url, tmp_path):
     """No ``omh_analyst_query`` (a warehouse user that could not install it): nothing runs."""
-    from transforms.export import SandboxError, read_only_query
+    from transforms.tools.export import SandboxError, read_only_query
 
     with _wh(url, tmp_path) as wh:
         wh.ensure_schema()

@@ -16,10 +16,10 @@ import openpyxl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms.contracts import Contract
-from transforms.extract import ExtractError, extract
-from transforms.harmonize import harmonize
+from transforms.contracts.model import Contract
 from transforms.readers import ReadError
+from transforms.stages.extract import ExtractError, extract
+from transforms.stages.harmonize import harmonize
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # The extra properties (wrong reader options, measure columns) run fewer examples to stay fast.

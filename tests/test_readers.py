@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 import xlwt
 
-from transforms.contracts import ReaderSpec
+from transforms.contracts.model import ReaderSpec
 from transforms.readers import ReadError, read_grid
 from transforms.readers.excel_reader import cell_text
 

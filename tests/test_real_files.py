@@ -8,9 +8,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from transforms.contracts import load_contracts
-from transforms.extract import extract
-from transforms.harmonize import harmonize
+from transforms.contracts.model import load_contracts
+from transforms.stages.extract import extract
+from transforms.stages.harmonize import harmonize
 
 RAW = Path(__file__).resolve().parent.parent / "data" / "realdata" / "raw"
 FILES = {

@@ -12,11 +12,11 @@ import shutil
 
 import pytest
 
-from transforms import contracts as contracts_module
-from transforms import delivery
-from transforms.cli import main
 from transforms.config import CONTRACTS_DIR, DATA_DIR, settings
-from transforms.pipeline import ingest_file
+from transforms.contracts import model as contracts_module
+from transforms.ingest.pipeline import ingest_file
+from transforms.ops import delivery
+from transforms.tools.cli import main
 
 DARIEN = "pan_darien_yearly"
 REAL = DATA_DIR / "realdata" / "raw" / "panama_darien_2019-2022_by_nationality_derived.csv"
@@ -90,7 +90,7 @@ def test_a_rerun_names_a_refused_file_and_a_dismissal_sets_it_aside(home, capsys
     assert "dismissed by ana" in capsys.readouterr().out
     new, message = _new(home)
     assert new == [] and "dismissed by ana" in message and "sent by mistake" in message
-    from transforms.warehouse import open_for_reading
+    from transforms.storage.warehouse import open_for_reading
 
     with open_for_reading(settings(home)) as wh:
         who, why, when = wh.fetchall(

@@ -15,13 +15,13 @@ import openpyxl
 import pytest
 import xlrd
 
-from transforms import codelists
 from transforms.config import settings
-from transforms.contracts import bind_to_file, load_contracts
-from transforms.extract import extract
-from transforms.harmonize import harmonize
-from transforms.pipeline import check_file, source_files, vintage_of
-from transforms.samples import SAMPLES, iom_figures, write_samples
+from transforms.contracts import codelists
+from transforms.contracts.model import bind_to_file, load_contracts
+from transforms.ingest.pipeline import check_file, source_files, vintage_of
+from transforms.stages.extract import extract
+from transforms.stages.harmonize import harmonize
+from transforms.tools.samples import SAMPLES, iom_figures, write_samples
 
 RAW = Path(__file__).resolve().parent.parent / "data" / "realdata" / "raw"
 SYNTHETIC_MARK = re.compile(r"sint[ée]tic|synth[ée]ti", re.IGNORECASE)

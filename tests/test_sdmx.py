@@ -16,9 +16,9 @@ import pytest
 from lxml import etree
 from test_views import JAN, load, obs
 
-from transforms import codelists
-from transforms.contracts import load_contracts
-from transforms.sdmx import DATAFLOWS, compare, read_back, sdmx_code, write_sdmx_files
+from transforms.contracts import codelists
+from transforms.contracts.model import load_contracts
+from transforms.publish.sdmx import DATAFLOWS, compare, read_back, sdmx_code, write_sdmx_files
 
 FACTS = [
     obs("tst_sdmx_pan", "PAN", "VEN", JAN, 20_000),

@@ -1,6 +1,6 @@
 """Secrets: a connection's password never reaches the screen, the log or an Airflow task log.
 
-No mocks: ``omh`` runs in-process (``transforms.cli.main``) with a warehouse URL whose password a
+No mocks: ``omh`` runs in-process (``transforms.tools.cli.main``) with a warehouse URL whose password a
 library error quotes in full (libpq echoes a malformed URI), and the log file is read back.
 """
 
@@ -34,7 +34,7 @@ def test_mask_secrets_hides_passwords(text, leak):
 
 
 def test_a_password_in_a_library_error_reaches_neither_screen_nor_log(tmp_path, monkeypatch, capsys):
-    from transforms.cli import main
+    from transforms.tools.cli import main
 
     home = tmp_path / "home"
     url = f"postgresql://omh:{SECRET}@[db/omh"  # libpq quotes this whole URI in its error

@@ -17,11 +17,11 @@ import pytest
 import yaml
 from test_views import load, obs, rows_of
 
-from transforms import contracts as contracts_module
-from transforms import overlaps
 from transforms.config import CONTRACTS_DIR
-from transforms.contracts import ContractError, load_contract, load_contracts, overlap_rules
-from transforms.pipeline import ingest_file
+from transforms.contracts import model as contracts_module
+from transforms.contracts.model import ContractError, load_contract, load_contracts, overlap_rules
+from transforms.ingest import overlaps
+from transforms.ingest.pipeline import ingest_file
 
 MONTHLY, YEARLY = "tst_ovl_cri_mensual", "tst_ovl_cri_anuario"
 
@@ -116,7 +116,7 @@ def test_two_overlapping_files_load_flagged_and_are_counted_once(overlap_contrac
     )
 
     from transforms.config import settings
-    from transforms.warehouse import open_for_reading
+    from transforms.storage.warehouse import open_for_reading
 
     with open_for_reading(settings(omh_home)) as wh:
         # Both sources are kept, whole.

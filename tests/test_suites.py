@@ -7,8 +7,8 @@ import json
 import pytest
 
 from transforms.config import EXPECTATIONS_DIR
-from transforms.contracts import load_contracts
-from transforms.validate import build_canonical_suite, build_raw_suite, run_suite
+from transforms.contracts.model import load_contracts
+from transforms.stages.validate import build_canonical_suite, build_raw_suite, run_suite
 
 CONTRACTS = load_contracts()
 SUITES = sorted(EXPECTATIONS_DIR.glob("*.json"))

@@ -10,10 +10,10 @@ import duckdb
 import pytest
 import yaml
 
-import transforms.contracts as contracts_module
-from transforms.contracts import Contract, load_contracts
-from transforms.extract import extract
-from transforms.pipeline import check_file, ingest_file
+import transforms.contracts.model as contracts_module
+from transforms.contracts.model import Contract, load_contracts
+from transforms.ingest.pipeline import check_file, ingest_file
+from transforms.stages.extract import extract
 
 ROOT = Path(__file__).resolve().parent.parent
 CBP = ROOT / "data" / "realdata" / "raw" / "usa_cbp_sbo-encounters-fy22-fy25-aug.csv"

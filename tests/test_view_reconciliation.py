@@ -21,10 +21,10 @@ import pytest
 import yaml
 from test_views import JAN, load, obs, rows_of  # `wh`: conftest's warehouse on both engines
 
-from transforms import codelists
 from transforms.config import Settings
-from transforms.contracts import load_contracts
-from transforms.warehouse import FACT_COLUMNS, SQL_DIR, Warehouse, migrations, split_statements
+from transforms.contracts import codelists
+from transforms.contracts.model import load_contracts
+from transforms.storage.warehouse import FACT_COLUMNS, SQL_DIR, Warehouse, migrations, split_statements
 
 GRAINS = yaml.safe_load((SQL_DIR / "view_grains.yaml").read_text(encoding="utf-8"))
 FEB = dt.date(2024, 2, 1)

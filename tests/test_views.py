@@ -12,7 +12,7 @@ import hashlib
 
 import pandas as pd
 
-from transforms.warehouse import Warehouse, delivery_slots
+from transforms.storage.warehouse import Warehouse, delivery_slots
 
 LANGS = ("es", "en", "pt", "fr")
 

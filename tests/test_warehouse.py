@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from transforms.config import settings
-from transforms.pipeline import Checked, ingest_file
-from transforms.warehouse import (
+from transforms.ingest.pipeline import Checked, ingest_file
+from transforms.storage.warehouse import (
     FACT_COLUMNS,
     SCHEMA_VERSION,
     FactSink,
@@ -119,7 +119,7 @@ class Env:
 
     def omh(self, *args) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "transforms.cli", *args],
+            [sys.executable, "-m", "transforms.tools.cli", *args],
             capture_output=True,
             text=True,
             env=self.environ(),
@@ -795,8 +795,8 @@ def test_a_diffing_load_on_duckdb_stores_its_figures_in_partition_order(tmp_path
     from test_views import load, obs
 
     from transforms.config import Settings
-    from transforms.lake import scattered
-    from transforms.warehouse import _leaf_batches
+    from transforms.storage.lake import scattered
+    from transforms.storage.warehouse import _leaf_batches
 
     rows = [
         obs("tst_order", "PAN", c, dt.date(2024, m, 1), 10 * m + i)

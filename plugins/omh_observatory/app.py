@@ -15,7 +15,7 @@ header (a token from ``POST /auth/token``) or the UI's ``_token`` cookie, valida
 configured auth manager and asks that auth manager whether the user may see the UI. No token: 401;
 an invalid token or a user without access: 403.
 
-The data comes from ``transforms.observatory`` (read-only warehouse reads). Answers are cached
+The data comes from ``transforms.ops.observatory`` (read-only warehouse reads). Answers are cached
 for ``CACHE_SECONDS`` so that a page left open does not keep the DuckDB file opened; when the file
 is held by a running load, the last answer (or the snapshot the regional DAG writes) is served,
 marked ``stale``.
@@ -37,7 +37,7 @@ class _Cache:
         self.data: dict[int, tuple[float, dict]] = {}
 
     def get(self, months: int) -> dict:
-        from transforms import observatory
+        from transforms.ops import observatory
 
         with self.lock:
             hit = self.data.get(months)
@@ -61,8 +61,8 @@ def create_app():
     from fastapi import Depends, FastAPI, HTTPException, Query
     from fastapi.responses import FileResponse, HTMLResponse
 
-    from transforms import observatory
     from transforms.config import settings
+    from transforms.ops import observatory
 
     cache = _Cache()
     app = FastAPI(
@@ -118,7 +118,7 @@ def create_app():
 
     @app.get("/bulletins/{path:path}")
     def bulletin(path: str):
-        from transforms.bulletin import bulletins_root
+        from transforms.publish.bulletin import bulletins_root
 
         root = bulletins_root(settings()).resolve()
         target = (root / path).resolve()
@@ -138,7 +138,7 @@ def create_app():
 
 def _warm_up() -> None:
     try:
-        import transforms.warehouse  # noqa: F401
+        import transforms.storage.warehouse  # noqa: F401
     except Exception:  # only a warm-up
         pass
 
@@ -207,7 +207,7 @@ def _cell(cell: dict, country: dict, reports: dict[str, str]) -> str:
 
 
 def dag_id(source_id: str) -> str:
-    from transforms.airflow_env import dag_id as airflow_dag_id
+    from transforms.ops.airflow_env import dag_id as airflow_dag_id
 
     return airflow_dag_id(source_id)
 

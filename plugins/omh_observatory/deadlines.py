@@ -5,13 +5,13 @@ period). The country's file for that period is due on ``due_day`` of the month `
 the period ends. ``DeliveryDueDate`` evaluates to that day (00:00 UTC), or to the run's creation
 when the run is created after it (a backfill, a rerun, a first deployment), so that a late run is
 given the same grace as any other before its alert fires. The DAG's ``DeadlineAlert`` adds that
-grace (its ``interval``) and names the callback (``transforms.alerts.delivery_missed``).
+grace (its ``interval``) and names the callback (``transforms.ops.alerts.delivery_missed``).
 
 A run that succeeds (the period's figures are in the warehouse) before the deadline removes it;
 a run still waiting for the file, or failed (a refused file, no file), lets it fire.
 
 Registered by the plugin (``deadline_references``): the scheduler evaluates it when it creates
-a run. Module level imports only ``airflow.sdk`` and the standard-library ``transforms.delivery``:
+a run. Module level imports only ``airflow.sdk`` and the standard-library ``transforms.ops.delivery``:
 DAG files import this.
 """
 
@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseDeadlineReference
 
-from transforms.delivery import due_date
+from transforms.ops.delivery import due_date
 
 
 # eq=False: equality and hash stay the base class's (its serialized form, fields included).

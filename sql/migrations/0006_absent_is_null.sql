@@ -4,7 +4,7 @@
 -- top-level flow type, '' made every grouping on the root flow type (coalesce(parent, code)) add the
 -- top-level types together: entries and exits of Colombia in one row under a blank flow type.
 -- Fixed in place: the dimensions keep their rows (the facts are not touched); the next seeding
--- writes NULL itself (transforms/warehouse.py, _absent_as_null). A value of blanks only is as
+-- writes NULL itself (transforms/storage/warehouse.py, _absent_as_null). A value of blanks only is as
 -- absent as an empty one. Codes (the primary keys) are never blank.
 UPDATE dim_country SET
     iso2 = CASE WHEN trim(iso2) = '' THEN NULL ELSE iso2 END,

@@ -3,7 +3,7 @@
 -- Two flows reported by two member states that count the same movements (Panama's Darién transit
 -- and Costa Rica's entries from Panama; Mexico's returns and those Guatemala or Honduras receive),
 -- declared in data/mirror_pairs.yaml and reseeded from it on every load like the other dimensions
--- (transforms/mirror_pairs.py). The views v_mirror and pub_mirror compare the two sides.
+-- (transforms/contracts/mirror_pairs.py). The views v_mirror and pub_mirror compare the two sides.
 --   *_flow_type      the side's flow type codes, comma-separated (a parent covers its children)
 --   *_citizenship_iso3, *_counterpart_iso3   the part of the reporter's flow taken (NULL: all)
 --   lag_months       B reports the same movements this many months after A

@@ -1,5 +1,5 @@
 -- Schema version 8: sources that count the same events (issue 18). Seeded from the contracts'
--- `overlaps` key (transforms/contracts.py, Overlap) with the other dimensions: one row per pair
+-- `overlaps` key (transforms/contracts/model.py, Overlap) with the other dimensions: one row per pair
 -- of sources and root flow type. Both sources' facts stay in fact_flow; the reporting views sum
 -- one of them per overlap (sql/views.sql, v_fact_precedence) and v_flow_all_sources shows both.
 CREATE TABLE IF NOT EXISTS dim_source_overlap (

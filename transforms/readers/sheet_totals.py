@@ -2,7 +2,7 @@
 
 Input: the workbook and one ``SheetTotals`` spec. Output: a table of the totals sheet's rows
 (``source_row``, ``total_raw`` and one column per matched attribute), that the harmonizer
-compares with the cells it loads (``transforms.sheet_controls``).
+compares with the cells it loads (``transforms.stages.sheet_controls``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,2 @@
+"""What the observatory publishes from the warehouse's views: SDMX (``sdmx``) and the monthly
+bulletin (``bulletin``)."""
