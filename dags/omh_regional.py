@@ -14,7 +14,7 @@ import logging
 
 from airflow.sdk import DAG, Asset, AssetAny, task
 
-from transforms.contracts.model import load_contracts
+from transforms.contracts.loading import load_contracts
 from transforms.ops import airflow_env as afe
 
 log = logging.getLogger("omh.dags")

@@ -38,7 +38,8 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from omh_observatory.deadlines import DeliveryDueDate
 
-from transforms.contracts.model import Contract, load_contracts
+from transforms.contracts.loading import load_contracts
+from transforms.contracts.model import Contract
 from transforms.ops import airflow_env as afe
 from transforms.ops import delivery
 
@@ -330,7 +331,7 @@ def build_dag(contract: Contract) -> DAG:
         @task(pool=afe.POOL, outlets=[asset], trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
         def publish(files: list[dict], outlet_events=None) -> dict:
             """Announce the files of this run that loaded (refusals fail `all_files_loaded`)."""
-            from transforms.ingest.pipeline import discover as discover_files
+            from transforms.ingest.landing import discover as discover_files
 
             ran = {f["sha256"] for f in files or []}
             loaded = [f for f in discover_files(source_id) if f["loaded"] and f["sha256"] in ran]

@@ -77,7 +77,7 @@ def airflow_server(tmp_path_factory):
     last of them (pytest_runtest_teardown), and at the end in any case."""
     from omh_airflow_server import prepare_home, start
 
-    from transforms.contracts.model import load_contracts
+    from transforms.contracts.loading import load_contracts
     from transforms.ops import airflow_env as afe
 
     home = tmp_path_factory.mktemp("airflow_server") / "omh_home"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transforms.config import DATA_DIR
-from transforms.contracts.model import get_contract
+from transforms.contracts.loading import get_contract
 
 PASSWORD = "omh-test-pw"
 E2E_SOURCE = "pan_darien_yearly"
@@ -86,7 +86,8 @@ def prepare_home(home: Path) -> None:
 
 def _prepare_home(home: Path) -> None:
     from transforms.config import settings
-    from transforms.ingest.pipeline import ingest_file, source_files
+    from transforms.ingest.landing import source_files
+    from transforms.ingest.pipeline import ingest_file
     from transforms.tools.samples import write_samples
 
     cfg = settings(home).ensure()

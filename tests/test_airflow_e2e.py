@@ -20,7 +20,7 @@ import pytest
 
 from transforms.config import DATA_DIR
 from transforms.contracts import codelists
-from transforms.contracts.model import get_contract, load_contracts
+from transforms.contracts.loading import get_contract, load_contracts
 from transforms.ops import airflow_env as afe
 
 pytestmark = pytest.mark.slow

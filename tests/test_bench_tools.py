@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from transforms.ingest.pipeline import log as pipeline_log
-from transforms.ingest.pipeline import timed
+from transforms.ingest.results import timed
 from transforms.storage.warehouse import FACT_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def test_the_same_output_script_writes_exactly_the_pipelines_rows_and_lake(tmp_p
     import duckdb
     import same_output
 
-    from transforms.ingest.pipeline import vintage_of
+    from transforms.ingest.landing import vintage_of
 
     csv, meta = bench_run.generate.ensure(6_000, seed=13, folder=tmp_path / "data")
     home = tmp_path / "home"

@@ -27,7 +27,7 @@ import pytest
 from background import BACKGROUND, job
 from omh_airflow_server import AirflowServer
 
-from transforms.contracts.model import load_contracts
+from transforms.contracts.loading import load_contracts
 from transforms.ops import airflow_env as afe
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -58,8 +58,8 @@ def _servers_missing() -> str | None:
 def _land(home: Path) -> list[tuple[str, Path]]:
     """The 2024 sample file of every member state in the landing zone: [(source_id, path)]."""
     from transforms.config import settings
-    from transforms.contracts.model import load_contracts
-    from transforms.ingest.pipeline import source_files
+    from transforms.contracts.loading import load_contracts
+    from transforms.ingest.landing import source_files
     from transforms.tools.samples import YEAR, write_samples
 
     cfg = settings(home).ensure()

@@ -13,15 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+import transforms.contracts.loading as contracts_loading
 import transforms.contracts.model as contracts_module
 from transforms.contracts.checks import CHECKS
 from transforms.contracts.docs import DOC_PATH, keys, render, undocumented
-from transforms.contracts.model import (
-    ContractError,
-    ReaderSpec,
-    contract_problems,
-    load_contract,
-)
+from transforms.contracts.loading import contract_problems, load_contract
+from transforms.contracts.model import ContractError, ReaderSpec
 from transforms.stages.extract import extract
 from transforms.tools.cli import main
 
@@ -35,7 +32,7 @@ def contracts_dir(tmp_path, monkeypatch) -> Path:
     """A private copy of the contracts, so a test can break one as an engineer would."""
     folder = tmp_path / "contracts"
     shutil.copytree(ROOT / "contracts", folder)
-    monkeypatch.setattr(contracts_module, "CONTRACTS_DIR", folder)
+    monkeypatch.setattr(contracts_loading, "CONTRACTS_DIR", folder)
     return folder
 
 

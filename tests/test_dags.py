@@ -14,7 +14,7 @@ import textwrap
 import pendulum
 import pytest
 
-from transforms.contracts.model import load_contracts
+from transforms.contracts.loading import load_contracts
 from transforms.ops import airflow_env as afe
 
 CONTRACTS = load_contracts()

@@ -10,7 +10,8 @@ import pytest
 
 from transforms.config import today
 from transforms.contracts import codelists
-from transforms.contracts.model import ContractError, bind_to_file, get_contract
+from transforms.contracts.loading import bind_to_file, get_contract
+from transforms.contracts.model import ContractError
 from transforms.ingest.pipeline import check_file, ingest_file
 from transforms.ops import observatory
 from transforms.tools.samples import SAMPLES, recent_year, write_samples

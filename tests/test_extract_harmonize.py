@@ -577,10 +577,10 @@ def test_label_groups_over_rows_equal_those_over_cells(tmp_path):
     rows (record-level files) equals the cell-level GROUPING SETS query, for every real file and
     sample whose labels are labels of its rows (sample files cover total rows and columns)."""
     from transforms.config import Settings
-    from transforms.contracts.model import load_contracts
+    from transforms.contracts.loading import load_contracts
     from transforms.engine import fetch_df, ident
-    from transforms.ingest.pipeline import source_files
-    from transforms.stages import harmonize as hz_module
+    from transforms.ingest.landing import source_files
+    from transforms.stages.harmonize import grouping as hz_module
     from transforms.tools.samples import write_samples
 
     write_samples(tmp_path / "landing")
@@ -599,7 +599,7 @@ def test_label_groups_over_rows_equal_those_over_cells(tmp_path):
     for path, contract in files:
         ex = extract(path, contract)
         try:
-            labels = hz_module._label_columns(contract)
+            labels = hz_module.label_columns(contract)
             if ex.rows_view is None or not set(labels) <= set(ex.row_attrs):
                 continue
             periods = list(
@@ -620,7 +620,7 @@ def test_label_groups_over_rows_equal_those_over_cells(tmp_path):
                 f"SELECT {cols}, count(*) AS _n, min(source_row) AS source_row, min(source_row, 5) AS _rows, "
                 f"GROUPING({cols}) AS _gid FROM {ex.view} GROUP BY GROUPING SETS ({', '.join(sets)})",
             )
-            rows = hz_module._grouped_over_rows(ex.con, ex, labels, periods, group_cols)
+            rows = hz_module.grouped_over_rows(ex.con, ex, labels, periods, group_cols)
 
             assert _groups(rows, group_cols) == _groups(cells, group_cols), path.name
             compared += 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.contracts.model import load_contracts
+from transforms.contracts.loading import load_contracts
 from transforms.stages.extract import extract
 from transforms.stages.harmonize import harmonize
 from transforms.stages.validate import build_canonical_suite, build_raw_suite, run_suite, run_suite_sql

@@ -24,8 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms.contracts.model import get_contract
-from transforms.ingest.pipeline import Refused, _stage_check
+from transforms.contracts.loading import get_contract
+from transforms.ingest.check import check as check_stages
+from transforms.ingest.results import Refused
 from transforms.readers import ReadError
 from transforms.stages.extract import ExtractError, extract
 from transforms.stages.harmonize import harmonize
@@ -67,7 +68,7 @@ def _read(path: Path, source_id: str):
 def _full(path: Path, source_id: str):
     """The whole check of ``omh check`` (guards and both GX suites): the total, or None if refused."""
     try:
-        checked = _stage_check(path, get_contract(source_id))
+        checked = check_stages(path, get_contract(source_id))
     except Refused:
         return None
     try:

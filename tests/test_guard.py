@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms.contracts.model import load_contracts
+from transforms.contracts.loading import load_contracts
 from transforms.stages import guard
 from transforms.stages.extract import extract
 

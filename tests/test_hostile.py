@@ -537,7 +537,8 @@ def test_landing_files_never_escape_their_folder(tmp_path, monkeypatch):
     """Shell characters and ``..`` in names, a symbolic link out of the landing zone, ``..`` in a
     source id: every copy, report and reason stays in its folder, and no name runs anything."""
     from transforms.contracts.model import ContractError
-    from transforms.ingest.pipeline import ingest_file, ingest_source, source_files
+    from transforms.ingest.landing import source_files
+    from transforms.ingest.pipeline import ingest_file, ingest_source
 
     home = tmp_path / "home"
     monkeypatch.setenv("OMH_HOME", str(home))
@@ -555,7 +556,7 @@ def test_landing_files_never_escape_their_folder(tmp_path, monkeypatch):
     (landing / "link_darien.csv").symlink_to(secret)
 
     from transforms.config import settings
-    from transforms.contracts.model import get_contract
+    from transforms.contracts.loading import get_contract
 
     found = [p.name for p in source_files(get_contract("pan_darien_yearly"), settings())]
     assert sorted(found) == sorted(names), "a symbolic link out of the landing zone was taken"

@@ -14,8 +14,9 @@ import xlwt
 import yaml
 from openpyxl.styles import Alignment, Font
 
-import transforms.contracts.model as contracts_module
-from transforms.contracts.model import Contract, ContractError, bind_to_file
+import transforms.contracts.loading as contracts_module
+from transforms.contracts.loading import bind_to_file
+from transforms.contracts.model import Contract, ContractError
 from transforms.readers import ReadError
 from transforms.stages.extract import extract
 from transforms.stages.harmonize import harmonize

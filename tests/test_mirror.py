@@ -17,8 +17,8 @@ import yaml
 from test_views import JAN, load, obs, rows_of  # `wh`: conftest's warehouse on both engines
 
 from transforms.contracts import codelists
+from transforms.contracts.loading import load_contracts
 from transforms.contracts.mirror_pairs import PAIRS_FILE, MirrorPairError, load_pairs, pair_frame
-from transforms.contracts.model import load_contracts
 from transforms.ops.mirror import KIND, check_mirror, out_of_tolerance, recent_comparisons
 
 FEB, MAR = dt.date(2024, 2, 1), dt.date(2024, 3, 1)

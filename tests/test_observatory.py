@@ -20,7 +20,7 @@ from omh_airflow_server import SAMPLES_CLOCK, observatory_clock
 
 from transforms.config import DATA_DIR, settings
 from transforms.contracts import codelists
-from transforms.contracts.model import get_contract, load_contracts
+from transforms.contracts.loading import get_contract, load_contracts
 from transforms.ops import alerts, delivery, observatory
 
 DARIEN = "pan_darien_yearly"
@@ -105,7 +105,8 @@ def clock():
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, clock):
     """CRI's sample file loaded, a refused file with an unknown label, the Darién file landed only."""
-    from transforms.ingest.pipeline import ingest_file, source_files
+    from transforms.ingest.landing import source_files
+    from transforms.ingest.pipeline import ingest_file
     from transforms.tools.samples import write_samples
 
     home = tmp_path_factory.mktemp("observatory") / "omh_home"
@@ -133,7 +134,7 @@ def _period(source_id: str, start: str, end: str) -> delivery.Period:
 
 
 def test_discover_only_reads(tmp_path):
-    from transforms.ingest.pipeline import discover
+    from transforms.ingest.landing import discover
 
     home = tmp_path / "fresh"
     folder = settings(home).landing / get_contract(DARIEN).landing.folder
@@ -375,7 +376,8 @@ def test_snapshot_for_a_busy_warehouse(home):
 
 
 def test_a_load_names_its_landing_file_lake_leaves_and_warehouse_tables(home):
-    from transforms.ingest.pipeline import IngestResult, discover
+    from transforms.ingest.landing import discover
+    from transforms.ingest.results import IngestResult
     from transforms.ops.lineage import load_datasets
 
     cfg = settings(home)

@@ -8,7 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from transforms.contracts.model import load_contracts
+from transforms.contracts.loading import load_contracts
 from transforms.stages.extract import extract
 from transforms.stages.harmonize import harmonize
 

@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 from transforms.config import CONTRACTS_DIR, DATA_DIR, settings
-from transforms.contracts import model as contracts_module
+from transforms.contracts import loading as contracts_module
 from transforms.ingest.pipeline import ingest_file
 from transforms.ops import delivery
 from transforms.tools.cli import main

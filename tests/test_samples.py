@@ -17,8 +17,9 @@ import xlrd
 
 from transforms.config import settings
 from transforms.contracts import codelists
-from transforms.contracts.model import bind_to_file, load_contracts
-from transforms.ingest.pipeline import check_file, source_files, vintage_of
+from transforms.contracts.loading import bind_to_file, load_contracts
+from transforms.ingest.landing import source_files, vintage_of
+from transforms.ingest.pipeline import check_file
 from transforms.stages.extract import extract
 from transforms.stages.harmonize import harmonize
 from transforms.tools.samples import SAMPLES, iom_figures, write_samples

@@ -17,7 +17,7 @@ from lxml import etree
 from test_views import JAN, load, obs
 
 from transforms.contracts import codelists
-from transforms.contracts.model import load_contracts
+from transforms.contracts.loading import load_contracts
 from transforms.publish.sdmx import DATAFLOWS, compare, read_back, sdmx_code, write_sdmx_files
 
 FACTS = [

@@ -18,8 +18,10 @@ import yaml
 from test_views import load, obs, rows_of
 
 from transforms.config import CONTRACTS_DIR
+from transforms.contracts import loading as contracts_loading
 from transforms.contracts import model as contracts_module
-from transforms.contracts.model import ContractError, load_contract, load_contracts, overlap_rules
+from transforms.contracts.loading import load_contract, load_contracts, overlap_rules
+from transforms.contracts.model import ContractError
 from transforms.ingest import overlaps
 from transforms.ingest.pipeline import ingest_file
 
@@ -78,7 +80,7 @@ def overlap_contracts(tmp_path, monkeypatch) -> Path:
         (folder / f"{c['source_id']}.yaml").write_text(
             yaml.safe_dump(c, allow_unicode=True), encoding="utf-8"
         )
-    monkeypatch.setattr(contracts_module, "CONTRACTS_DIR", folder)
+    monkeypatch.setattr(contracts_loading, "CONTRACTS_DIR", folder)
     return folder
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from transforms.config import EXPECTATIONS_DIR
-from transforms.contracts.model import load_contracts
+from transforms.contracts.loading import load_contracts
 from transforms.stages.validate import build_canonical_suite, build_raw_suite, run_suite
 
 CONTRACTS = load_contracts()

@@ -10,8 +10,9 @@ import duckdb
 import pytest
 import yaml
 
-import transforms.contracts.model as contracts_module
-from transforms.contracts.model import Contract, load_contracts
+import transforms.contracts.loading as contracts_module
+from transforms.contracts.loading import load_contracts
+from transforms.contracts.model import Contract
 from transforms.ingest.pipeline import check_file, ingest_file
 from transforms.stages.extract import extract
 

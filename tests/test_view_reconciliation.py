@@ -23,7 +23,7 @@ from test_views import JAN, load, obs, rows_of  # `wh`: conftest's warehouse on 
 
 from transforms.config import Settings
 from transforms.contracts import codelists
-from transforms.contracts.model import load_contracts
+from transforms.contracts.loading import load_contracts
 from transforms.storage.warehouse import FACT_COLUMNS, SQL_DIR, Warehouse, migrations, split_statements
 
 GRAINS = yaml.safe_load((SQL_DIR / "view_grains.yaml").read_text(encoding="utf-8"))

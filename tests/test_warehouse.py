@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from transforms.config import settings
-from transforms.ingest.pipeline import Checked, ingest_file
+from transforms.ingest.check import Checked
+from transforms.ingest.pipeline import ingest_file
 from transforms.storage.warehouse import (
     FACT_COLUMNS,
     SCHEMA_VERSION,

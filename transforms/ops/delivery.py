@@ -197,7 +197,7 @@ def await_delivery(
     * No new file, not loaded, past it: fail; the DAG's Deadline Alert reports it.
     A run with no period (triggered by hand without a logical date) goes on with what landed.
     """
-    from transforms.ingest.pipeline import discover
+    from transforms.ingest.landing import discover
 
     now = now or dt.datetime.now(dt.UTC)
     grace = deadline_grace() if grace is None else grace

@@ -171,7 +171,7 @@ def report_url(report_path: str | None, cfg: Settings) -> str | None:
 
 
 def _validations(wh, cfg: Settings) -> list[dict]:
-    from transforms.contracts.model import load_contracts
+    from transforms.contracts.loading import load_contracts
 
     cols, rows = wh.query(
         """
@@ -239,7 +239,7 @@ def _mapped_labels(contract) -> set[str]:
 
 
 def _unmapped(wh) -> list[dict]:
-    from transforms.contracts.model import load_contracts
+    from transforms.contracts.loading import load_contracts
 
     # dq_result holds each file's last validation (a rerun replaces it): a label is open while a
     # file's last validation found it unknown. Labels the contract maps since are shown as such.

@@ -70,62 +70,112 @@ def stage_csv(
     """Stream ``path`` (a delimited file read as ``spec`` says) into the new table ``table`` of
     ``con`` (a qualified, quoted name); ``name`` is the file's name in messages (default:
     ``path``'s), ``scratch`` a folder for a transcoded copy (default: the system's). On a
-    refusal the table does not exist."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
+    refusal the table does not exist.
 
+    The steps: the header, by the plain reader's rules on the file's first bytes (``_Prefix``);
+    the data section's bytes (``_data_span``); Arrow's parse of it, in blocks, trimmed and
+    numbered, stored by DuckDB as it streams (``_store``); then the rows Arrow skipped, refused
+    as the plain reader would refuse them (``_refuse_skipped``)."""
     name = name or path.name
     with path.open("rb") as fh:
         head = fh.read(PREFIX_BYTES)
     encoding = resolve_encoding(head, spec.encoding)
     if encoding.startswith("utf-16"):
-        # Arrow reads UTF-8: the file is transcoded in blocks to a scratch copy (same lines), so a
-        # large UTF-16 file is staged with bounded memory like any other.
-        import tempfile
+        return _stage_transcoded(path, spec, con, table, name, scratch, encoding)
+    prefix = _Prefix.read(head, encoding, spec, name)
+    start, end, header_end_line = _data_span(path, spec, prefix.header_end_line, encoding, name)
+    section = _Section(path, start, end, header_end_line, prefix.width, prefix.trailing, spec, encoding)
+    rows = _store(con, table, section, name)
+    # Looked up once: the checks below and extract's view all stop there.
+    first_blank = (
+        con.execute(f"SELECT min(source_row) FROM {table} WHERE _blank").fetchone()[0]
+        if spec.stop_at_blank_row
+        else None
+    )
+    _refuse_skipped(con, table, section, first_blank, name)
+    if prefix.trailing:
+        con.execute(f"ALTER TABLE {table} DROP COLUMN _extra")
+    return StagedGrid(table, prefix.levels, prefix.width, rows, header_end_line + 1, first_blank)
 
-        from transforms.engine import temp_name
 
-        folder = Path(scratch or tempfile.gettempdir())
-        folder.mkdir(parents=True, exist_ok=True)
-        utf8 = folder / f"{temp_name('utf8')}.csv"
-        try:
-            _transcode(path, utf8, encoding, name)
-            return stage_csv(utf8, spec.model_copy(update={"encoding": "utf-8"}), con, table, name=name)
-        finally:
-            utf8.unlink(missing_ok=True)
-    text, complete = decode_prefix(head, encoding, name)
-    csv.field_size_limit(MAX_FIELD)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec.delimiter, quotechar=spec.quotechar)
-    records: list[list[str]] = []
-    ends: list[int] = []  # physical line on which each record ends
+def _stage_transcoded(path: Path, spec, con, table: str, name: str, scratch: Path | None, encoding: str):
+    """Arrow reads UTF-8: the file is transcoded in blocks to a scratch copy (same lines), so a
+    large UTF-16 file is staged with bounded memory like any other."""
+    import tempfile
+
+    from transforms.engine import temp_name
+
+    folder = Path(scratch or tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    utf8 = folder / f"{temp_name('utf8')}.csv"
     try:
-        for row in reader:
-            records.append(row)
-            ends.append(reader.line_num)
-    except csv.Error as exc:
-        raise ReadError(f"{name}: line {reader.line_num}: {exc}") from exc
-    if not complete and records:  # the last record of the prefix may be cut
-        records.pop()
-        ends.pop()
-    if spec.header_find:
-        header_idx = [find_header(records[:500], spec.header_find, name)]
-    else:
-        header_idx = [r - 1 for r in spec.header_lines()]
-    if not records or max(header_idx) >= len(records):
-        raise ReadError(f"{name}: the file has no header row where the contract expects one")
-    levels = _header_levels(records, header_idx)
-    width = len(levels[0])
-    check_width(width, name)
-    header_end_line = ends[max(header_idx)]
-    if width < 2:
-        raise ReadError(
-            f"{name}: line {header_end_line}: the header has one column; is the delimiter {spec.delimiter!r} right?"
-        )
+        _transcode(path, utf8, encoding, name)
+        return stage_csv(utf8, spec.model_copy(update={"encoding": "utf-8"}), con, table, name=name)
+    finally:
+        utf8.unlink(missing_ok=True)
 
-    # The file is read in blocks, never mapped or held whole: a mapped file's pages count in the
-    # process's resident memory (a 600 MB file made the 10 M-row ingest peak at 1.4 GB).
+
+@dataclass
+class _Prefix:
+    """The header, read by the plain reader's rules from the file's first bytes."""
+
+    levels: list[list[str]]
+    width: int
+    header_end_line: int  # the physical line the header ends on
+    # A trailing delimiter on every data row (an empty field beyond the header's), which the plain
+    # reader allows: Arrow then reads one column more, which must be blank wherever it is read.
+    trailing: bool
+
+    @classmethod
+    def read(cls, head: bytes, encoding: str, spec, name: str) -> _Prefix:
+        text, complete = decode_prefix(head, encoding, name)
+        csv.field_size_limit(MAX_FIELD)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec.delimiter, quotechar=spec.quotechar)
+        records: list[list[str]] = []
+        ends: list[int] = []  # physical line on which each record ends
+        try:
+            for row in reader:
+                records.append(row)
+                ends.append(reader.line_num)
+        except csv.Error as exc:
+            raise ReadError(f"{name}: line {reader.line_num}: {exc}") from exc
+        if not complete and records:  # the last record of the prefix may be cut
+            records.pop()
+            ends.pop()
+        if spec.header_find:
+            header_idx = [find_header(records[:500], spec.header_find, name)]
+        else:
+            header_idx = [r - 1 for r in spec.header_lines()]
+        if not records or max(header_idx) >= len(records):
+            raise ReadError(f"{name}: the file has no header row where the contract expects one")
+        levels = _header_levels(records, header_idx)
+        width = len(levels[0])
+        check_width(width, name)
+        header_end_line = ends[max(header_idx)]
+        if width < 2:
+            raise ReadError(
+                f"{name}: line {header_end_line}: the header has one column; is the delimiter {spec.delimiter!r} right?"
+            )
+        data = _prefix_data_rows(records[max(header_idx) + 1 :], spec.stop_at_blank_row)
+        trailing = bool(data) and all(len(r) == width + 1 and not r[width].strip() for r in data)
+        return cls(levels, width, header_end_line, trailing)
+
+
+def _prefix_data_rows(records: list[list[str]], stop_at_blank_row: bool) -> list[list[str]]:
+    """The data rows the prefix holds, as the plain reader reads them."""
+    data: list[list[str]] = []
+    for record in records:
+        if any(c.strip() for c in record):
+            data.append(record)
+        elif data and stop_at_blank_row:
+            break
+    return data
+
+
+def _data_span(path: Path, spec, header_end_line: int, encoding: str, name: str) -> tuple[int, int, int]:
+    """(first byte, end byte, the line before the first data line) of the data section. The file
+    is read in blocks, never mapped or held whole: a mapped file's pages count in the process's
+    resident memory (a 600 MB file made the 10 M-row ingest peak at 1.4 GB)."""
     with path.open("rb") as fh:
         start = _offset_of_line(fh, header_end_line)
         # Blank rows between the header and the data are skipped, as the plain reader skips them
@@ -141,64 +191,99 @@ def stage_csv(
             raise ReadError(
                 f"{name}: line {_line_of(fh, nul)}: NUL byte; this is not a text file in {encoding}"
             )
+    return start, end, header_end_line
 
-    def data():
-        return _FileSlice(path, start, end)
 
-    # A trailing delimiter on every data row (an empty field beyond the header's), which the plain
-    # reader allows: Arrow then reads one column more, which must be blank wherever it is read.
-    data_records: list[list[str]] = []  # the data rows the prefix holds, as the plain reader reads them
-    for record in records[max(header_idx) + 1 :]:
-        if any(c.strip() for c in record):
-            data_records.append(record)
-        elif data_records and spec.stop_at_blank_row:
-            break
-    trailing = bool(data_records) and all(len(r) == width + 1 and not r[width].strip() for r in data_records)
-    fields = width + 1 if trailing else width
+class _Section:
+    """The data section as Arrow parses it: its options, its rows counted by how the plain reader
+    sees those Arrow skips (``counts``), and a new stream of its bytes on each ``open``."""
 
-    def classify(row) -> str:
+    def __init__(
+        self,
+        path: Path,
+        start: int,
+        end: int,
+        header_end_line: int,
+        width: int,
+        trailing: bool,
+        spec,
+        encoding: str,
+    ):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        self.path, self.start, self.end = path, start, end
+        self.header_end_line, self.width, self.trailing, self.spec = header_end_line, width, trailing, spec
+        self.fields = width + 1 if trailing else width
+        self.counts = {"blank": 0, "plain": 0, "bad": 0}
+        names = [f"c{i}" for i in range(self.fields)]
+        self.read_opts = pacsv.ReadOptions(
+            column_names=names,
+            encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
+            block_size=BLOCK_SIZE,
+            use_threads=True,
+        )
+        self.parse_opts = pacsv.ParseOptions(
+            delimiter=spec.delimiter,
+            quote_char=spec.quotechar,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+            invalid_row_handler=self._on_invalid,
+        )
+        self.convert_opts = pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+
+    def open(self):
+        return _FileSlice(self.path, self.start, self.end)
+
+    def classify(self, row) -> str:
         """An Arrow row whose field count is not ``fields``, as the plain reader sees it: a line of
         blanks only, a row it reads ('plain': at least the header's fields, any beyond them
         blank), or a ragged row ('bad')."""
+        spec = self.spec
         text = row.text or ""
         if not text.strip(spec.delimiter + " \t\r\n"):
             return "blank"
         cells = next(csv.reader([text], delimiter=spec.delimiter, quotechar=spec.quotechar), [])
-        return "plain" if len(cells) >= width and not any(c.strip() for c in cells[width:]) else "bad"
+        return (
+            "plain" if len(cells) >= self.width and not any(c.strip() for c in cells[self.width :]) else "bad"
+        )
 
-    counts = {"blank": 0, "plain": 0, "bad": 0}
-
-    def on_invalid(row) -> str:
-        counts[classify(row)] += 1
+    def _on_invalid(self, row) -> str:
+        self.counts[self.classify(row)] += 1
         return "skip"
 
-    names = [f"c{i}" for i in range(fields)]
-    read_opts = pacsv.ReadOptions(
-        column_names=names,
-        encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
-        block_size=BLOCK_SIZE,
-        use_threads=True,
-    )
-    parse_opts = pacsv.ParseOptions(
-        delimiter=spec.delimiter,
-        quote_char=spec.quotechar,
-        newlines_in_values=False,
-        ignore_empty_lines=False,
-        invalid_row_handler=on_invalid,
-    )
-    convert_opts = pacsv.ConvertOptions(
-        column_types={n: pa.string() for n in names},
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
-    first_line = header_end_line + 1
+    def first_skipped(self, wanted) -> tuple[int, int]:
+        return _first_skipped(self.open, self.read_opts, self.parse_opts, wanted)
+
+
+def _store(con, table: str, section: _Section, name: str) -> int:
+    """Parse the data section with Arrow in blocks and store it as DuckDB reads the stream: cells
+    trimmed (by Arrow as they stream, the same characters as DuckDB's trim, which the rows and
+    long views apply: ~1.4 s less at 10 M rows), numbered by physical line, with the blank-row
+    flag (cells empty or whitespace only, as the plain reader sees them). Returns the rows read."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    from transforms.engine import temp_name
+
+    names = [f"c{i}" for i in range(section.fields)]
+    first_line = section.header_end_line + 1
     schema = pa.schema([*(pa.field(n, pa.string()) for n in names), pa.field("source_row", pa.int64())])
     rows = [0]
     failure: list[BaseException] = []  # Arrow's own error, which DuckDB would only paraphrase
 
     def numbered():
         try:
-            for batch in pacsv.open_csv(data(), read_opts, parse_opts, convert_opts):
+            batches = pacsv.open_csv(
+                section.open(), section.read_opts, section.parse_opts, section.convert_opts
+            )
+            for batch in batches:
                 n = batch.num_rows
                 if not n:
                     continue
@@ -211,18 +296,13 @@ def stage_csv(
             failure.append(exc)
             raise
 
-    from transforms.engine import temp_name
-
     stream = temp_name("csv_stream")
     con.register(stream, pa.RecordBatchReader.from_batches(schema, numbered()))
-    # Cells are stored trimmed (trimmed by Arrow as they stream, the same characters as DuckDB's
-    # trim, which the rows and long views apply: ~1.4 s less at 10 M rows), with the blank-row
-    # flag (cells empty or whitespace only, as the plain reader sees them); the stream is
-    # consumed as DuckDB stores it.
+    width, fields = section.width, section.fields
     cells = ", ".join(f"c{i}" for i in range(width))
     others = " AND ".join(_whitespace_sql(f"c{i}") for i in range(1, fields)) or "true"
     blank_sql = f"CASE WHEN {_whitespace_sql('c0')} THEN {others} ELSE false END"
-    extra_sql = f", NOT ({_whitespace_sql(f'c{width}')}) AS _extra" if trailing else ""
+    extra_sql = f", NOT ({_whitespace_sql(f'c{width}')}) AS _extra" if section.trailing else ""
     try:
         con.execute(
             f"CREATE TABLE {table} AS SELECT {cells}, source_row, ({blank_sql}) AS _blank{extra_sql} FROM {stream}"
@@ -237,22 +317,24 @@ def stage_csv(
         raise
     finally:
         con.unregister(stream)
-    # Looked up once: the checks below and extract's view all stop there.
-    first_blank = (
-        con.execute(f"SELECT min(source_row) FROM {table} WHERE _blank").fetchone()[0]
-        if spec.stop_at_blank_row
-        else None
-    )
+    return rows[0]
+
+
+def _refuse_skipped(con, table: str, section: _Section, first_blank: int | None, name: str) -> None:
+    """Rows Arrow skipped would shift the physical line numbers of every later row: refused as
+    the plain reader refuses them (ragged rows, blank lines among the data), and the table
+    dropped. Rows skipped after the blank row that ends the data do not count."""
+    counts = section.counts
     if (
         any(counts.values())
         and first_blank is not None
-        and header_end_line + _first_skipped(data, read_opts, parse_opts, lambda row: True)[0] > first_blank
+        and section.header_end_line + section.first_skipped(lambda row: True)[0] > first_blank
     ):
         # Every row Arrow skipped comes after the blank row that ends the data (footnotes of
         # another field count): the plain reader never reads them, and they shift no line number
         # of the data.
         counts = dict.fromkeys(counts, 0)
-    extra = _filled_extra(con, table, first_blank) if trailing else (0, 0)
+    extra = _filled_extra(con, table, first_blank) if section.trailing else (0, 0)
     if counts["bad"] or counts["blank"] or counts["plain"] or extra[1]:
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if counts["bad"] or extra[1]:
@@ -260,19 +342,15 @@ def stage_csv(
         # field count, and rows it read whose field beyond the header's is filled.
         first = []
         if counts["bad"]:
-            line, found = _first_skipped(data, read_opts, parse_opts, lambda row: classify(row) == "bad")
-            first.append((header_end_line + line, found))
+            line, found = section.first_skipped(lambda row: section.classify(row) == "bad")
+            first.append((section.header_end_line + line, found))
         if extra[1]:
-            first.append((extra[0], width + 1))
+            first.append((extra[0], section.width + 1))
         line, found = min(first)
-        raise ragged_row_error(name, line, found, width, counts["bad"] + extra[1])
+        raise ragged_row_error(name, line, found, section.width, counts["bad"] + extra[1])
     if counts["blank"] or counts["plain"]:
-        # Skipped rows would shift the physical line numbers of every later row.
         why = "lines of blanks only" if counts["blank"] else "rows with other counts of trailing delimiters"
         raise ReadError(f"{name}: {why} among the data: the plain reader reads this file")
-    if trailing:
-        con.execute(f"ALTER TABLE {table} DROP COLUMN _extra")
-    return StagedGrid(table, levels, width, rows[0], first_line, first_blank)
 
 
 def _filled_extra(con, table: str, first_blank: int | None) -> tuple[int, int]:

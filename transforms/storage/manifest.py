@@ -56,7 +56,7 @@ def rules_fingerprint(source_id: str) -> str:
     import hashlib
 
     from transforms.config import DATA_DIR, EXPECTATIONS_DIR
-    from transforms.contracts.model import get_contract
+    from transforms.contracts.loading import get_contract
 
     digest = hashlib.sha256(get_contract(source_id).model_dump_json().encode())
     files = [EXPECTATIONS_DIR / f"raw_{source_id}.json", EXPECTATIONS_DIR / "canonical.json"]

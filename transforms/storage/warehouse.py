@@ -429,7 +429,7 @@ def _absent_as_null(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _overlap_frame(contracts) -> pd.DataFrame:
     """``dim_source_overlap`` from the contracts' ``overlaps`` (transforms/contracts/model.py)."""
-    from transforms.contracts.model import overlap_rules
+    from transforms.contracts.loading import overlap_rules
 
     columns = [
         "source_id",

@@ -41,7 +41,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_sources(args) -> int:
-    from transforms.contracts.model import load_contracts
+    from transforms.contracts.loading import load_contracts
 
     for c in load_contracts().values():
         reporter = c.reporter or "(per row)"
@@ -72,7 +72,7 @@ def _exit_for(result) -> int:
 
 def cmd_contract_lint(args) -> int:
     """Every problem of each contract file, with its line and the closest valid key; 0 or 2."""
-    from transforms.contracts.model import contract_problems
+    from transforms.contracts.loading import contract_problems
 
     bad = 0
     for path in args.files:
@@ -87,7 +87,8 @@ def cmd_contract_lint(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from transforms.contracts.model import ContractError, get_contract
+    from transforms.contracts.loading import get_contract
+    from transforms.contracts.model import ContractError
     from transforms.ingest.pipeline import check_file
     from transforms.messages import label, language, translate
 
@@ -247,7 +248,7 @@ def cmd_dismiss(args) -> int:
     import getpass
 
     from transforms.config import settings
-    from transforms.ingest.pipeline import sha256_of
+    from transforms.ingest.landing import sha256_of
     from transforms.storage.warehouse import Warehouse
 
     who = args.by or getpass.getuser()
@@ -258,7 +259,7 @@ def cmd_dismiss(args) -> int:
 
 
 def cmd_suites(args) -> int:
-    from transforms.contracts.model import load_contracts
+    from transforms.contracts.loading import load_contracts
     from transforms.stages.validate import write_suites
 
     for path in write_suites(load_contracts()):

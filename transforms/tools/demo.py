@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transforms.config import DATA_DIR, Settings, settings
-from transforms.contracts.model import Contract, load_contracts
+from transforms.contracts.loading import load_contracts
+from transforms.contracts.model import Contract
 from transforms.ops import airflow_env as afe
 
 REAL_DIR = DATA_DIR / "realdata" / "raw"
