@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transforms.contracts.model import Contract, ContractError, bind_to_file
+from transforms.contracts.loading import bind_to_file
+from transforms.contracts.model import Contract, ContractError
 from transforms.ingest.landing import display_name
 from transforms.ingest.results import Refused, timed
 

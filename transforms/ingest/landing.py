@@ -13,7 +13,8 @@ from pathlib import Path
 
 from transforms.config import Settings
 from transforms.config import settings as get_settings
-from transforms.contracts.model import Contract, get_contract
+from transforms.contracts.loading import get_contract
+from transforms.contracts.model import Contract
 from transforms.storage.manifest import rules_fingerprint
 
 

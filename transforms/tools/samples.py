@@ -263,6 +263,22 @@ def _write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def _write_csv(path: Path, rows, delimiter: str = ",", encoding: str = "utf-8", crlf: bool = False) -> None:
+    """The rows as the agency's CSV: its delimiter, encoding and line ends."""
+    _write_bytes(path, _csv_text(rows, delimiter, crlf).encode(encoding))
+
+
+def _with_totals(body, total_label: str, thousands: str = ",") -> list[list[object]]:
+    """Each (label, values) row with its row total, then the row of column totals."""
+    out: list[list[object]] = [
+        [label, *[_num(v, thousands) for v in values], _num(sum(v or 0 for v in values), thousands)]
+        for label, values in body
+    ]
+    grand = _column_sums(body)
+    out.append([total_label, *[_num(v, thousands) for v in grand], _num(sum(grand), thousands)])
+    return out
+
+
 def _save_xlsx(wb, path: Path) -> None:
     """Save an openpyxl workbook with fixed properties and zip timestamps (openpyxl stamps 'now')."""
     from openpyxl.xml.functions import tostring
@@ -693,7 +709,7 @@ def _slv(path: Path, year: int = YEAR) -> None:
         ["Fuente: DGME, Gerencia de Atención al Migrante, registros de los centros de recepción."],
         ["Nota: cifras preliminares; cada retorno es un evento. " + SYNTHETIC_ES],
     ]
-    _write_bytes(path, _csv_text(rows, ",").encode("utf-8"))
+    _write_csv(path, rows, ",", "utf-8")
 
 
 def _gtm(path: Path, year: int = YEAR) -> None:
@@ -715,7 +731,7 @@ def _gtm(path: Path, year: int = YEAR) -> None:
         ["Nota: incluye guatemaltecos. Cifras sujetas a revisión."],
         [_iom_note("regin")],
     ]
-    _write_bytes(path, _csv_text(out, ";", crlf=True).encode("latin-1"))
+    _write_csv(path, out, ";", "latin-1", crlf=True)
 
 
 def _hnd(path: Path, year: int = YEAR) -> None:
@@ -745,7 +761,7 @@ def _hnd(path: Path, year: int = YEAR) -> None:
             label = "OTRAS NACIONALIDADES" if code == "_O" else _name(code).upper()
             out.append([year, month.upper(), label, _num(values[m], ",")])
     out += [[], ["FUENTE: INM, GERENCIA DE ESTADÍSTICA."]]
-    _write_bytes(path, _csv_text(out, ";", crlf=True).encode("cp850"))
+    _write_csv(path, out, ";", "cp850", crlf=True)
 
 
 def _mex(path: Path, year: int = YEAR) -> None:
@@ -834,7 +850,7 @@ def _nic(path: Path, year: int = YEAR) -> None:
             rows.append([period, label, _num(entries), _num(exits)])
         rows.append([period, "Total", _num(total_in), _num(total_out)])
     rows += [[], ["Fuente: DGME, Dirección de Estadísticas, puestos fronterizos y aeropuerto internacional."]]
-    _write_bytes(path, _csv_text(rows, ",", crlf=True).encode("cp1252"))
+    _write_csv(path, rows, ",", "cp1252", crlf=True)
 
 
 def _pan(path: Path, year: int = YEAR) -> None:
@@ -947,16 +963,13 @@ def _usa(path: Path, year: int = YEAR) -> None:
         [],
         ["Nationality", *months, "Total"],
     ]
-    for label, values in body:
-        rows.append([label, *[_num(v, ",") for v in values], _num(sum(values), ",")])
-    grand = _column_sums(body)
-    rows.append(["Total", *[_num(v, ",") for v in grand], _num(sum(grand), ",")])
+    rows += _with_totals(body, "Total", ",")
     rows += [
         [],
         ["Source: Department of State, Bureau of Population, Refugees, and Migration (PRM), WRAPS."],
         ["Data are preliminary and subject to change. " + SYNTHETIC_EN],
     ]
-    _write_bytes(path, _csv_text(rows, ",").encode("utf-8"))
+    _write_csv(path, rows, ",", "utf-8")
 
 
 # ---------------------------------------------------------------------------- CSM member states
@@ -988,7 +1001,7 @@ def _arg(path: Path, year: int = YEAR) -> None:
         ],
         [_iom_note("regin")],
     ]
-    _write_bytes(path, _csv_text(out, ";", crlf=True).encode("latin-1"))
+    _write_csv(path, out, ";", "latin-1", crlf=True)
 
 
 def _bol(path: Path, year: int = YEAR) -> None:
@@ -1079,7 +1092,7 @@ def _bra(path: Path, year: int = YEAR) -> None:
         ["Fonte: CONARE/SISCONARE; Polícia Federal. Elaboração: OBMigra."],
         ["Nota: dados sintéticos gerados para testes do OMH; não usar como estatística oficial."],
     ]
-    _write_bytes(path, _csv_text(rows, ";", crlf=True).encode("utf-8-sig"))
+    _write_csv(path, rows, ";", "utf-8-sig", crlf=True)
 
 
 def _chl(path: Path, year: int = YEAR) -> None:
@@ -1115,7 +1128,7 @@ def _chl(path: Path, year: int = YEAR) -> None:
             men, women = _split(rng, values[m], 0.49)
             for sex, v in (("HOMBRE", men), ("MUJER", women)):
                 rows.append([year, m + 1, country, sex, kind, _num(v, ".", zero="0"), source])
-    _write_bytes(path, _csv_text(rows, ";").encode("utf-8"))
+    _write_csv(path, rows, ";", "utf-8")
 
 
 def _col(path: Path, year: int = YEAR) -> None:
@@ -1132,7 +1145,7 @@ def _col(path: Path, year: int = YEAR) -> None:
                 label, m49 = _name(code), _countries()[code]["m49"]
             out.append([year, month, label, m49, _num(values[m], ",", zero="0")])
     out += [[], ["Fuente: Migración Colombia, puestos de control migratorio."], [_iom_note("regout")]]
-    _write_bytes(path, _csv_text(out, ",").encode("utf-8"))
+    _write_csv(path, out, ",", "utf-8")
 
 
 def _ecu(path: Path, year: int = YEAR) -> None:
@@ -1152,7 +1165,7 @@ def _ecu(path: Path, year: int = YEAR) -> None:
         ["Fuente: Registro Estadístico de Entradas y Salidas Internacionales (ESI)."],
         [_iom_note("regin")],
     ]
-    _write_bytes(path, _csv_text(out, ",").encode("utf-8"))
+    _write_csv(path, out, ",", "utf-8")
 
 
 def _guy(path: Path, year: int = YEAR) -> None:
@@ -1196,7 +1209,7 @@ def _guy(path: Path, year: int = YEAR) -> None:
             "Lethem)."
         ],
     ]
-    _write_bytes(path, _csv_text(rows, ",", crlf=True).encode("utf-8"))
+    _write_csv(path, rows, ",", "utf-8", crlf=True)
 
 
 def _pry(path: Path, year: int = YEAR) -> None:
@@ -1295,7 +1308,7 @@ def _per(path: Path, year: int = YEAR) -> None:
                     v = remaining if a == len(ages) - 1 else min(remaining, round(n * share))
                     remaining -= v
                     rows.append([year, month, label, sex, age, _num(v, ",", zero="0")])
-    _write_bytes(path, _csv_text(rows, ",").encode("utf-8"))
+    _write_csv(path, rows, ",", "utf-8")
 
 
 def _sur(path: Path, year: int = YEAR) -> None:
@@ -1338,7 +1351,7 @@ def _sur(path: Path, year: int = YEAR) -> None:
         [],
         ["Bron / Source: Vreemdelingenpolitie, grensposten Johan Adolf Pengel, Nieuw-Nickerie, Albina."],
     ]
-    _write_bytes(path, _csv_text(rows, "\t", crlf=True).encode("utf-8"))
+    _write_csv(path, rows, "\t", "utf-8", crlf=True)
 
 
 def _ury(path: Path, year: int = YEAR) -> None:
@@ -1378,7 +1391,7 @@ def _ury(path: Path, year: int = YEAR) -> None:
         ["-- menos de 3 expedientes (reservado). Un expediente puede incluir a varias personas."],
         ["Fuente: CORE / Dirección Nacional de Migración, Ministerio del Interior."],
     ]
-    _write_bytes(path, _csv_text(rows, ",").encode("utf-8"))
+    _write_csv(path, rows, ",", "utf-8")
 
 
 def _ven(path: Path, year: int = YEAR) -> None:
@@ -1413,12 +1426,9 @@ def _ven(path: Path, year: int = YEAR) -> None:
         [],
         ["País de procedencia", *months, f"Total {year}"],
     ]
-    for label, values in body:
-        rows.append([label, *[_num(v, ".") for v in values], _num(sum(values), ".")])
-    grand = _column_sums(body)
-    rows.append(["Total general", *[_num(v, ".") for v in grand], _num(sum(grand), ".")])
+    rows += _with_totals(body, "Total general", ".")
     rows += [[], ["Fuente: SAIME; Ministerio del Poder Popular para Relaciones Exteriores."]]
-    _write_bytes(path, _csv_text(rows, ";").encode("utf-8"))
+    _write_csv(path, rows, ";", "utf-8")
 
 
 # ---------------------------------------------------------------------------- the samples
