@@ -276,23 +276,56 @@ def _register(grid, con) -> _Grid:
 
 
 def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
-    """Build the long view of ``grid`` as ``contract`` says (see module doc)."""
+    """Build the long view of ``grid`` as ``contract`` says (see module doc): the id columns, the
+    value columns (listed or melted), then the rows view and the long view over it."""
     name = path.name
-    header = grid.header
-    drift: list[str] = []
-    headers: dict[str, str] = {}
-    prm = Params()
+    ids = _id_columns(contract, grid, name)
+    columns, level_names = _value_columns(contract, grid, name, ids)
+    measures = _measures_frame(columns, level_names)
+    rows_view, long_over = _views(con, contract, grid, ids.sql, measures, level_names)
+    long_view = temp_name("long")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {long_view} AS {long_over(rows_view, [])}")
+    skipped = fetch_value(con, f"SELECT count(*) FILTER (WHERE _skip AND NOT _is_total) FROM {rows_view}")
+    return Extracted(
+        con=con,
+        view=long_view,
+        sheet=grid.sheet,
+        header=grid.header,
+        drift=ids.drift,
+        rows_read=grid.rows,
+        rows_skipped=int(skipped),
+        headers=ids.headers,
+        attrs=[*ids.sql, *level_names],
+        staged=grid.staged,
+        rows_view=rows_view,
+        row_attrs=list(ids.sql),
+        long_over=long_over,
+        measures=measures,
+    )
 
-    attr_sql: dict[str, str] = {}
-    used: set[int] = set()
+
+@dataclass
+class _Ids:
+    """The id columns of a file: each attribute's SQL over the grid, its header as the file names
+    it, the grid columns used, and the drift found (renamed columns)."""
+
+    sql: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    used: set[int] = field(default_factory=set)
+    drift: list[str] = field(default_factory=list)
+
+
+def _id_columns(contract: Contract, grid: _Grid, name: str) -> _Ids:
+    found = _Ids()
+    header = grid.header
     # The layout step's attributes (captures, parent labels, sheet names) are ids of every row.
     ids = {**{a: Column(header=a) for a in grid.attributes}, **contract.ids}
     for attr, col in ids.items():
         idx, alias = _locate(col, header, name, f"id '{attr}'")
         if alias:
-            drift.append(f"column {col.header!r} is named {alias!r} in this file")
-        used.add(idx)
-        headers[attr] = header[idx]
+            found.drift.append(f"column {col.header!r} is named {alias!r} in this file")
+        found.used.add(idx)
+        found.headers[attr] = header[idx]
         expr = f"c{idx}" if grid.staged else f"trim(coalesce(c{idx}, ''))"  # staged cells are trimmed
         if attr in contract.reader.fill_down:
             expr = (
@@ -304,22 +337,33 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
                 f"coalesce(first_value(nullif({expr}, '') IGNORE NULLS) OVER (ORDER BY source_row "
                 "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING), '')"
             )
-        attr_sql[attr] = expr
+        found.sql[attr] = expr
+    return found
 
-    # Value columns: (index, header text, measure index, role, level attributes).
-    columns: list[tuple[int, str, int, str, dict[str, str]]] = []
-    level_names: list[str] = []
+
+# A value column: (index, header text, measure index, role, level attributes).
+_ValueColumn = tuple[int, str, int, str, dict[str, str]]
+
+
+def _value_columns(
+    contract: Contract, grid: _Grid, name: str, ids: _Ids
+) -> tuple[list[_ValueColumn], list[str]]:
+    """The value columns: those the contract lists by header, or every column under the header
+    levels a ``melt`` names (its skip and total patterns applied); and the level names."""
+    columns: list[_ValueColumn] = []
+    header = grid.header
     if contract.values.columns:
         for m_idx, measure in enumerate(contract.values.columns):
             col = Column(header=measure.header, aliases=measure.aliases)
             idx, alias = _locate(col, header, name, "value column")
             if alias:
-                drift.append(f"column {measure.header!r} is named {alias!r} in this file")
-            used.add(idx)
+                ids.drift.append(f"column {measure.header!r} is named {alias!r} in this file")
+            ids.used.add(idx)
             columns.append((idx, header[idx], m_idx, measure.role, {}))
-        extra = [h for i, h in enumerate(header) if i not in used and h]
+        extra = [h for i, h in enumerate(header) if i not in ids.used and h]
         if extra:
-            drift.append(f"columns not in the contract (ignored): {extra}")
+            ids.drift.append(f"columns not in the contract (ignored): {extra}")
+        level_names: list[str] = []
     else:
         melt = contract.values.melt
         levels = grid.header_levels
@@ -335,12 +379,16 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
             if any(p.test(level_attrs[p.column]) for p in melt.skip):
                 continue
             role = "total" if any(p.test(level_attrs[p.column]) for p in melt.total) else "value"
-            used.add(idx)
+            ids.used.add(idx)
             columns.append((idx, header[idx], -1, role, level_attrs))
     if not columns:
         raise ExtractError(f"{name}: no value column of the contract is in the file")
-    # The value columns as a small table: one row per column, joined to every data row.
-    measures = pd.DataFrame(
+    return columns, level_names
+
+
+def _measures_frame(columns: list[_ValueColumn], level_names: list[str]) -> pd.DataFrame:
+    """The value columns as a small table: one row per column, joined to every data row."""
+    return pd.DataFrame(
         {
             "col_index": [c[0] for c in columns],
             "measure": [c[1] for c in columns],
@@ -350,13 +398,21 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
             **{n: [c[4].get(n, "") for c in columns] for n in level_names},
         }
     )
+
+
+def _views(
+    con, contract: Contract, grid: _Grid, attr_sql: dict[str, str], measures: pd.DataFrame, level_names
+):
+    """The rows view (ids, value columns, whether a row is a total or skipped) and ``long_over``,
+    the SQL of the long table (one row per value cell) over a rows view."""
+    prm = Params()
     mname = small_table(con, measures, "measures")
-    rows_view, long_view = temp_name("rows"), temp_name("long")
+    rows_view = temp_name("rows")
     total_sql = _any(contract.rows.total, prm)
     skip_sql = _any(contract.rows.skip, prm)
     prm_name = prm.register(con)
     attr_list = ", ".join(f"{expr} AS {ident(a)}" for a, expr in attr_sql.items())
-    value_cols = sorted({c[0] for c in columns})
+    value_cols = sorted({int(i) for i in measures["col_index"]})
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {rows_view} AS
         WITH a AS (SELECT source_row{", " if attr_list else ""}{attr_list},
@@ -378,24 +434,7 @@ def _extract(path: Path, contract: Contract, con, grid: _Grid) -> Extracted:
                     ELSE m.role END AS cell_role{carried}
         FROM (SELECT * FROM {rows} WHERE _is_total OR NOT _skip) r CROSS JOIN {mname} m"""
 
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {long_view} AS {long_over(rows_view, [])}")
-    skipped = fetch_value(con, f"SELECT count(*) FILTER (WHERE _skip AND NOT _is_total) FROM {rows_view}")
-    return Extracted(
-        con=con,
-        view=long_view,
-        sheet=grid.sheet,
-        header=header,
-        drift=drift,
-        rows_read=grid.rows,
-        rows_skipped=int(skipped),
-        headers=headers,
-        attrs=[*attr_sql, *level_names],
-        staged=grid.staged,
-        rows_view=rows_view,
-        row_attrs=list(attr_sql),
-        long_over=long_over,
-        measures=measures,
-    )
+    return rows_view, long_over
 
 
 __all__ = ["ExtractError", "Extracted", "ReadError", "extract"]

@@ -79,86 +79,22 @@ def _month_end(year: int, month: int) -> dt.date:
 
 
 def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
-    """period_start, period_end, period_type, year, month of every record."""
-    spec = contract.period
-    cal = spec.calendar
-
-    def part(fs: FieldSpec) -> pd.Series:
-        if fs.value is not None:
-            return _read_part(fs, pd.Series(fs.value, index=table.index, dtype=object))
-        return _read_part(fs, table[fs.column].astype(str))
-
-    def bad(mask: pd.Series, what: str, fs: FieldSpec, labels: pd.Series) -> None:
-        for label in pd.unique(labels[mask]):
-            hit = mask & (labels == label)
-            problems.append(
-                Problem(
-                    "error",
-                    "period_valid",
-                    f"{what} {label!r} cannot be read as a {what}",
-                    column=fs.column,
-                    label=str(label),
-                    count=weight(table, hit),
-                    rows=first_rows(table, hit),
-                )
-            )
-
-    if cal == "date":
-        labels = part(spec.date)
-        parsed = pd.to_datetime(labels, errors="coerce", format="mixed")
-        bad(parsed.isna(), "date", spec.date, labels)
-        year, month = parsed.dt.year, parsed.dt.month
-        cal = "monthly"
-    else:
-        ylabels = part(spec.year)
-        year = _years(ylabels)
-        bad(year.isna(), "year", spec.year, ylabels)
-        month = None
-        if spec.month is not None:
-            mlabels = part(spec.month)
-            month = _months(mlabels)
-            bad(month.isna(), "month", spec.month, mlabels)
-        if spec.quarter is not None:
-            qlabels = part(spec.quarter)
-            quarter = _quarters(qlabels)
-            bad(quarter.isna(), "quarter", spec.quarter, qlabels)
-            month = (quarter - 1) * 3 + 1
-    span = {}  # first_month / last_month: the months a yearly figure truly covers
-    for name in ("first_month", "last_month"):
-        fs = getattr(spec, name)
-        if fs is not None:
-            labels = part(fs)
-            span[name] = _months(labels)
-            bad(span[name].isna(), "month", fs, labels)
+    """period_start, period_end, period_type, year, month of every record (``_ok``: readable)."""
+    parts = _Parts(contract, table, problems)
+    cal, year, month = parts.year_and_month()
+    first, last = parts.months("first_month"), parts.months("last_month")
     ok = year.notna() & (month.notna() if month is not None else True)
-    for values in span.values():
-        ok = ok & values.notna()
+    for values in (first, last):
+        ok = ok & (values.notna() if values is not None else True)
     year = year.fillna(1900).astype("int64")
     month = month.fillna(1).astype("int64") if month is not None else pd.Series(1, index=table.index)
-    if cal in ("us_fiscal_monthly", "us_fiscal_yearly"):
-        # US fiscal year N runs from 1 October N-1 to 30 September N.
-        if cal == "us_fiscal_monthly":
-            year = year.where(month < 10, year - 1)
-    first = span.get("first_month", pd.Series(0, index=table.index)).fillna(0).astype("int64")
-    last = span.get("last_month", pd.Series(0, index=table.index)).fillna(0).astype("int64")
-    keys = pd.DataFrame({"y": year, "m": month, "f": first, "l": last})
-    out = {}
-    for y, m, f, la in keys.drop_duplicates().itertuples(index=False):
-        if cal in ("monthly", "us_fiscal_monthly"):
-            out[(y, m, f, la)] = (dt.date(y, m, 1), _month_end(y, m), "M", m)
-        elif cal == "quarterly":
-            out[(y, m, f, la)] = (dt.date(y, m, 1), _month_end(y, m + 2), "Q", m)
-        elif cal == "yearly":
-            out[(y, m, f, la)] = (dt.date(y, f or 1, 1), _month_end(y, la or 12), "Y", 1)
-        else:  # us_fiscal_yearly: a month from October on is of the calendar year before
-            fm, lm = f or 10, la or 9
-            start = dt.date(y - (fm >= 10), fm, 1)
-            out[(y, m, f, la)] = (start, _month_end(y - (lm >= 10), lm), "Y", 10)
-    mapped = [out[k] for k in zip(year, month, first, last, strict=True)]
-    frame = pd.DataFrame(
-        mapped, index=table.index, columns=["period_start", "period_end", "period_type", "month"]
+    if cal == "us_fiscal_monthly":  # US fiscal year N runs from 1 October N-1 to 30 September N
+        year = year.where(month < 10, year - 1)
+    first, last = (
+        (s if s is not None else pd.Series(0, index=table.index)).fillna(0).astype("int64")
+        for s in (first, last)
     )
-    frame["year"] = [p.year for p in frame["period_start"]]
+    frame = _period_frame(cal, year, month, first, last, table.index)
     backwards = ok & (frame["period_end"] < frame["period_start"])
     if backwards.any():
         problems.append(
@@ -172,6 +108,84 @@ def periods(contract: Contract, table: pd.DataFrame, problems: list[Problem]) ->
         )
     frame["_ok"] = ok & ~backwards
     return frame
+
+
+class _Parts:
+    """The period parts of a contract read from the distinct labels of ``table``; a label that
+    cannot be read is a ``period_valid`` problem with its count and first rows."""
+
+    def __init__(self, contract: Contract, table: pd.DataFrame, problems: list[Problem]):
+        self.spec, self.table, self.problems = contract.period, table, problems
+
+    def labels(self, fs: FieldSpec) -> pd.Series:
+        if fs.value is not None:
+            return _read_part(fs, pd.Series(fs.value, index=self.table.index, dtype=object))
+        return _read_part(fs, self.table[fs.column].astype(str))
+
+    def bad(self, mask: pd.Series, what: str, fs: FieldSpec, labels: pd.Series) -> None:
+        for label in pd.unique(labels[mask]):
+            hit = mask & (labels == label)
+            self.problems.append(
+                Problem(
+                    "error",
+                    "period_valid",
+                    f"{what} {label!r} cannot be read as a {what}",
+                    column=fs.column,
+                    label=str(label),
+                    count=weight(self.table, hit),
+                    rows=first_rows(self.table, hit),
+                )
+            )
+
+    def read(self, fs: FieldSpec, what: str, parse) -> pd.Series:
+        labels = self.labels(fs)
+        values = parse(labels)
+        self.bad(values.isna(), what, fs, labels)
+        return values
+
+    def year_and_month(self) -> tuple[str, pd.Series, pd.Series | None]:
+        """(calendar, year, month): from a date, or from year, month and quarter parts (a quarter
+        is its first month; a date calendar reads as monthly)."""
+        spec = self.spec
+        if spec.calendar == "date":
+            parsed = self.read(
+                spec.date, "date", lambda s: pd.to_datetime(s, errors="coerce", format="mixed")
+            )
+            return "monthly", parsed.dt.year, parsed.dt.month
+        year = self.read(spec.year, "year", _years)
+        month = self.read(spec.month, "month", _months) if spec.month is not None else None
+        if spec.quarter is not None:
+            month = (self.read(spec.quarter, "quarter", _quarters) - 1) * 3 + 1
+        return spec.calendar, year, month
+
+    def months(self, name: str) -> pd.Series | None:
+        """``first_month`` / ``last_month``: the months a yearly figure truly covers."""
+        fs = getattr(self.spec, name)
+        return self.read(fs, "month", _months) if fs is not None else None
+
+
+def _period_frame(cal: str, year, month, first, last, index) -> pd.DataFrame:
+    """Each record's period under calendar ``cal``, computed once per distinct (year, month,
+    first month, last month)."""
+    keys = pd.DataFrame({"y": year, "m": month, "f": first, "l": last})
+    out = {k: _period(cal, *k) for k in keys.drop_duplicates().itertuples(index=False, name=None)}
+    mapped = [out[k] for k in zip(year, month, first, last, strict=True)]
+    frame = pd.DataFrame(mapped, index=index, columns=["period_start", "period_end", "period_type", "month"])
+    frame["year"] = [p.year for p in frame["period_start"]]
+    return frame
+
+
+def _period(cal: str, y: int, m: int, f: int, la: int) -> tuple:
+    """(start, end, type, month) of one period; ``f``/``la``: first and last month, 0 when unset."""
+    if cal in ("monthly", "us_fiscal_monthly"):
+        return dt.date(y, m, 1), _month_end(y, m), "M", m
+    if cal == "quarterly":
+        return dt.date(y, m, 1), _month_end(y, m + 2), "Q", m
+    if cal == "yearly":
+        return dt.date(y, f or 1, 1), _month_end(y, la or 12), "Y", 1
+    # us_fiscal_yearly: a month from October on is of the calendar year before
+    fm, lm = f or 10, la or 9
+    return dt.date(y - (fm >= 10), fm, 1), _month_end(y - (lm >= 10), lm), "Y", 10
 
 
 @dataclass
