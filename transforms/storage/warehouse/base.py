@@ -364,6 +364,27 @@ class Warehouse(VintageMerge, LakeSync, Dimensions):
 
     # ------------------------------------------------------------------ facts
 
+    # The next load's number (DuckDB: one writer at a time; PostgreSQL: a sequence, as loads of
+    # different sources run at once).
+    NEXT_LOAD_ID = "SELECT coalesce(max(load_id), 0) + 1 FROM dim_load"
+
+    def _load_row(self, source_id: str, source_file: str, sha: str, vintage, loaded_at) -> int:
+        """The ``load_id`` of a file's load, inside the load's transaction: its ``dim_load`` row,
+        written now, or found when a ``FactSink`` wrote it earlier in the same transaction."""
+        found = self._scalar(
+            "SELECT max(load_id) FROM dim_load WHERE source_id = ? AND source_sha256 = ? AND loaded_at = ?",
+            [source_id, sha, loaded_at],
+        )
+        if found is not None:
+            return int(found)
+        load_id = int(self._scalar(self.NEXT_LOAD_ID))
+        self.execute(
+            "INSERT INTO dim_load (load_id, source_id, source_file, source_sha256, vintage, loaded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [load_id, source_id, source_file, sha, vintage, loaded_at],
+        )
+        return load_id
+
     def units_in_use(self) -> pd.DataFrame:
         cols, rows = self.query("SELECT DISTINCT reporter_iso3, flow_type, unit, source_id FROM fact_flow")
         return pd.DataFrame(rows, columns=cols)

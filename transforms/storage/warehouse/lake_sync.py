@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import itertools
 
-from transforms.storage.warehouse.schema import FACT_COLUMNS, fact_schema
+from transforms.storage.warehouse.schema import FACT_COLUMNS, LINEAGE_COLUMNS, fact_schema
+
+
+def _column(name: str) -> str:
+    """A fact column in ``_read_partitions``' SELECT: the lineage from the facts' load (``l``)."""
+    return f"{'l' if name in LINEAGE_COLUMNS else 'f'}.{name}"
 
 
 class LakeSync:
@@ -30,7 +35,7 @@ class LakeSync:
         )
         source = (
             "FROM fact_flow f JOIN _parts p ON p.source_id = f.source_id AND p.reporter_iso3 = f.reporter_iso3 "
-            "AND p.year = f.year AND p.month = f.month"
+            "AND p.year = f.year AND p.month = f.month JOIN dim_load l ON l.load_id = f.load_id"
         )
         with self.transaction():
             self.execute("DROP TABLE IF EXISTS _parts")
@@ -41,7 +46,7 @@ class LakeSync:
             self._analyze("_parts")
             fixed = self._fixed_columns(source, constants or {})
             columns = [c for c in FACT_COLUMNS if c not in fixed]
-            out = read(f"SELECT {', '.join('f.' + c for c in columns)} {source}", fixed)
+            out = read(f"SELECT {', '.join(_column(c) for c in columns)} {source}", fixed)
             self.execute("DROP TABLE IF EXISTS _parts")
         return out
 
@@ -56,7 +61,7 @@ class LakeSync:
             return {}
         counts = self.fetchall(
             "SELECT "
-            + ", ".join(f"count(*) FILTER (WHERE f.{c} IS DISTINCT FROM ?)" for c in candidates)
+            + ", ".join(f"count(*) FILTER (WHERE {_column(c)} IS DISTINCT FROM ?)" for c in candidates)
             + f" {source}",
             [constants[c] for c in candidates],
         )[0]

@@ -12,11 +12,13 @@ import pandas as pd
 from transforms.stages.harmonize import KEY_COLUMNS
 from transforms.storage.warehouse.dimensions import _add_months
 from transforms.storage.warehouse.schema import (
-    FACT_COLUMNS,
+    LINEAGE_COLUMNS,
     STATE_COLUMNS,
+    STORED_COLUMNS,
     LoadResult,
     WarehouseError,
     fact_schema,
+    stored_schema,
 )
 from transforms.storage.warehouse.sink import FactSink, LocalFacts
 
@@ -33,6 +35,49 @@ def _key_eq(a: str, b: str) -> str:
 
 def _state_eq(a: str, b: str) -> str:
     return " AND ".join(f"{a}.{k} IS NOT DISTINCT FROM {b}.{k}" for k in STATE_COLUMNS)
+
+
+def _lean(table, load_id: int):
+    """A file's observations in the fact schema (Arrow, a stream of batches, ``LocalFacts``) as
+    ``fact_flow`` stores them: the lineage columns replaced by ``load_id`` (its ``dim_load`` row)."""
+    import pyarrow as pa
+
+    if isinstance(table, LocalFacts):
+        cols = ", ".join(
+            f"CAST({load_id} AS INTEGER) AS load_id" if c == "load_id" else c for c in STORED_COLUMNS
+        )
+        return LocalFacts(f"SELECT {cols} FROM ({table.sql}) f")
+    schema = stored_schema()
+
+    def lean(batch):
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.repeat(pa.scalar(load_id, pa.int32()), batch.num_rows)
+                if c == "load_id"
+                else batch.column(c)
+                for c in STORED_COLUMNS
+            ],
+            schema=schema,
+        )
+
+    if isinstance(table, pa.Table):
+        return pa.Table.from_batches([lean(b) for b in table.to_batches()], schema=schema)
+    return pa.RecordBatchReader.from_batches(schema, (lean(b) for b in table))
+
+
+def _lineage_of(entry: dict, facts, stamp) -> dict:
+    """The file's row of ``dim_load``: from the observations when they are a frame that names
+    it (every row names the same load), else from the manifest entry."""
+    lineage = {
+        "source_file": entry.get("file_name") or entry["sha256"],
+        "source_sha256": entry["sha256"],
+        "vintage": entry.get("vintage"),
+        "loaded_at": stamp,
+    }
+    if isinstance(facts, pd.DataFrame) and len(facts):
+        first = facts.iloc[0]
+        lineage.update({c: first[c] for c in LINEAGE_COLUMNS if c in facts.columns and c != "loaded_at"})
+    return lineage
 
 
 class VintageMerge:
@@ -61,6 +106,7 @@ class VintageMerge:
         if callable(facts) and not isinstance(facts, FactSink):
             facts = facts()
         source_id, sha = entry["source_id"], entry["sha256"]
+        lineage = _lineage_of(entry, facts, stamp)
         if isinstance(facts, pd.DataFrame):
             facts = facts.assign(loaded_at=stamp)
             table = self._arrow(facts, schema)
@@ -85,26 +131,39 @@ class VintageMerge:
             if done and preloaded:  # cannot be: the sink holds the only writer's transaction
                 raise WarehouseError(f"{entry.get('file_name') or sha}: loaded meanwhile; nothing was loaded")
             if done:
-                gone = self.fetchall(
-                    "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_closed "
-                    "WHERE closed_by_sha256 = ? OR source_sha256 = ? "
-                    "UNION SELECT DISTINCT reporter_iso3, year, month FROM fact_flow WHERE source_sha256 = ?",
-                    [sha, sha, sha],
+                loads = ", ".join(
+                    str(int(r[0]))
+                    for r in self.fetchall("SELECT load_id FROM dim_load WHERE source_sha256 = ?", [sha])
+                )
+                gone = (
+                    self.fetchall(
+                        "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_closed "
+                        f"WHERE closed_by_load_id IN ({loads}) OR load_id IN ({loads}) "
+                        f"UNION SELECT DISTINCT reporter_iso3, year, month FROM fact_flow WHERE load_id IN ({loads})"
+                    )
+                    if loads
+                    else []
                 )
                 parts = sorted(set(own or []) | {(r, int(y), int(m)) for r, y, m in gone})
                 return LoadResult(rows=rows, unchanged=rows, partitions=parts, already_loaded=True)
-            if scope and self._first_in_span(scope, own=sha if preloaded else None):
-                result = self._load_first(table, sha, scope, entry.get("file_name") or sha)
+            if preloaded:  # the sink wrote the file's load row with its observations
+                load_id = table.load_id
+            else:
+                load_id = self._load_row(source_id, *(lineage[c] for c in LINEAGE_COLUMNS))
+                table = _lean(table, load_id)
+            if scope and self._first_in_span(scope, own=load_id if preloaded else None):
+                result = self._load_first(table, load_id, sha, scope, entry.get("file_name") or sha)
             elif preloaded:  # the sink checked this very span in this transaction
                 raise WarehouseError(
                     f"{entry.get('file_name') or sha}: its observations were written but it is not a first load"
                 )
             elif getattr(table, "num_rows", rows):
-                result = self._merge(table, sha, stamp)
+                result = self._merge(table, load_id, stamp)
                 self.execute(
                     "INSERT INTO file_coverage (source_id, sha256, reporter_iso3, period_start, period_end, "
-                    "observations) SELECT source_id, source_sha256, reporter_iso3, period_start, period_end, count(*) "
-                    "FROM _new GROUP BY source_id, source_sha256, reporter_iso3, period_start, period_end"
+                    "observations) SELECT source_id, ?, reporter_iso3, period_start, period_end, count(*) "
+                    "FROM _new GROUP BY source_id, reporter_iso3, period_start, period_end",
+                    [sha],
                 )
                 self._drop_stages()
             else:  # a file without observations covers no period: it changes nothing
@@ -138,9 +197,9 @@ class VintageMerge:
         )
         return result
 
-    def _first_in_span(self, scope: list, own: str | None = None) -> bool:
+    def _first_in_span(self, scope: list, own: int | None = None) -> bool:
         """Whether the source's period span of ``scope`` holds no current figure (but those of
-        file ``own``) and was covered by no earlier file (two index probes): then every
+        load ``own``) and was covered by no earlier file (two index probes): then every
         observation of the file is new."""
         sources = {row[0] for row in scope}
         if len(sources) != 1 or any(v is None for row in scope for v in row):
@@ -149,17 +208,17 @@ class VintageMerge:
             [sources.pop(), min(row[2] for row in scope), max(row[3] for row in scope)], own
         )
 
-    def _span_empty(self, bounds: list, own: str | None = None) -> bool:
+    def _span_empty(self, bounds: list, own: int | None = None) -> bool:
         """Whether the span ``bounds`` (source_id, first period start, last period end) holds no
-        current figure, other than those of file ``own`` (a ``FactSink`` wrote them), and was
+        current figure, other than those of load ``own`` (a ``FactSink`` wrote them), and was
         covered by no earlier file."""
-        mine, args = (" AND c.source_sha256 <> ?", [*bounds, own]) if own else ("", bounds)
+        mine, args = (" AND c.load_id <> ?", [*bounds, own]) if own is not None else ("", bounds)
         return not (
             self.fetchall(f"SELECT 1 FROM fact_flow c WHERE {_SPAN.format(t='c')}{mine} LIMIT 1", args)
             or self.fetchall(f"SELECT 1 FROM file_coverage c WHERE {_SPAN.format(t='c')} LIMIT 1", bounds)
         )
 
-    def _load_first(self, table, sha: str, scope: list, name: str) -> LoadResult:
+    def _load_first(self, table, load_id: int, sha: str, scope: list, name: str) -> LoadResult:
         """Inside the load's transaction: a first load (``_first_in_span``) written straight
         into ``fact_flow``, its coverage and partitions taken from ``scope``."""
         import pyarrow as pa
@@ -170,8 +229,8 @@ class VintageMerge:
         months = [dt.date(*first, 1), _add_months(dt.date(*last, 1), 1)]
         sole = not self.fetchall(
             "SELECT 1 FROM fact_flow WHERE source_id = ? AND period_start >= ? AND period_start < ? "
-            "AND source_sha256 <> ? LIMIT 1",
-            [scope[0][0], *months, sha],
+            "AND load_id <> ? LIMIT 1",
+            [scope[0][0], *months, load_id],
         )
         written = self._insert_new(table)
         if written != expected:
@@ -199,7 +258,7 @@ class VintageMerge:
         return LoadResult(rows=written, new=written, partitions=parts, sole=sole)
 
     def _insert_new(self, table) -> int:
-        """Append ``table`` (fact schema: Arrow, a stream of batches, or ``LocalFacts``) to
+        """Append ``table`` (as stored, ``_lean``: Arrow, a stream of batches, or ``LocalFacts``) to
         ``fact_flow`` with ``change`` 'new'; the number of rows written (a ``FactSink`` wrote
         its rows already)."""
         import pyarrow as pa
@@ -207,7 +266,7 @@ class VintageMerge:
         if isinstance(table, FactSink):  # written already, in this transaction
             return int(table.rows)
         if isinstance(table, LocalFacts):  # DuckDB: the harmonized table is in this connection
-            cols = ", ".join(FACT_COLUMNS)
+            cols = ", ".join(STORED_COLUMNS)
             sql = f"INSERT INTO fact_flow ({cols}, change) SELECT {cols}, 'new' FROM ({table.sql}) f"
             return int(self._scalar(sql))  # DuckDB's INSERT returns its count
         source = self._arrow(table)
@@ -223,14 +282,14 @@ class VintageMerge:
             "fact_flow", pa.RecordBatchReader.from_batches(schema, with_change()), binary=True
         )
 
-    def _merge(self, table, sha: str, stamp: dt.datetime) -> LoadResult:
+    def _merge(self, table, load_id: int, stamp: dt.datetime) -> LoadResult:
         """Inside the load's transaction: diff the staged file against the current figures.
 
         Plain joins only (no correlated subqueries, which PostgreSQL would run once per row), and
         every statement on the big tables is bounded by the file's source and period span, so it
         reads the covered periods through the (source, period) index, whatever the table's size.
         """
-        cols = ", ".join(FACT_COLUMNS)
+        cols = ", ".join(STORED_COLUMNS)
         self._drop_stages()
         self._bulk_joins()
         self._stage("_new", table)
@@ -262,7 +321,7 @@ class VintageMerge:
             self._view("_fresh", "SELECT n.*, FALSE AS revised FROM _new n")
         else:
             self._diff(keys, span, bounds)
-        return self._counts_after(sha, stamp, cols, span, bounds)
+        return self._counts_after(load_id, stamp, cols, span, bounds)
 
     def _diff(self, keys: str, span: str, bounds: list) -> None:
         """``_gone`` and ``_fresh`` of a file against the current figures of its span."""
@@ -288,27 +347,31 @@ class VintageMerge:
         self._analyze("_gone")
         self._analyze("_fresh", ("source_id", "period_start", "period_end"))
 
-    def _counts_after(self, sha: str, stamp: dt.datetime, cols: str, span: str, bounds: list) -> LoadResult:
+    def _counts_after(
+        self, load_id: int, stamp: dt.datetime, cols: str, span: str, bounds: list
+    ) -> LoadResult:
         """Apply ``_gone`` and ``_fresh`` to the facts and their history; count what changed.
 
         A current figure that ends moves to ``fact_flow_closed`` (with when, how and by which
-        file); the file's fresh figures go to ``fact_flow`` with how they arrived. The current
+        load; ``valid_from`` is the instant of the load that wrote it); the file's fresh figures go
+        to ``fact_flow`` with how they arrived. The current
         state is written once: ``fact_flow_history`` is the view of both tables."""
         gone = int(self._scalar("SELECT count(*) FROM _gone"))
         if gone:
             self.execute(
-                f"INSERT INTO fact_flow_closed ({cols}, valid_from, valid_to, change, closed_as, closed_by_sha256) "
-                f"SELECT {', '.join('c.' + c for c in FACT_COLUMNS)}, c.loaded_at, ?, coalesce(c.change, 'new'), "
+                f"INSERT INTO fact_flow_closed ({cols}, valid_from, valid_to, change, closed_as, closed_by_load_id) "
+                f"SELECT {', '.join('c.' + c for c in STORED_COLUMNS)}, l.loaded_at, ?, coalesce(c.change, 'new'), "
                 "CASE WHEN g.revised THEN 'revised' ELSE 'withdrawn' END, ? "
-                f"FROM (SELECT * FROM fact_flow c WHERE {span.format(t='c')}) c JOIN _gone g ON {_key_eq('c', 'g')}",
-                [stamp, sha, *bounds],
+                f"FROM (SELECT * FROM fact_flow c WHERE {span.format(t='c')}) c JOIN _gone g ON {_key_eq('c', 'g')} "
+                "JOIN dim_load l ON l.load_id = c.load_id",
+                [stamp, load_id, *bounds],
             )
             self.execute(
                 f"DELETE FROM fact_flow USING _gone g WHERE {span.format(t='fact_flow')} "
                 f"AND {_key_eq('fact_flow', 'g')}",
                 bounds,
             )
-        fresh_cols = ", ".join("f." + c for c in FACT_COLUMNS)
+        fresh_cols = ", ".join("f." + c for c in STORED_COLUMNS)
         if self._scalar("SELECT count(*) FROM _scope WHERE seen"):
             # Some periods were covered by an earlier file: a figure new to them was "added".
             self.execute(

@@ -22,6 +22,7 @@ class PostgresWarehouse(Warehouse):
 
     engine = "postgres"
     COPY_BATCH_ROWS = 100_000
+    NEXT_LOAD_ID = "SELECT nextval('dim_load_seq')"
     WORK_MEM = "128MB"
 
     # A dropped connection (server restart, failover, pg_terminate_backend, network) is retried:

@@ -41,6 +41,16 @@ FACT_COLUMNS = [
     "year",
     "month",
 ]
+# What a load gives every observation of its file: one row of ``dim_load`` in the warehouse, where
+# the facts keep its ``load_id`` (schema version 9); the lake and every reader see them by name.
+LINEAGE_COLUMNS = ("source_file", "source_sha256", "vintage", "loaded_at")
+# The columns of ``fact_flow`` as stored (less ``change``): the fact columns with the lineage
+# replaced by ``load_id``, in the table's order.
+STORED_COLUMNS = [
+    *(c for c in FACT_COLUMNS[: FACT_COLUMNS.index("source_file")]),
+    "load_id",
+    *(c for c in FACT_COLUMNS[FACT_COLUMNS.index("source_file") :] if c not in LINEAGE_COLUMNS),
+]
 # What makes a figure different from the one already published (the key being equal).
 STATE_COLUMNS = ["value", "obs_status", "conf_status", "rounding_base"]
 MANIFEST_COLUMNS = [
@@ -83,6 +93,16 @@ def fact_schema():
         "month": pa.int32(),
     }
     return pa.schema([(c, types.get(c, pa.string())) for c in FACT_COLUMNS])
+
+
+def stored_schema():
+    """The Arrow schema of a fact row as ``fact_flow`` stores it (``STORED_COLUMNS``)."""
+    import pyarrow as pa
+
+    fact = fact_schema()
+    return pa.schema(
+        [pa.field("load_id", pa.int32()) if c == "load_id" else fact.field(c) for c in STORED_COLUMNS]
+    )
 
 
 class WarehouseError(RuntimeError):

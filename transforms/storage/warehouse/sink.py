@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transforms.storage.warehouse.schema import FACT_COLUMNS, _sql_type, fact_schema
+from transforms.storage.warehouse.schema import STORED_COLUMNS, _sql_type, stored_schema
 
 
 @dataclass
@@ -24,8 +24,8 @@ class FactSink:
     Harmonize hands its canonical SELECT to the sink instead of storing it in a scratch table
     (``harmonize(sink=...)``). When the source holds no current figure and no earlier file's
     coverage in the file's period span, the sink opens a transaction on the warehouse and
-    inserts the observations into ``fact_flow`` with their lineage, as the load would write
-    them; every later check of the file reads them there (each of 20 M observations written
+    inserts the observations into ``fact_flow`` with their load (a ``dim_load`` row), as the
+    load would write them; every later check of the file reads them there (each of 20 M observations written
     once instead of twice). The transaction stays open: ``Warehouse.load`` of the same file
     joins it and finds the rows written, ``commit`` ends it, and ``abandon`` (a refusal, any
     failure) rolls it back, so a refused file leaves nothing. Otherwise the sink declines and
@@ -34,12 +34,8 @@ class FactSink:
 
     def __init__(self, wh, source_id: str, file_name: str, sha: str, vintage, stamp):
         self.wh, self.source_id, self.sha, self.stamp = wh, source_id, sha, stamp
-        self.lineage = {
-            "source_file": file_name,
-            "source_sha256": sha,
-            "vintage": vintage,
-            "loaded_at": stamp,
-        }
+        self.file_name, self.vintage = file_name, vintage
+        self.load_id: int | None = None  # the file's row of dim_load, once written
         self.rows: int | None = None  # the observations written, once written
         # ... and their scope, as ``Checked.fact_scope`` counts it (the load needs no second
         # aggregate over the rows the sink has just counted).
@@ -49,36 +45,37 @@ class FactSink:
     def __call__(self, source: str, stored: dict, constants: dict, span: tuple) -> str | None:
         from transforms.engine import ident
 
-        wh, fixed = self.wh, {**constants, **self.lineage}
+        wh = self.wh
         if self.rows is not None or not wh._span_empty([self.source_id, *span]):
             return None
-        cols, params = [], []
-        for f in fact_schema():
-            if f.name in stored:
-                cols.append(f"CAST({ident(f.name)} AS {_sql_type(f.type)})")
-            elif f.name in fixed:
-                cols.append(f"CAST(? AS {_sql_type(f.type)})")
-                params.append(fixed[f.name])
-            else:
-                return None  # a column the canonical SELECT does not give
-        # The file's rows: its hash (hexadecimal) and this load's instant, as literals (DuckDB
-        # skips the row groups of other loads by their statistics).
-        where = f"source_sha256 = '{self.sha}' AND loaded_at = TIMESTAMP '{self.stamp.isoformat(sep=' ')}'"
-        own = ", ".join(f"CAST({ident(a)} AS {t}) AS {ident(a)}" for a, t in stored.items())
+        if any(c not in stored and c not in constants for c in STORED_COLUMNS if c != "load_id"):
+            return None  # a column the canonical SELECT does not give
         wh.con.execute("BEGIN")
         wh._depth += 1
         self.open = True
         try:
+            self.load_id = wh._load_row(self.source_id, self.file_name, self.sha, self.vintage, self.stamp)
+            cols, params = [], []
+            for f in stored_schema():
+                if f.name == "load_id":  # a literal: DuckDB skips other loads' row groups by it
+                    cols.append(f"CAST({self.load_id} AS INTEGER)")
+                elif f.name in stored:
+                    cols.append(f"CAST({ident(f.name)} AS {_sql_type(f.type)})")
+                else:
+                    cols.append(f"CAST(? AS {_sql_type(f.type)})")
+                    params.append(constants[f.name])
+            where = f"load_id = {self.load_id}"
+            own = ", ".join(f"CAST({ident(a)} AS {t}) AS {ident(a)}" for a, t in stored.items())
             self.rows = int(
                 wh.con.execute(
-                    f"INSERT INTO fact_flow ({', '.join(FACT_COLUMNS)}, change) "
+                    f"INSERT INTO fact_flow ({', '.join(STORED_COLUMNS)}, change) "
                     f"SELECT {', '.join(cols)}, 'new' FROM ({source}) s",
                     params,
                 ).fetchone()[0]
             )
             keys = "source_id, reporter_iso3, period_start, period_end, year, month"
             scope = wh.fetchall(f"SELECT {keys}, count(*) FROM fact_flow WHERE {where} GROUP BY {keys}")
-            if not wh._first_in_span(scope, own=self.sha):  # the load would diff it after all
+            if not wh._first_in_span(scope, own=self.load_id):  # the load would diff it after all
                 self.abandon()
                 return None
             self.scope = scope
@@ -96,6 +93,6 @@ class FactSink:
     def abandon(self) -> None:
         """Roll the written observations back (nothing of the file stays); idempotent."""
         if self.open:
-            self.open, self.rows, self.scope = False, None, None
+            self.open, self.rows, self.scope, self.load_id = False, None, None, None
             self.wh._depth -= 1
             self.wh.con.execute("ROLLBACK")
