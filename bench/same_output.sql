@@ -27,28 +27,31 @@ SET preserve_insertion_order = false;
 INSERT INTO dim_load VALUES (1, 'col_entradas_extranjeros', '${source_file}', '${sha256}', DATE '${vintage}',
                              TIMESTAMP '${loaded_at}');
 -- The observations: one per stated cell, and the remainder of Total kept as sex unknown (_U),
--- estimated (E), in the Total column's lineage; the code lists joined once per row. (No index:
--- the DuckDB warehouse has none, it scans by zone maps. An ART index over the 10 M-row file's
--- 20 M observations did not fit the 400 MB memory limit and ran for minutes.)
+-- estimated (E), in the Total column's lineage; the code lists joined once per row. The cells of
+-- a row are unnested in the projection: a LATERAL join over the row's columns (as this script did
+-- before) is decorrelated by DuckDB into a join against the distinct rows, which at 10 M rows
+-- spilled past the memory limit for minutes. (No index either: the DuckDB warehouse has none, it
+-- scans by zone maps.)
 INSERT INTO fact_flow
-SELECT 'col_entradas_extranjeros', 'COL', 'destination', 'ENT_REG', m.iso3, '_Z',
-       make_date(r."Año", mn.month, 1), last_day(make_date(r."Año", mn.month, 1)), 'M', c.sex, '_T', 'events',
-       CASE WHEN c.remainder THEN 'location=' || r."Latitud - Longitud" || '; remainder'
-            ELSE 'location=' || r."Latitud - Longitud" END,
+SELECT 'col_entradas_extranjeros', 'COL', 'destination', 'ENT_REG', c.iso3, '_Z',
+       c.period_start, last_day(c.period_start), 'M', c.sex, '_T', 'events',
+       CASE WHEN c.remainder THEN 'location=' || c.location || '; remainder' ELSE 'location=' || c.location END,
        c.value, c.obs_status, 'F', CAST(NULL AS INTEGER), 1, CAST(NULL AS VARCHAR),
-       r.rowid + 2, c.source_column, r."Año", mn.month, 'new'
-FROM raw r
-JOIN m49 m ON m.m49 = r."Codigo Iso 3166"
-JOIN month_no mn ON mn.label_es = lower(r."Mes"),
-     LATERAL (
-         SELECT unnest([
-             {'sex': 'F', 'value': r."Femenino", 'obs_status': 'A', 'source_column': 'Femenino', 'remainder': false},
-             {'sex': 'M', 'value': r."Masculino", 'obs_status': 'A', 'source_column': 'Masculino', 'remainder': false},
-             {'sex': '_U', 'value': r."Indefinido", 'obs_status': 'A', 'source_column': 'Indefinido', 'remainder': false},
-             {'sex': '_U', 'value': r."Total" - (r."Femenino" + r."Masculino" + coalesce(r."Indefinido", 0)),
-              'obs_status': 'E', 'source_column': 'Total', 'remainder': true}
-         ], recursive := true)
-     ) c
+       c.source_row, c.source_column, c.year, c.month, 'new'
+FROM (
+    SELECT m.iso3, make_date(r."Año", mn.month, 1) AS period_start, r."Latitud - Longitud" AS location,
+           r.rowid + 2 AS source_row, r."Año" AS year, mn.month,
+           unnest([
+               {'sex': 'F', 'value': r."Femenino", 'obs_status': 'A', 'source_column': 'Femenino', 'remainder': false},
+               {'sex': 'M', 'value': r."Masculino", 'obs_status': 'A', 'source_column': 'Masculino', 'remainder': false},
+               {'sex': '_U', 'value': r."Indefinido", 'obs_status': 'A', 'source_column': 'Indefinido', 'remainder': false},
+               {'sex': '_U', 'value': r."Total" - (r."Femenino" + r."Masculino" + coalesce(r."Indefinido", 0)),
+                'obs_status': 'E', 'source_column': 'Total', 'remainder': true}
+           ], recursive := true)
+    FROM raw r
+    JOIN m49 m ON m.m49 = r."Codigo Iso 3166"
+    JOIN month_no mn ON mn.label_es = lower(r."Mes")
+) c
 WHERE c.value IS NOT NULL AND (NOT c.remainder OR c.value <> 0);  -- a remainder both ways (decision 0001)
 
 -- The lake: one Parquet file per reporter, year and month, the partition keys in the path only;

@@ -11,6 +11,7 @@ the next load merges with the migrated figures. On a DuckDB file and on a Postgr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -115,67 +116,76 @@ def test_a_version_8_warehouse_made_by_the_previous_code_migrates_in_place(
 ):
     home = tmp_path / "home"
     home.mkdir()
-    schema = postgres_schema() if engine == "postgres" else None
-    url = next(schema) if schema else f"duckdb:///{home / 'warehouse.duckdb'}"
-    try:
-        env = {**os.environ, "OMH_HOME": str(home), "OMH_WAREHOUSE_URL": url}
-        for path, source in _files(tmp_path):
-            _old_omh(previous_version, env, "ingest", str(path), "--source", source)
-        # The previous fact tables hold the lineage on every row.
-        before = _snapshot(engine, url, "SELECT * FROM fact_flow", "SELECT * FROM fact_flow_closed")
-        assert before["version"] == 8
-        assert len(before["closed"][1]) == 2  # one figure revised, one withdrawn
-
-        settings = Settings(home=home, warehouse_url=url)
-        with Warehouse(settings) as wh:
-            assert wh.migrate() == [9]
-            wh.install_views()
-            loads = wh.fetchall("SELECT source_file, vintage FROM dim_load ORDER BY load_id")
-        columns = before["facts"][0]
-        closed_columns = [c for c in before["closed"][0] if c != "closed_by_sha256"]
-        after = _snapshot(
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_schema()) if engine == "postgres" else None
+        _migrates_in_place(
+            url or f"duckdb:///{home / 'warehouse.duckdb'}",
             engine,
-            url,
-            f"SELECT {', '.join(columns)} FROM v_fact",
-            f"SELECT {', '.join(closed_columns)}, closed_by_sha256 FROM fact_flow_history WHERE valid_to IS NOT NULL",
+            home,
+            previous_version,
+            tmp_path,
+            monkeypatch,
         )
-        assert after["version"] == SCHEMA_VERSION
-        # One row per load, in load order, with the vintage each file was loaded with.
-        assert [name for name, _ in loads] == [p.name for p, _ in _files(tmp_path)]
-        assert loads[0][1] == dt.date(2023, 1, 15) and loads[1][1] == dt.date(2023, 6, 30)
-        assert after["facts"] == before["facts"]  # every figure and its lineage
-        assert after["closed"][1] == before["closed"][1]  # every closed state, and what closed it
-        for name in (*VIEWS, *TABLES):
-            assert after[name] == before[name], name
 
-        # The lake was written by the previous version: it matches the migrated warehouse.
-        from transforms.storage.verify import verify
 
-        monkeypatch.setenv("OMH_WAREHOUSE_URL", url)
-        report = verify(home)
-        assert not report.mismatches and not report.problems, (report.mismatches, report.problems)
-        # The next load merges with the migrated figures: Darién's first file again, one more
-        # figure changed, adds back what the resend withdrew and revises what it changed.
-        from transforms.ingest.pipeline import ingest_file
+def _migrates_in_place(
+    url: str, engine: str, home: Path, previous_version: Path, tmp_path: Path, monkeypatch
+) -> None:
+    env = {**os.environ, "OMH_HOME": str(home), "OMH_WAREHOUSE_URL": url}
+    for path, source in _files(tmp_path):
+        _old_omh(previous_version, env, "ingest", str(path), "--source", source)
+    # The previous fact tables hold the lineage on every row.
+    before = _snapshot(engine, url, "SELECT * FROM fact_flow", "SELECT * FROM fact_flow_closed")
+    assert before["version"] == 8
+    assert len(before["closed"][1]) == 2  # one figure revised, one withdrawn
 
-        again = tmp_path / "panama_darien_2023-12-31.csv"
-        text = DARIEN.read_text(encoding="utf-8")
-        assert "Brasil,2020,262\n" in text
-        again.write_text(text.replace("Brasil,2020,262\n", "Brasil,2020,263\n"), encoding="utf-8")
-        result = ingest_file(again, "pan_darien_yearly", home)
-        assert result.status == "loaded", result.reason
-        with Warehouse(settings, read_only=True) as wh:
-            counts = wh.fetchall(
-                "SELECT rows_new, rows_revised, rows_withdrawn FROM file_manifest WHERE file_name = ?",
-                [again.name],
-            )
-            closed_by = wh.fetchall(
-                "SELECT DISTINCT closed_by_sha256 FROM fact_flow_history WHERE valid_to IS NOT NULL "
-                "AND valid_to > (SELECT max(loaded_at) FROM dim_load WHERE source_file = ?)",
-                [_files(tmp_path)[1][0].name],
-            )
-        assert counts == [(1, 2, 0)]  # Brasil 2022 is back (added), Brasil 2021 and 2020 revised
-        assert len(closed_by) == 1
-    finally:
-        if schema:
-            schema.close()
+    settings = Settings(home=home, warehouse_url=url)
+    with Warehouse(settings) as wh:
+        assert wh.migrate() == [9]
+        wh.install_views()
+        loads = wh.fetchall("SELECT source_file, vintage FROM dim_load ORDER BY load_id")
+    columns = before["facts"][0]
+    closed_columns = [c for c in before["closed"][0] if c != "closed_by_sha256"]
+    after = _snapshot(
+        engine,
+        url,
+        f"SELECT {', '.join(columns)} FROM v_fact",
+        f"SELECT {', '.join(closed_columns)}, closed_by_sha256 FROM fact_flow_history WHERE valid_to IS NOT NULL",
+    )
+    assert after["version"] == SCHEMA_VERSION
+    # One row per load, in load order, with the vintage each file was loaded with.
+    assert [name for name, _ in loads] == [p.name for p, _ in _files(tmp_path)]
+    assert loads[0][1] == dt.date(2023, 1, 15) and loads[1][1] == dt.date(2023, 6, 30)
+    assert after["facts"] == before["facts"]  # every figure and its lineage
+    assert after["closed"][1] == before["closed"][1]  # every closed state, and what closed it
+    for name in (*VIEWS, *TABLES):
+        assert after[name] == before[name], name
+
+    # The lake was written by the previous version: it matches the migrated warehouse.
+    from transforms.storage.verify import verify
+
+    monkeypatch.setenv("OMH_WAREHOUSE_URL", url)
+    report = verify(home)
+    assert not report.mismatches and not report.problems, (report.mismatches, report.problems)
+    # The next load merges with the migrated figures: Darién's first file again, one more
+    # figure changed, adds back what the resend withdrew and revises what it changed.
+    from transforms.ingest.pipeline import ingest_file
+
+    again = tmp_path / "panama_darien_2023-12-31.csv"
+    text = DARIEN.read_text(encoding="utf-8")
+    assert "Brasil,2020,262\n" in text
+    again.write_text(text.replace("Brasil,2020,262\n", "Brasil,2020,263\n"), encoding="utf-8")
+    result = ingest_file(again, "pan_darien_yearly", home)
+    assert result.status == "loaded", result.reason
+    with Warehouse(settings, read_only=True) as wh:
+        counts = wh.fetchall(
+            "SELECT rows_new, rows_revised, rows_withdrawn FROM file_manifest WHERE file_name = ?",
+            [again.name],
+        )
+        closed_by = wh.fetchall(
+            "SELECT DISTINCT closed_by_sha256 FROM fact_flow_history WHERE valid_to IS NOT NULL "
+            "AND valid_to > (SELECT max(loaded_at) FROM dim_load WHERE source_file = ?)",
+            [_files(tmp_path)[1][0].name],
+        )
+    assert counts == [(1, 2, 0)]  # Brasil 2022 is back (added), Brasil 2021 and 2020 revised
+    assert len(closed_by) == 1
