@@ -1,9 +1,10 @@
 """The same-output floor (issue 17): what the pipeline's output costs when written by hand.
 
-``bench/same_output.sql`` turns the bench file into exactly the fact rows and the hive lake
-``omh ingest`` produces (same columns, values, remainders, lineage; the scope index), in plain
-DuckDB with no project code; ``bench/same_output_pg.sql`` is the warehouse table the PostgreSQL
-counterpart COPYs the same canonical rows into. ``bench/run.py`` times both (``same_output``
+``bench/same_output.sql`` turns the bench file into exactly the fact rows, the load row and the
+hive lake ``omh ingest`` produces (same columns, values, remainders, lineage), in plain DuckDB
+with no project code; ``bench/same_output_pg.sql`` is the index of the warehouse tables the
+PostgreSQL counterpart COPYs the same canonical rows into. Both create their tables with
+``bench/same_output_tables.sql`` (the warehouse's ``dim_load`` and ``fact_flow``). ``bench/run.py`` times both (``same_output``
 step, and ``pg_same_output_floor_s`` in its ``pg`` step) and the ratios of the pipeline to them;
 ``tests/test_bench_tools.py`` proves the output is the pipeline's, row for row.
 
@@ -27,6 +28,7 @@ BENCH = Path(__file__).resolve().parent
 CODELISTS = BENCH.parent / "data" / "codelists"
 SQL = BENCH / "same_output.sql"
 PG_SQL = BENCH / "same_output_pg.sql"
+TABLES_SQL = BENCH / "same_output_tables.sql"
 MEMORY_LIMIT = "400MB"  # the pipeline's default DuckDB limit (OMH_DUCKDB_MEMORY), so both spill alike
 
 
@@ -54,7 +56,7 @@ def run(csv: Path, work: Path, vintage: str, loaded_at: str, memory_limit: str =
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    script = render(
+    script = TABLES_SQL.read_text(encoding="utf-8") + render(
         SQL,
         csv=csv.resolve(),
         lake=work / "lake",
@@ -98,10 +100,13 @@ def pg_copy(db: Path, pg_url: str, batch_rows: int = 100_000) -> dict:
     con = duckdb.connect(str(db), read_only=True)
     reader = con.sql("SELECT * FROM fact_flow").to_arrow_reader(batch_rows)
     encoder = pgpq.ArrowToPostgresBinaryEncoder(reader.schema)
+    load = con.execute("SELECT * FROM dim_load").fetchall()
     with psycopg.connect(pg_url, autocommit=True) as pg:
-        pg.execute(PG_SQL.read_text(encoding="utf-8"))
+        pg.execute(TABLES_SQL.read_text(encoding="utf-8") + PG_SQL.read_text(encoding="utf-8"))
         cols = ", ".join(reader.schema.names)
         started = time.perf_counter()
+        with pg.cursor() as cur:
+            cur.executemany("INSERT INTO dim_load VALUES (%s, %s, %s, %s, %s, %s)", load)
         with pg.cursor() as cur, cur.copy(f"COPY fact_flow ({cols}) FROM STDIN (FORMAT binary)") as copy:
             copy.write(encoder.write_header())
             for batch in reader:

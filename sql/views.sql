@@ -4,10 +4,20 @@
 -- Rules every view keeps:
 --   * values of different units are never added: every aggregate groups by unit;
 --   * labels come in es/en/pt/fr from the dimensions (reporter_*, flow_type_*, unit_*, ...);
---   * views hold no data: transforms/storage/warehouse.py drops and recreates them all when this file
+--   * views hold no data: transforms/storage/warehouse/ drops and recreates them all when this file
 --     changes (its sha256 is kept in schema_meta), in one transaction.
 -- Views whose name starts with pub_ are public outputs: their value column never holds a count from
 -- 1 to (disclosure_threshold - 1), see v_disclosure.
+
+-- Every current figure with its load's lineage by name (dim_load): the columns fact_flow had before
+-- the load dimension (schema version 9), in the same order. The views below read the lineage here.
+CREATE VIEW v_fact AS
+SELECT f.source_id, f.reporter_iso3, f.reporter_role, f.flow_type, f.citizenship_iso3, f.counterpart_iso3,
+       f.period_start, f.period_end, f.period_type, f.sex, f.age_band, f.unit, f.detail, f.value,
+       f.obs_status, f.conf_status, f.rounding_base, l.source_file, l.source_sha256, f.source_sheet,
+       f.source_row, f.source_column, l.vintage, l.loaded_at, f.year, f.month, f.change
+FROM fact_flow f
+JOIN dim_load l ON l.load_id = f.load_id;
 
 -- Sources that count the same events (issue 18): dim_source_overlap, from the contracts'
 -- `overlaps`, says which source a sum uses. Every fact, with `used` (a sum counts it) and
@@ -75,7 +85,7 @@ yielded AS (
     GROUP BY source_id, reporter_iso3, flow_root, unit, period_start, period_end
 )
 SELECT f.*, d.overridden_by IS NULL AS used, d.overridden_by
-FROM fact_flow f
+FROM v_fact f
 LEFT JOIN dim_flow_type ft ON ft.code = f.flow_type
 LEFT JOIN yielded d
        ON d.source_id = f.source_id AND d.reporter_iso3 = f.reporter_iso3
@@ -321,14 +331,16 @@ SELECT source_id, reporter_iso3, reporter_role, flow_type, citizenship_iso3, cou
        source_column, vintage, loaded_at, year, month,
        loaded_at AS valid_from, CAST(NULL AS TIMESTAMP) AS valid_to, change,
        CAST(NULL AS VARCHAR) AS closed_as, CAST(NULL AS VARCHAR) AS closed_by_sha256
-FROM fact_flow
+FROM v_fact
 UNION ALL
-SELECT source_id, reporter_iso3, reporter_role, flow_type, citizenship_iso3, counterpart_iso3,
-       period_start, period_end, period_type, sex, age_band, unit, detail, value, obs_status,
-       conf_status, rounding_base, source_file, source_sha256, source_sheet, source_row,
-       source_column, vintage, loaded_at, year, month,
-       valid_from, valid_to, change, closed_as, closed_by_sha256
-FROM fact_flow_closed;
+SELECT c.source_id, c.reporter_iso3, c.reporter_role, c.flow_type, c.citizenship_iso3, c.counterpart_iso3,
+       c.period_start, c.period_end, c.period_type, c.sex, c.age_band, c.unit, c.detail, c.value, c.obs_status,
+       c.conf_status, c.rounding_base, l.source_file, l.source_sha256, c.source_sheet, c.source_row,
+       c.source_column, l.vintage, l.loaded_at, c.year, c.month,
+       c.valid_from, c.valid_to, c.change, c.closed_as, b.source_sha256 AS closed_by_sha256
+FROM fact_flow_closed c
+JOIN dim_load l ON l.load_id = c.load_id
+JOIN dim_load b ON b.load_id = c.closed_by_load_id;
 
 -- What changed between vintages and by how much: one row per revised, added or withdrawn
 -- observation. "revised": a resent file changed its figure or flags; "added": it appeared in a
@@ -347,7 +359,7 @@ WITH r AS (
            o.source_file AS previous_file, n.source_file AS file,
            o.source_sha256 AS previous_sha256, n.source_sha256 AS sha256
     FROM fact_flow_history n
-    LEFT JOIN fact_flow_closed o
+    LEFT JOIN (SELECT * FROM fact_flow_history WHERE valid_to IS NOT NULL) o
            ON o.closed_as = 'revised' AND o.valid_to = n.valid_from
           AND o.source_id = n.source_id AND o.reporter_iso3 = n.reporter_iso3
           AND o.flow_type = n.flow_type AND o.citizenship_iso3 = n.citizenship_iso3
@@ -366,7 +378,7 @@ WITH r AS (
            o.vintage AS previous_vintage, m.vintage,
            o.source_file AS previous_file, m.file_name AS file,
            o.source_sha256 AS previous_sha256, o.closed_by_sha256 AS sha256
-    FROM fact_flow_closed o
+    FROM (SELECT * FROM fact_flow_history WHERE valid_to IS NOT NULL) o
     LEFT JOIN file_manifest m ON m.source_id = o.source_id AND m.sha256 = o.closed_by_sha256
     WHERE o.closed_as = 'withdrawn'
 )

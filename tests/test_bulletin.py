@@ -196,7 +196,7 @@ def test_footnotes_give_sources_and_vintages_and_mark_provisional_figures(home, 
     notes = re.search(r'<ol id="notes">(.*?)</ol>', html, re.S).group(1)
     vintages = _query(
         home,
-        "SELECT DISTINCT source_id, CAST(vintage AS VARCHAR) AS vintage FROM fact_flow WHERE period_start = ?",
+        "SELECT DISTINCT source_id, CAST(vintage AS VARCHAR) AS vintage FROM v_fact WHERE period_start = ?",
         [PERIOD],
     )
     for v in vintages:

@@ -200,7 +200,7 @@ def test_precedence_by_flow_and_period_on_both_engines(wh):
         ("tst_ovl_b", 2023, "IRR_ENC"): True,  # before the rule: no overlap declared, both count
         ("tst_ovl_b", 2024, "RET_REM"): True,  # not a flow type of the rule
     }
-    sha_b = wh.fetchall("SELECT DISTINCT source_sha256 FROM fact_flow WHERE source_id = 'tst_ovl_b'")[0][0]
+    sha_b = wh.fetchall("SELECT DISTINCT source_sha256 FROM v_fact WHERE source_id = 'tst_ovl_b'")[0][0]
     found = overlaps.find(wh, "tst_ovl_b", sha_b)
     assert [
         (o["other_source_id"], o["flow_type"], o["declared"], o["preferred_source_id"]) for o in found

@@ -428,7 +428,7 @@ def test_lake_leaves_written_with_a_loads_constants_equal_leaves_read_back_whole
             )
         ]
         first = wh.fetchall(
-            f"SELECT {', '.join(FACT_COLUMNS)} FROM fact_flow WHERE source_id = ? LIMIT 1", [source]
+            f"SELECT {', '.join(FACT_COLUMNS)} FROM v_fact WHERE source_id = ? LIMIT 1", [source]
         )
         constants = dict(zip(FACT_COLUMNS, first[0], strict=True))  # every column offered
         fixed = wh._read_partitions(source, parts, lambda sql, fixed: fixed, constants)
@@ -463,9 +463,7 @@ def test_a_version_1_warehouse_upgrades_in_place(duck, tmp_path):
     old.execute("INSERT INTO schema_version VALUES (1, now())")
     old.execute(f"ATTACH '{duck.home / 'warehouse.duckdb'}' AS cur (READ_ONLY)")
     cols = ", ".join(FACT_COLUMNS)
-    old.execute(
-        f"INSERT INTO fact_flow SELECT {cols} FROM cur.fact_flow WHERE source_id = 'pan_darien_yearly'"
-    )
+    old.execute(f"INSERT INTO fact_flow SELECT {cols} FROM cur.v_fact WHERE source_id = 'pan_darien_yearly'")
     old.execute(
         "INSERT INTO file_manifest SELECT source_id, sha256, file_name, landing_path, size_bytes, received_at, vintage, "
         "status, rows_loaded, warnings, reason, report_path, processed_at FROM cur.file_manifest "
@@ -526,7 +524,7 @@ def test_a_version_2_history_upgrades_to_the_same_states(engine, tmp_path):
                 names, rows = wh.query(f"SELECT * FROM {t}")
                 tables[t] = pd.DataFrame(rows, columns=names)
             current = pd.DataFrame(
-                wh.fetchall(f"SELECT {', '.join(FACT_COLUMNS)} FROM fact_flow"), columns=FACT_COLUMNS
+                wh.fetchall(f"SELECT {', '.join(FACT_COLUMNS)} FROM v_fact"), columns=FACT_COLUMNS
             )
     assert [r[cols.index("closed_as")] for r in want] == ["revised", None, "withdrawn", None]
     assert [r[:3] for r in want_revisions] == [("CUB", "revised", 20), ("HTI", "withdrawn", 30)]
@@ -651,7 +649,7 @@ def test_a_first_load_goes_straight_in_with_the_outcome_of_the_diff(engine, tmp_
             for p in (env.home / "lake").rglob("*.parquet")
         }
         return (
-            env.sql(f"SELECT {columns}, change FROM fact_flow ORDER BY {columns}"),
+            env.sql(f"SELECT {columns}, change FROM v_fact ORDER BY {columns}"),
             env.sql("SELECT * FROM file_coverage ORDER BY 1, 2, 3, 4, 5"),
             env.sql(
                 "SELECT file_name, rows_loaded, rows_new, rows_revised, rows_withdrawn, rows_unchanged "

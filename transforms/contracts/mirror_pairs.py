@@ -2,7 +2,7 @@
 
 A pair is two flows, reported by two member states, that count the same movements and should
 match within known differences (unit, lag, coverage). The warehouse reseeds ``dim_mirror_pair``
-from this file on every load (transforms/storage/warehouse.py); the views ``v_mirror`` and ``pub_mirror``
+from this file on every load (transforms/storage/warehouse/dimensions.py); the views ``v_mirror`` and ``pub_mirror``
 compare the two sides (sql/views.sql) and transforms/ops/mirror.py warns about pairs out of tolerance.
 """
 

@@ -18,8 +18,9 @@ import datetime as dt
 # resent file records (its unchanged rows keep the lineage of the file that first published them).
 _OVERLAPS_SQL = """
 WITH spans AS (
-    SELECT DISTINCT reporter_iso3, period_start, period_end FROM fact_flow
-    WHERE source_id = ? AND source_sha256 = ?
+    SELECT DISTINCT x.reporter_iso3, x.period_start, x.period_end FROM fact_flow x
+    JOIN dim_load l ON l.load_id = x.load_id
+    WHERE l.source_id = ? AND l.source_sha256 = ?
     UNION
     SELECT DISTINCT reporter_iso3, period_start, period_end FROM file_coverage
     WHERE source_id = ? AND sha256 = ?

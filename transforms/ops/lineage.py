@@ -46,8 +46,9 @@ def lake_partitions(source_id: str, sha256: str, cfg: Settings) -> list[tuple[st
         return []
     with open_for_reading(cfg) as wh:
         rows = wh.fetchall(
-            "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow "
-            "WHERE source_id = ? AND source_sha256 = ? ORDER BY 1, 2, 3",
+            "SELECT DISTINCT f.reporter_iso3, f.year, f.month FROM fact_flow f "
+            "JOIN dim_load l ON l.load_id = f.load_id "
+            "WHERE l.source_id = ? AND l.source_sha256 = ? ORDER BY 1, 2, 3",
             [source_id, sha256],
         )
     return [(r, int(y), int(m)) for r, y, m in rows]

@@ -113,13 +113,22 @@ def _compare(cfg: Settings, wh) -> VerifyReport:
     # loaded; every current figure says how it arrived.
     for source_id, n in wh.fetchall(
         "SELECT c.source_id, count(*) FROM fact_flow_closed c "
-        "LEFT JOIN file_manifest m ON m.source_id = c.source_id AND m.sha256 = c.closed_by_sha256 "
+        "LEFT JOIN dim_load b ON b.load_id = c.closed_by_load_id "
+        "LEFT JOIN file_manifest m ON m.source_id = c.source_id AND m.sha256 = b.source_sha256 "
         "AND m.status = 'loaded' WHERE c.valid_to < c.valid_from OR m.sha256 IS NULL GROUP BY c.source_id"
     ):
         report.problems.append(
             f"WAREHOUSE {source_id}: {n} ended states of fact_flow_closed end before they begin "
             "or were ended by a file the manifest does not hold as loaded"
         )
+    for table in ("fact_flow", "fact_flow_closed"):  # every figure names a load of its own source
+        for source_id, n in wh.fetchall(
+            f"SELECT f.source_id, count(*) FROM {table} f LEFT JOIN dim_load l ON l.load_id = f.load_id "
+            "WHERE l.load_id IS NULL OR l.source_id <> f.source_id GROUP BY f.source_id"
+        ):
+            report.problems.append(
+                f"WAREHOUSE {source_id}: {n} figures of {table} name no load of their source"
+            )
     for source_id, n in wh.fetchall(
         "SELECT source_id, count(*) FROM fact_flow WHERE change IS NULL GROUP BY source_id"
     ):

@@ -144,7 +144,7 @@ class _Lineage:
             "f.source_id, f.vintage, max(CASE WHEN f.obs_status = 'P' THEN 1 ELSE 0 END) AS p, "
             "max(CASE WHEN f.obs_status = 'E' THEN 1 ELSE 0 END) AS e, "
             "coalesce(c.is_member, false) AS is_member, c.conference "
-            "FROM fact_flow f LEFT JOIN dim_country c ON c.iso3 = f.reporter_iso3 "
+            "FROM v_fact f LEFT JOIN dim_country c ON c.iso3 = f.reporter_iso3 "
             "WHERE f.period_start >= ? AND f.period_start <= ? "
             "GROUP BY f.reporter_iso3, f.citizenship_iso3, f.flow_type, f.unit, f.period_type, f.period_start, "
             "f.source_id, f.vintage, c.is_member, c.conference",
