@@ -824,42 +824,12 @@ SELECT pair_id, side, reporter_iso3, flow_types, unit, citizenship_iso3,
 FROM t
 WHERE observations > 0;
 
--- Mirror checks: both sides of each pair per period (A's period), the difference A - B and the
--- asymmetry index (A - B) / ((A + B) / 2), within the pair's tolerance or not (NULL when a side
--- is missing). True figures: for analysts; pub_mirror is the published comparison.
-CREATE VIEW v_mirror AS
-WITH j AS (
-    SELECT coalesce(a.pair_id, b.pair_id) AS pair_id, coalesce(a.period_type, b.period_type) AS period_type,
-           coalesce(a.period_start, b.period_start) AS period_start,
-           coalesce(a.period_end, b.period_end) AS period_end,
-           CAST(a.value AS DOUBLE PRECISION) AS a_value, CAST(b.value AS DOUBLE PRECISION) AS b_value
-    FROM (SELECT * FROM v_mirror_sides WHERE side = 'A') a
-    FULL JOIN (SELECT * FROM v_mirror_sides WHERE side = 'B') b
-           ON b.pair_id = a.pair_id AND b.period_type = a.period_type AND b.period_start = a.period_start
-),
-x AS (
-    SELECT j.*, j.a_value - j.b_value AS difference,
-           CASE WHEN j.a_value + j.b_value = 0 THEN CAST(0 AS DOUBLE PRECISION)
-                WHEN j.a_value + j.b_value > 0 THEN (j.a_value - j.b_value) / ((j.a_value + j.b_value) / 2) END
-               AS asymmetry
-    FROM j
-)
-SELECT x.pair_id, p.label_es AS pair_label_es, p.label_en AS pair_label_en, p.label_pt AS pair_label_pt,
-       p.label_fr AS pair_label_fr, x.period_type, x.period_start, x.period_end,
-       p.a_reporter_iso3, p.a_flow_type, p.a_unit, x.a_value,
-       p.b_reporter_iso3, p.b_flow_type, p.b_unit, x.b_value,
-       x.difference, x.asymmetry, p.tolerance,
-       CASE WHEN x.asymmetry IS NOT NULL THEN abs(x.asymmetry) <= p.tolerance END AS within_tolerance,
-       p.note
-FROM x
-JOIN dim_mirror_pair p ON p.pair_id = x.pair_id;
-
--- Public mirror checks: v_mirror from the published figures. A side is NULL (and so are the
--- difference and the asymmetry) when any figure it adds is suppressed in v_disclosure (level
--- citizenship when the pair names a citizenship, else reporter); a counterpart's part of a
--- reporter's flow (not in the disclosure tree) is published only when it and the rest of the
--- reporter's figure are each 0 or at least the disclosure threshold.
-CREATE VIEW pub_mirror AS
+-- Each side's value as compared, twice: the true figure (published = false) and the published one
+-- (published = true). A published side is NULL when any figure it adds is suppressed in
+-- v_disclosure (level citizenship when the pair names a citizenship, else reporter); a
+-- counterpart's part of a reporter's flow (not in the disclosure tree) is published only when it
+-- and the rest of the reporter's figure are each 0 or at least the disclosure threshold.
+CREATE VIEW v_mirror_side_values AS
 WITH k AS (
     SELECT CAST(value AS DOUBLE PRECISION) AS k FROM config WHERE key = 'disclosure_threshold'
 ),
@@ -889,15 +859,28 @@ ps AS (
     LEFT JOIN d
            ON d.pair_id = s.pair_id AND d.side = s.side AND d.period_type = s.period_type
           AND d.reported_period_start = s.reported_period_start
-),
-j AS (
-    SELECT coalesce(a.pair_id, b.pair_id) AS pair_id, coalesce(a.period_type, b.period_type) AS period_type,
+)
+SELECT false AS published, pair_id, side, period_type, period_start, period_end,
+       CAST(value AS DOUBLE PRECISION) AS value
+FROM v_mirror_sides
+UNION ALL
+SELECT true AS published, pair_id, side, period_type, period_start, period_end, value
+FROM ps;
+
+-- The comparison of the two sides, once for the true and once for the published values: both
+-- sides per period (A's period), the difference A - B and the asymmetry index
+-- (A - B) / ((A + B) / 2), within the pair's tolerance or not (NULL when a side is missing).
+CREATE VIEW v_mirror_compared AS
+WITH j AS (
+    SELECT coalesce(a.published, b.published) AS published,
+           coalesce(a.pair_id, b.pair_id) AS pair_id, coalesce(a.period_type, b.period_type) AS period_type,
            coalesce(a.period_start, b.period_start) AS period_start,
            coalesce(a.period_end, b.period_end) AS period_end,
            a.value AS a_value, b.value AS b_value
-    FROM (SELECT * FROM ps WHERE side = 'A') a
-    FULL JOIN (SELECT * FROM ps WHERE side = 'B') b
-           ON b.pair_id = a.pair_id AND b.period_type = a.period_type AND b.period_start = a.period_start
+    FROM (SELECT * FROM v_mirror_side_values WHERE side = 'A') a
+    FULL JOIN (SELECT * FROM v_mirror_side_values WHERE side = 'B') b
+           ON b.published = a.published AND b.pair_id = a.pair_id AND b.period_type = a.period_type
+          AND b.period_start = a.period_start
 ),
 x AS (
     SELECT j.*, j.a_value - j.b_value AS difference,
@@ -906,8 +889,8 @@ x AS (
                AS asymmetry
     FROM j
 )
-SELECT x.pair_id, p.label_es AS pair_label_es, p.label_en AS pair_label_en, p.label_pt AS pair_label_pt,
-       p.label_fr AS pair_label_fr, x.period_type, x.period_start, x.period_end,
+SELECT x.published, x.pair_id, p.label_es AS pair_label_es, p.label_en AS pair_label_en,
+       p.label_pt AS pair_label_pt, p.label_fr AS pair_label_fr, x.period_type, x.period_start, x.period_end,
        p.a_reporter_iso3, p.a_flow_type, p.a_unit, x.a_value,
        p.b_reporter_iso3, p.b_flow_type, p.b_unit, x.b_value,
        x.difference, x.asymmetry, p.tolerance,
@@ -915,3 +898,17 @@ SELECT x.pair_id, p.label_es AS pair_label_es, p.label_en AS pair_label_en, p.la
        p.note
 FROM x
 JOIN dim_mirror_pair p ON p.pair_id = x.pair_id;
+
+-- Mirror checks on the true figures: for analysts; pub_mirror is the published comparison.
+CREATE VIEW v_mirror AS
+SELECT pair_id, pair_label_es, pair_label_en, pair_label_pt, pair_label_fr, period_type, period_start,
+       period_end, a_reporter_iso3, a_flow_type, a_unit, a_value, b_reporter_iso3, b_flow_type, b_unit,
+       b_value, difference, asymmetry, tolerance, within_tolerance, note
+FROM v_mirror_compared WHERE NOT published;
+
+-- Public mirror checks: the same comparison of the published figures (v_mirror_side_values).
+CREATE VIEW pub_mirror AS
+SELECT pair_id, pair_label_es, pair_label_en, pair_label_pt, pair_label_fr, period_type, period_start,
+       period_end, a_reporter_iso3, a_flow_type, a_unit, a_value, b_reporter_iso3, b_flow_type, b_unit,
+       b_value, difference, asymmetry, tolerance, within_tolerance, note
+FROM v_mirror_compared WHERE published;
