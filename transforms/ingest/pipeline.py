@@ -257,7 +257,8 @@ class Checked:
         rows a read back from the warehouse gives, without the round trip (PostgreSQL spooled them
         to CSV and back). The file's constants are added by Arrow, as ``Warehouse.write_lake`` does
         once it has checked them; here they are constants by construction."""
-        from transforms.storage.lake import PARTITION_COLUMNS, write_leaves
+        from transforms.storage.lake import PARTITION_COLUMNS
+        from transforms.storage.lakestore import as_lake
         from transforms.storage.warehouse import _leaf_batches
 
         fixed = {
@@ -266,7 +267,9 @@ class Checked:
             if k not in PARTITION_COLUMNS  # the writer cuts the rows by them
         }
         sql = self.fact_select(file_name, sha, vintage, stamp, omit=fixed)
-        return write_leaves(_leaf_batches(self.harmonized.con, sql, fixed=fixed), lake, source_id, partitions)
+        return as_lake(lake).write(
+            _leaf_batches(self.harmonized.con, sql, fixed=fixed), source_id, partitions
+        )
 
     def close(self) -> None:
         self.extracted.cleanup()  # with the harmonized tables of the file (engine.release_work)
@@ -714,11 +717,14 @@ def ingest_file(path, source_id: str, home=None) -> IngestResult:
             log.info(
                 "%s: warehouse committed; lake write of %d partitions begins", path.name, len(partitions)
             )
+            from transforms.storage.lakestore import open_lake
+
+            lake = open_lake(cfg)
             with timed("lake write", path.name):
                 if loaded.sole:
-                    checked.write_lake(cfg.lake, source_id, partitions, path.name, sha, entry["vintage"], now)
+                    checked.write_lake(lake, source_id, partitions, path.name, sha, entry["vintage"], now)
                 else:
-                    wh.write_lake(cfg.lake, source_id, partitions, constants=constants)
+                    wh.write_lake(lake, source_id, partitions, constants=constants)
         finally:
             checked.close()
         wh.lake_written(source_id, sha)

@@ -1232,7 +1232,8 @@ class Warehouse:
         self, lake, source_id: str, partitions: list[tuple[str, int, int]], constants: dict | None = None
     ) -> int:
         """Rewrite the lake leaves of ``source_id`` in ``partitions`` from the current facts
-        (``_read_partitions``, streamed by ``lake.write_leaves``); ``constants`` as there."""
+        (``_read_partitions``, streamed to the lake store ``lake``, or a folder lake's path:
+        ``lakestore.as_lake``); ``constants`` as there."""
         raise NotImplementedError
 
     def partition_totals(self) -> list[tuple]:
@@ -1422,10 +1423,10 @@ class DuckDBWarehouse(Warehouse):
         """The leaves streamed from ``fact_flow`` as DuckDB scans it (no sort of the facts, no
         copy of them in Python: ``lake.write_leaves`` gathers each leaf's rows). Columns with one
         value in all the facts written are not read back: Arrow adds them to each batch."""
-        from transforms.storage.lake import write_leaves
+        from transforms.storage.lakestore import as_lake
 
         def stream(sql: str, fixed: dict) -> int:
-            return write_leaves(_leaf_batches(self.con, sql, fixed=fixed), lake, source_id, partitions)
+            return as_lake(lake).write(_leaf_batches(self.con, sql, fixed=fixed), source_id, partitions)
 
         return self._read_partitions(source_id, partitions, stream, constants)
 
@@ -1547,7 +1548,7 @@ class PostgresWarehouse(Warehouse):
         fact of the partitions holds are not spooled: Arrow adds them to each batch."""
         from transforms.engine import connect, temp_name
         from transforms.scratch import process_dir
-        from transforms.storage.lake import write_leaves
+        from transforms.storage.lakestore import as_lake
 
         spool = process_dir(self.settings.home / "tmp") / f"{temp_name('lake')}.csv"
 
@@ -1565,7 +1566,7 @@ class PostgresWarehouse(Warehouse):
                 lambda: self._read_partitions(source_id, partitions, to_file, constants),
             )
             if spool.stat().st_size == 0:
-                return write_leaves(iter(()), lake, source_id, partitions)
+                return as_lake(lake).write(iter(()), source_id, partitions)
             columns = ", ".join(
                 f"'{f.name}': '{_sql_type(f.type)}'" for f in fact_schema() if f.name not in spooled
             )
@@ -1576,7 +1577,7 @@ class PostgresWarehouse(Warehouse):
                     f"SELECT * FROM read_csv('{path}', header = false, columns = {{{columns}}}, "
                     "allow_quoted_nulls = false)"
                 )
-                return write_leaves(_leaf_batches(con, sql, fixed=spooled), lake, source_id, partitions)
+                return as_lake(lake).write(_leaf_batches(con, sql, fixed=spooled), source_id, partitions)
             finally:
                 con.close()
         finally:
