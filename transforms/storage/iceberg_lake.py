@@ -218,11 +218,13 @@ class IcebergLake:
             return
         props = {"omh.source_id": source_id, "omh.partitions": str(len(wanted))}
         with table.transaction() as tx:
-            with tx.update_snapshot(snapshot_properties=props).overwrite() as overwrite:
+            update = tx.update_snapshot(snapshot_properties=props)
+            # Nothing of the source there yet: an append; else one overwrite (files out and in).
+            with update.overwrite() if old else update.fast_append() as snapshot:
                 for data_file in old:
-                    overwrite.delete_data_file(data_file)
+                    snapshot.delete_data_file(data_file)
                 for data_file in files:
-                    overwrite.append_data_file(data_file)
+                    snapshot.append_data_file(data_file)
 
     def _files_of(self, table, source_id: str, wanted: set) -> list:
         """The current data files of ``source_id`` in partitions ``wanted`` (from the manifests)."""
