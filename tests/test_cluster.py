@@ -52,6 +52,10 @@ def _servers_missing() -> str | None:
         redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
     except Exception as exc:
         return f"Redis unreachable: {exc}"
+    from transforms.tools import local_s3
+
+    if not local_s3.available():  # the launcher's local S3 for the lake
+        return f"{local_s3.server_command()} is missing (`make setup` creates .venv-moto)"
     return None
 
 
