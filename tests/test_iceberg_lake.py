@@ -209,6 +209,44 @@ def test_a_write_with_rows_outside_its_partitions_changes_nothing(lake_home):
     assert lake.table().current_snapshot().snapshot_id == before
 
 
+def _facts(source_id: str, n: int, value: float) -> pa.Table:
+    """``n`` rows of ``source_id`` in partitions (PAN, 2024, 1) and (PAN, 2024, 2)."""
+    base = {f.name: None for f in fact_schema()} | {
+        "source_id": source_id,
+        "reporter_iso3": "PAN",
+        "year": 2024,
+    }
+    rows = [base | {"month": 1 + i % 2, "source_row": i, "value": value} for i in range(n)]
+    return pa.Table.from_pylist(rows, schema=fact_schema())
+
+
+def test_a_writer_that_loses_the_commit_race_retries_on_the_newer_snapshot(lake_home, monkeypatch):
+    """Two machines' loads of two sources at once: the one whose snapshot went stale retries and
+    both are kept; a large load's several data files per partition are all replaced by the next."""
+    import transforms.storage.iceberg_lake as iceberg_lake
+
+    monkeypatch.setattr(iceberg_lake, "CHUNK_ROWS", 10)  # 25 rows: three data files per partition
+    parts = [("PAN", 2024, 1), ("PAN", 2024, 2)]
+    one, other = _lake(), _lake()
+    assert one.write(_facts("a", 25, 1.0).to_batches(max_chunksize=5), "a", parts) == 25
+    stale = other.table()  # read before the commit below
+    assert one.write(_facts("b", 25, 2.0).to_batches(), "b", parts) == 25
+    fresh = other.table
+    handed = iter([stale])
+    monkeypatch.setattr(other, "table", lambda create=True: next(handed, None) or fresh(create))
+    assert other.write(_facts("a", 4, 5.0).to_batches(), "a", parts) == 4  # first commit refused, retried
+
+    table = one.table()
+    snapshots = table.snapshots()
+    assert [s.parent_snapshot_id for s in snapshots[1:]] == [s.snapshot_id for s in snapshots[:-1]]
+    assert (
+        snapshots[-1].summary["deleted-data-files"] == "6"
+        and snapshots[-1].summary["added-data-files"] == "2"
+    )
+    got = _q(one.arrow(), "SELECT source_id, count(*), sum(value) FROM lake GROUP BY ALL ORDER BY ALL")
+    assert got == [("a", 4, 20.0), ("b", 25, 50.0)]
+
+
 def _data_files(lake) -> dict[tuple, str]:
     """(source, reporter, year, month) -> its data file's path."""
     return {leaf.key: leaf.path for leaf in lake.scan()[0]}

@@ -30,11 +30,17 @@ from transforms.storage.lake import PARTITION_COLUMNS, Leaf
 
 TABLE = "fact_flow"
 COMMIT_ATTEMPTS = 8
+# Rows of a load gathered before their data files are written (one file per partition per chunk):
+# a large load's memory stays bounded; a member's monthly file is one chunk.
+CHUNK_ROWS = 500_000
 PROPERTIES = {
     # source_id bounds written whole (not truncated to 16 characters): a file's source is known
     # from the manifest alone, which the overwrite relies on to pick the files of one source.
     "write.metadata.metrics.column.source_id": "full",
     "write.parquet.compression-codec": "zstd",
+    # A load's overwrite conflicts only with a concurrent change to the files it replaces (those of
+    # its own source), not with another source's files added to the same partitions meanwhile.
+    "write.update.isolation-level": "snapshot",
 }
 
 
@@ -174,43 +180,29 @@ class IcebergLake:
 
         The new data files are written first (invisible until committed); then one overwrite
         snapshot drops the source's files of those partitions and adds the new ones. A commit that
-        loses a race with another writer is replanned on the newer snapshot and retried; the
-        files written stay the same."""
-        import pyarrow.compute as pc
-        from pyiceberg.exceptions import CommitFailedException
+        loses a race with another writer is retried on the newer snapshot (pyiceberg's own retry,
+        then here with the source's files planned again when those it meant to drop are gone);
+        the files written stay the same."""
+        from pyiceberg.exceptions import CommitFailedException, ValidationException
         from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
         wanted = {(p[0], int(p[1]), int(p[2])) for p in partitions}
         table = self.table()
-        schema = table.schema().as_arrow()
-        rows = _conform(batches, schema)
-        if rows.num_rows:
-            keys = rows.select(list(PARTITION_COLUMNS)).group_by(list(PARTITION_COLUMNS)).aggregate([])
-            outside = {
-                (r, int(y), int(m))
-                for r, y, m in zip(*(keys.column(c).to_pylist() for c in PARTITION_COLUMNS), strict=True)
-            } - wanted
-            if outside:
-                raise ValueError(
-                    f"lake write of {source_id}: rows of {sorted(outside)[0]} are outside the partitions written"
-                )
-            if pc.any(pc.not_equal(rows.column("source_id"), source_id)).as_py():
-                raise ValueError(f"lake write of {source_id}: rows of another source")
-        files = (
-            list(_dataframe_to_data_files(table.metadata, rows, table.io, write_uuid=uuid.uuid4()))
-            if rows.num_rows
-            else []
-        )
+        files, rows = [], 0
+        for chunk in _chunks(batches, table.schema().as_arrow()):  # memory bounded by a chunk
+            _check(chunk, source_id, wanted)
+            files += _dataframe_to_data_files(table.metadata, chunk, table.io, write_uuid=uuid.uuid4())
+            rows += chunk.num_rows
         for attempt in range(COMMIT_ATTEMPTS):
             try:
                 self._commit(table, source_id, wanted, files)
-                return rows.num_rows
-            except CommitFailedException:
+                return rows
+            except (CommitFailedException, ValidationException):  # replanned on the newer snapshot
                 if attempt == COMMIT_ATTEMPTS - 1:
                     raise
                 time.sleep(0.05 * 2**attempt)
                 table = self.table()
-        return rows.num_rows
+        return rows
 
     def _commit(self, table, source_id: str, wanted: set, files: list) -> None:
         old = self._files_of(table, source_id, wanted)
@@ -351,10 +343,34 @@ def _file_source(table, data_file) -> str | None:
     return low if low == high else None
 
 
-def _conform(batches, schema):
-    """The batches as one Arrow table in the table's column order and types (dictionary columns,
-    the writer's constants, decoded)."""
+def _chunks(batches, schema, rows: int | None = None):
+    """The batches regrouped into Arrow tables of about ``rows`` rows, in the table's column order
+    and types (dictionary columns, the writer's constants, decoded)."""
     import pyarrow as pa
 
-    tables = [pa.Table.from_batches([b]).select(schema.names).cast(schema) for b in batches if b.num_rows]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
+    rows = rows or CHUNK_ROWS
+    held, count = [], 0
+    for batch in batches:
+        if batch.num_rows:
+            held.append(pa.Table.from_batches([batch]).select(schema.names).cast(schema))
+            count += batch.num_rows
+        if count >= rows:
+            yield pa.concat_tables(held)
+            held, count = [], 0
+    if held:
+        yield pa.concat_tables(held)
+
+
+def _check(chunk, source_id: str, wanted: set) -> None:
+    """Rows of ``source_id`` in partitions ``wanted`` only, else nothing is committed."""
+    import pyarrow.compute as pc
+
+    keys = chunk.select(list(PARTITION_COLUMNS)).group_by(list(PARTITION_COLUMNS)).aggregate([])
+    found = zip(*(keys.column(c).to_pylist() for c in PARTITION_COLUMNS), strict=True)
+    outside = {(r, int(y), int(m)) for r, y, m in found} - wanted
+    if outside:
+        raise ValueError(
+            f"lake write of {source_id}: rows of {sorted(outside)[0]} are outside the partitions written"
+        )
+    if pc.any(pc.not_equal(chunk.column("source_id"), source_id)).as_py():
+        raise ValueError(f"lake write of {source_id}: rows of another source")
