@@ -1233,7 +1233,7 @@ class Warehouse:
     ) -> int:
         """Rewrite the lake leaves of ``source_id`` in ``partitions`` from the current facts
         (``_read_partitions``, streamed to the lake store ``lake``, or a folder lake's path:
-        ``lakestore.as_lake``); ``constants`` as there."""
+        ``_lake_write``); ``constants`` as there."""
         raise NotImplementedError
 
     def partition_totals(self) -> list[tuple]:
@@ -1242,6 +1242,17 @@ class Warehouse:
             "SELECT source_id, reporter_iso3, year, month, count(*), count(value), sum(value) "
             "FROM fact_flow GROUP BY source_id, reporter_iso3, year, month"
         )
+
+
+def _lake_write(lake, batches, source_id: str, partitions) -> int:
+    """``batches`` written by the lake store ``lake`` (``lakestore``), or by ``lake.write_leaves``
+    when ``lake`` is a folder lake's path (not importing ``lakestore``, which imports the Iceberg
+    store, which imports this module's fact schema)."""
+    if hasattr(lake, "write"):
+        return lake.write(batches, source_id, partitions)
+    from transforms.storage.lake import write_leaves
+
+    return write_leaves(batches, Path(lake), source_id, partitions)
 
 
 # Rows per Arrow batch read from DuckDB: larger batches made DuckDB hold ~370 MB more while a
@@ -1423,10 +1434,9 @@ class DuckDBWarehouse(Warehouse):
         """The leaves streamed from ``fact_flow`` as DuckDB scans it (no sort of the facts, no
         copy of them in Python: ``lake.write_leaves`` gathers each leaf's rows). Columns with one
         value in all the facts written are not read back: Arrow adds them to each batch."""
-        from transforms.storage.lakestore import as_lake
 
         def stream(sql: str, fixed: dict) -> int:
-            return as_lake(lake).write(_leaf_batches(self.con, sql, fixed=fixed), source_id, partitions)
+            return _lake_write(lake, _leaf_batches(self.con, sql, fixed=fixed), source_id, partitions)
 
         return self._read_partitions(source_id, partitions, stream, constants)
 
@@ -1548,7 +1558,6 @@ class PostgresWarehouse(Warehouse):
         fact of the partitions holds are not spooled: Arrow adds them to each batch."""
         from transforms.engine import connect, temp_name
         from transforms.scratch import process_dir
-        from transforms.storage.lakestore import as_lake
 
         spool = process_dir(self.settings.home / "tmp") / f"{temp_name('lake')}.csv"
 
@@ -1566,7 +1575,7 @@ class PostgresWarehouse(Warehouse):
                 lambda: self._read_partitions(source_id, partitions, to_file, constants),
             )
             if spool.stat().st_size == 0:
-                return as_lake(lake).write(iter(()), source_id, partitions)
+                return _lake_write(lake, iter(()), source_id, partitions)
             columns = ", ".join(
                 f"'{f.name}': '{_sql_type(f.type)}'" for f in fact_schema() if f.name not in spooled
             )
@@ -1577,7 +1586,7 @@ class PostgresWarehouse(Warehouse):
                     f"SELECT * FROM read_csv('{path}', header = false, columns = {{{columns}}}, "
                     "allow_quoted_nulls = false)"
                 )
-                return as_lake(lake).write(_leaf_batches(con, sql, fixed=spooled), source_id, partitions)
+                return _lake_write(lake, _leaf_batches(con, sql, fixed=spooled), source_id, partitions)
             finally:
                 con.close()
         finally:
