@@ -73,16 +73,23 @@ class LocalS3:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: a Ctrl-C of the launcher is handled by stop()
         )
+        try:
+            self._wait(timeout)
+        except BaseException:  # not answering, or interrupted meanwhile: no server left behind
+            self.stop()
+            raise
+        return self
+
+    def _wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise LocalS3Error(f"moto_server exited with {self.proc.returncode} (port {self.port})")
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1):
-                    return self
+                    return
             except OSError:
                 time.sleep(0.2)
-        self.stop()
         raise LocalS3Error(f"moto_server did not answer on {self.endpoint} within {timeout:.0f} s")
 
     def create_bucket(self, bucket: str) -> None:
