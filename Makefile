@@ -6,10 +6,19 @@ BIN := $(VENV)/bin
 export OMH_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(OMH_HOME)/airflow
 STAMP := $(VENV)/.installed
+# moto[server], the local S3 of `make cluster` and the object-storage lake's tests, in a virtualenv
+# of its own: its python-dateutil pin conflicts with Airflow's (deploy/moto-requirements.txt).
+MOTO_VENV := .venv-moto
+MOTO_STAMP := $(MOTO_VENV)/.installed
 
 .PHONY: setup demo test airflow cluster bench bench-storage lint lock clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(MOTO_STAMP)
+
+$(MOTO_STAMP): deploy/moto-requirements.txt
+	test -x $(MOTO_VENV)/bin/python || $(PY) -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/python -m pip install -q --disable-pip-version-check -r deploy/moto-requirements.txt
+	touch $(MOTO_STAMP)
 
 # Idempotent: the venv is rebuilt only when the pins or the project metadata change.
 $(STAMP): pyproject.toml constraints.txt

@@ -52,6 +52,10 @@ def _servers_missing() -> str | None:
         redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
     except Exception as exc:
         return f"Redis unreachable: {exc}"
+    from transforms.tools import local_s3
+
+    if not local_s3.available():  # the launcher's local S3 for the lake
+        return f"{local_s3.server_command()} is missing (`make setup` creates .venv-moto)"
     return None
 
 
@@ -67,22 +71,24 @@ def _land(home: Path) -> list[tuple[str, Path]]:
     return [(c.source_id, p) for c in load_contracts().values() for p in source_files(c, cfg)]
 
 
-def _figures(home: Path, warehouse_url: str | None) -> dict:
-    """Per partition, the warehouse's (rows, values, sum) and the lake's, read in a child process
-    (this one may have imported another home's settings)."""
+def _figures(home: Path, warehouse_url: str | None, lake_env: dict | None = None) -> dict:
+    """Per partition, the warehouse's (rows, values, sum) and the lake's (the cluster's: its Iceberg
+    table, read through the table format), read in a child process (this one may have imported
+    another home's settings)."""
     code = (
         "import json\n"
         "from transforms.config import settings\n"
-        "from transforms.storage.lake import scan\n"
+        "from transforms.storage.lakestore import open_lake\n"
         "from transforms.storage.warehouse import open_for_reading\n"
         "cfg = settings()\n"
         "wh = open_for_reading(cfg)\n"
         "ware = {'/'.join(map(str, k[:4])): [int(k[4]), int(k[5]), float(k[6] or 0)] "
         "for k in wh.partition_totals()}\n"
-        "lake = {'/'.join(map(str, l.key)): [l.rows, l.values, l.total] for l in scan(cfg.lake)[0]}\n"
+        "lake = {'/'.join(map(str, l.key)): [l.rows, l.values, l.total] for l in open_lake(cfg).scan()[0]}\n"
         "print(json.dumps({'warehouse': ware, 'lake': lake}))\n"
     )
-    env = {**os.environ, "OMH_HOME": str(home)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OMH_LAKE_"))}
+    env.update({"OMH_HOME": str(home), **(lake_env or {})})
     env.pop("OMH_WAREHOUSE_URL", None)
     if warehouse_url:
         env["OMH_WAREHOUSE_URL"] = warehouse_url
@@ -94,7 +100,8 @@ def _figures(home: Path, warehouse_url: str | None) -> dict:
 def _local_run(home: Path) -> dict:
     """The same files loaded by `omh ingest` into an embedded home (DuckDB, folder lake)."""
     files = _land(home)
-    env = {**os.environ, "OMH_HOME": str(home)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OMH_LAKE_"))}
+    env["OMH_HOME"] = str(home)
     env.pop("OMH_WAREHOUSE_URL", None)
     omh = str(Path(sys.executable).parent / "omh")
     for source_id, path in files:
@@ -174,7 +181,8 @@ def _start(root: Path, tag: str) -> Cluster:
 
     home = root / "home"
     port = free_port_block(6)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    # The lake: cluster.env's, in object storage; no endpoint set, so the launcher starts moto.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_", "OMH_LAKE_"))}
     env.pop("OMH_WAREHOUSE_URL", None)
     env.update(
         {
@@ -309,7 +317,12 @@ def _cluster_work(published: Path, pycache: Path, root: Path) -> dict:
         )
         out["killed_tries"] = tries.get("task_instances", tries)
         out["state"] = cluster.state()
-        out["cluster"] = _figures(cluster.home, f"postgresql://postgres@127.0.0.1:5432/{tag}_wh")
+        out["lake_env"] = json.loads(
+            (cluster.home / "airflow-cluster" / "lake.json").read_text(encoding="utf-8")
+        )
+        out["cluster"] = _figures(
+            cluster.home, f"postgresql://postgres@127.0.0.1:5432/{tag}_wh", out["lake_env"]
+        )  # before the stop: the local moto server's objects go with it
     except BaseException:
         out["log"] = cluster.log_tail()
         raise
@@ -368,6 +381,11 @@ def test_the_cluster_holds_the_same_figures_as_a_local_run_of_the_same_files(clu
     for side in ("warehouse", "lake"):
         assert same_figures(cluster[side], local[side]), side
     assert cluster["lake"].keys() == cluster["warehouse"].keys()
+    # The cluster's lake is the Iceberg table in object storage (local moto), the local run's a folder.
+    assert (
+        cluster_run["lake_env"]["OMH_LAKE_URL"].startswith("s3://")
+        and cluster_run["lake_env"]["AWS_ENDPOINT_URL"]
+    )
 
 
 def same_figures(a: dict, b: dict) -> bool:

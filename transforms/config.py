@@ -47,6 +47,9 @@ class Settings:
 
     home: Path
     warehouse_url: str
+    # OMH_LAKE_URL: empty (the folder ``lake``), a folder, or ``s3://bucket/prefix`` (an Iceberg
+    # table on object storage: ``transforms.storage.lakestore``).
+    lake_url: str = ""
 
     @property
     def landing(self) -> Path:
@@ -54,7 +57,14 @@ class Settings:
 
     @property
     def lake(self) -> Path:
+        """The folder lake's root (unused when the lake is in object storage)."""
+        if self.lake_url and "://" not in self.lake_url:
+            return Path(self.lake_url).expanduser().resolve()
         return self.home / "lake"
+
+    @property
+    def lake_in_object_storage(self) -> bool:
+        return self.lake_url.startswith("s3://")
 
     @property
     def quarantine(self) -> Path:
@@ -90,7 +100,7 @@ def settings(home: str | os.PathLike | None = None) -> Settings:
     """Settings from the environment; an explicit ``home`` wins over ``OMH_HOME``."""
     root = Path(home or os.environ.get("OMH_HOME") or "var").expanduser().resolve()
     url = os.environ.get("OMH_WAREHOUSE_URL") or f"duckdb:///{root / 'warehouse.duckdb'}"
-    return Settings(home=root, warehouse_url=url)
+    return Settings(home=root, warehouse_url=url, lake_url=os.environ.get("OMH_LAKE_URL", "").strip())
 
 
 # ---------------------------------------------------------------------------- secrets in text

@@ -93,7 +93,8 @@ class Checked:
         rows a read back from the warehouse gives, without the round trip (PostgreSQL spooled them
         to CSV and back). The file's constants are added by Arrow, as ``Warehouse.write_lake`` does
         once it has checked them; here they are constants by construction."""
-        from transforms.storage.lake import PARTITION_COLUMNS, write_leaves
+        from transforms.storage.lake import PARTITION_COLUMNS
+        from transforms.storage.lakestore import as_lake
         from transforms.storage.warehouse import _leaf_batches
 
         fixed = {
@@ -102,7 +103,9 @@ class Checked:
             if k not in PARTITION_COLUMNS  # the writer cuts the rows by them
         }
         sql = self.fact_select(file_name, sha, vintage, stamp, omit=fixed)
-        return write_leaves(_leaf_batches(self.harmonized.con, sql, fixed=fixed), lake, source_id, partitions)
+        return as_lake(lake).write(
+            _leaf_batches(self.harmonized.con, sql, fixed=fixed), source_id, partitions
+        )
 
     def close(self) -> None:
         self.extracted.cleanup()  # with the harmonized tables of the file (engine.release_work)

@@ -261,12 +261,15 @@ class _Load:
         partitions, name = loaded.partitions, self.path.name
         lineage = (name, self.sha, self.entry["vintage"], self.now)
         log.info("%s: warehouse committed; lake write of %d partitions begins", name, len(partitions))
+        from transforms.storage.lakestore import open_lake
+
+        lake = open_lake(self.cfg)  # the folder lake, or the Iceberg table of OMH_LAKE_URL
         with timed("lake write", name):
             if loaded.sole:
-                checked.write_lake(self.cfg.lake, self.contract.source_id, partitions, *lineage)
+                checked.write_lake(lake, self.contract.source_id, partitions, *lineage)
             else:
                 constants = checked.fact_constants(*lineage)
-                self.wh.write_lake(self.cfg.lake, self.contract.source_id, partitions, constants=constants)
+                self.wh.write_lake(lake, self.contract.source_id, partitions, constants=constants)
 
 
 @contextlib.contextmanager

@@ -60,7 +60,7 @@ def load_datasets(source_id: str, landing_path: str, result, home=None) -> dict:
     A refused file has its landing file as input and, as outputs, only the manifest and the
     validation results it was recorded in: nothing was published.
     """
-    from transforms.storage.lake import leaf_path
+    from transforms.storage.lakestore import open_lake
 
     cfg = settings(home)
     namespace, prefix = warehouse_namespace(cfg)
@@ -80,6 +80,7 @@ def load_datasets(source_id: str, landing_path: str, result, home=None) -> dict:
         }
         for table in WAREHOUSE_TABLES
     ]
-    for reporter, year, month in lake_partitions(source_id, result.sha256, cfg):
-        outputs.append(file_dataset(leaf_path(cfg.lake, reporter, year, month, source_id)))
+    lake = open_lake(cfg)
+    for partition in lake_partitions(source_id, result.sha256, cfg):
+        outputs.append(lake.leaf_dataset(source_id, partition))
     return {"inputs": inputs, "outputs": outputs}

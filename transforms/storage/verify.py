@@ -77,16 +77,14 @@ def _partition(source_id: str, reporter: str, year: int, month: int) -> str:
     return f"reporter_iso3={reporter}/year={year}/month={month}/{source_id}.parquet"
 
 
-def _compare(cfg: Settings, wh) -> VerifyReport:
-    from transforms.storage.lake import scan
-
+def _compare(cfg: Settings, wh, lake_store) -> VerifyReport:
     report = VerifyReport()
     ware = {}
     for source_id, reporter, year, month, rows, values, total in wh.partition_totals():
         ware[(source_id, reporter, int(year), int(month))] = (int(rows), int(values), total)
-    leaves, strays = scan(cfg.lake)
+    leaves, strays = lake_store.scan()
     lake = {leaf.key: leaf for leaf in leaves}
-    report.strays = [str(p.relative_to(cfg.lake)) for p in strays]
+    report.strays = strays
     report.partitions = len(set(ware) | set(lake))
     report.rows = sum(t[0] for t in ware.values())
     for key in sorted(set(ware) | set(lake)):
@@ -160,9 +158,11 @@ def _compare(cfg: Settings, wh) -> VerifyReport:
 def verify(home=None, repair: bool = False) -> VerifyReport:
     """Compare lake and warehouse; with ``repair``, rewrite what differs from the warehouse first."""
     from transforms.storage import writelock
+    from transforms.storage.lakestore import open_lake
     from transforms.storage.warehouse import Warehouse
 
     cfg = get_settings(home)
+    lake = open_lake(cfg)
     # No load may change the lake or the warehouse while they are compared: the check waits for
     # the writer of the moment, like a writer (the embedded warehouse; PostgreSQL's loads commit
     # before they write the lake too, but have no such lock).
@@ -171,20 +171,17 @@ def verify(home=None, repair: bool = False) -> VerifyReport:
     with turn, Warehouse(cfg, read_only=not repair, purpose="omh verify --repair") as wh:
         if repair:  # an older warehouse is migrated (and its views reinstalled) first
             wh.ensure_schema()
-        report = _compare(cfg, wh)
+        report = _compare(cfg, wh, lake)
         if not repair or (report.ok and not report.strays and not report.notes):
             return report
         by_source: dict[str, list[tuple[str, int, int]]] = {}
         for m in report.mismatches:
             by_source.setdefault(m.source_id, []).append((m.reporter_iso3, m.year, m.month))
         for source_id, parts in sorted(by_source.items()):
-            wh.write_lake(cfg.lake, source_id, parts)
-        for rel in report.strays:
-            path = cfg.lake / rel
-            if path.name.startswith(".") and path.name.endswith(".tmp"):
-                path.unlink(missing_ok=True)
+            wh.write_lake(lake, source_id, parts)  # one commit per source on the Iceberg lake
+        lake.remove_strays(report.strays)
         repaired = [m.partition for m in report.mismatches]
-        again = _compare(cfg, wh)
+        again = _compare(cfg, wh, lake)
         if again.ok:
             for source_id, sha in wh.fetchall(
                 "SELECT source_id, sha256 FROM file_manifest WHERE status = 'loaded' AND lake_written_at IS NULL"

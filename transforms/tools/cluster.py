@@ -18,7 +18,11 @@ Where (environment, each with a default for one machine):
   ``OMH_CLUSTER_WAREHOUSE_DB`` (omh_cluster_wh) for the warehouse;
 * ``OMH_CLUSTER_REDIS_URL``: the broker, redis://127.0.0.1:6379/3 (its own Redis DB number);
   ``OMH_CLUSTER_QUEUE`` (cluster.env's default queue, omh): the Celery queue the workers listen to;
-* ``OMH_AIRFLOW_PORT``: the API server's port, 8080 when free, else a free one.
+* ``OMH_AIRFLOW_PORT``: the API server's port, 8080 when free, else a free one;
+* ``OMH_LAKE_URL`` (cluster.env: s3://omh-lake/lake): the lake, an Iceberg table in object storage
+  (``storage.iceberg_lake``) whose catalog is in the warehouse's database; endpoint and credentials
+  from the AWS variables. With no ``AWS_ENDPOINT_URL`` set, the launcher starts a local moto server
+  (``tools.local_s3``) and stops it with the rest; its objects live in memory, for a demo.
 """
 
 from __future__ import annotations
@@ -169,6 +173,7 @@ class Plan:
     pool_slots: int
     components: dict[str, list[str]] = field(default_factory=dict)
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    lake_url: str = ""
 
     @property
     def af_home(self) -> Path:
@@ -182,11 +187,8 @@ class Plan:
 def plan(home: str | os.PathLike | None = None) -> Plan:
     """The cluster's environment and components; creates its databases (idempotent)."""
     cfg = settings(home).ensure()
-    if os.environ.get("OMH_LAKE_URL"):
-        # Not silently ignored: the lake is still the folder lake of OMH_HOME (README, "Run it as a
-        # cluster"), which every worker must see.
-        raise ClusterError(f"OMH_LAKE_URL is not supported yet; the lake is the folder {cfg.lake}")
     shared = read_env_file()
+    lake_url = lake_of(shared)
     af_home = cfg.home / "airflow-cluster"
     admin = os.environ.get("OMH_CLUSTER_POSTGRES") or DEFAULT_POSTGRES
     redis_url = os.environ.get("OMH_CLUSTER_REDIS_URL") or DEFAULT_REDIS
@@ -238,6 +240,7 @@ def plan(home: str | os.PathLike | None = None) -> Plan:
     # The OpenLineage file transport appends to its file but does not create its folder.
     afe.lineage_file(cfg.home).parent.mkdir(parents=True, exist_ok=True)
     p = Plan(env, url, workers, queue, port, warehouse, int(shared.get("OMH_WAREHOUSE_POOL_SLOTS", 4)))
+    p.lake_url = env["OMH_LAKE_URL"] = lake_url
     airflow = [sys.executable, "-m", "airflow"]
     p.components = {
         "api-server": [*airflow, "api-server", "--host", afe.API_HOST, "--port", str(port)],
@@ -276,6 +279,51 @@ def prepare(p: Plan, log) -> None:
         )
         if done.returncode:
             raise ClusterError(f"`airflow {' '.join(args)}` failed (exit {done.returncode}): see {log.name}")
+
+
+def lake_of(shared: dict[str, str]) -> str:
+    """The cluster's lake: ``OMH_LAKE_URL`` of the environment or of cluster.env, in object storage
+    (every worker, on any machine, writes the same table); empty (set so) keeps the folder lake of
+    OMH_HOME, for one machine only."""
+    url = os.environ.get("OMH_LAKE_URL", shared.get("OMH_LAKE_URL", "")).strip()
+    if url and not url.startswith("s3://"):
+        raise ClusterError(
+            f"OMH_LAKE_URL {url!r}: a cluster's lake is s3://bucket/prefix (or empty: the folder lake)"
+        )
+    return url
+
+
+def start_lake(p: Plan, log_dir: Path):
+    """With the lake in object storage and no endpoint set (AWS_ENDPOINT_URL[_S3]), a local moto
+    server for the demo, its bucket created, its address and credentials given to every component;
+    then the table, created once here rather than raced for by the workers' first loads. Returns the
+    server (stopped with the cluster) or None."""
+    from transforms.tools.local_s3 import LocalS3, LocalS3Error, bucket_of
+
+    if not p.lake_url:
+        return None
+    server = None
+    if not (p.env.get("AWS_ENDPOINT_URL") or p.env.get("AWS_ENDPOINT_URL_S3")):
+        try:
+            server = LocalS3(log=log_dir / "moto.log").start()
+        except LocalS3Error as exc:
+            raise ClusterError(f"no S3 endpoint set and no local one: {exc}") from exc
+        server.create_bucket(bucket_of(p.lake_url))
+        p.env.update(server.env)
+    code = "from transforms.config import settings; from transforms.storage.lakestore import open_lake; open_lake(settings()).table()"
+    done = subprocess.run([sys.executable, "-c", code], env=p.env, capture_output=True, text=True)
+    if done.returncode:
+        if server:
+            server.stop()
+        raise ClusterError(
+            f"the lake table at {p.lake_url} could not be opened: {done.stderr.strip()[-500:]}"
+        )
+    # Where the lake is, for `omh` commands run beside the cluster (credentials only of a local server).
+    keys = ["OMH_LAKE_URL", "AWS_ENDPOINT_URL", "AWS_REGION"] + (list(server.env) if server else [])
+    (p.af_home / "lake.json").write_text(
+        json.dumps({k: p.env[k] for k in keys if k in p.env}), encoding="utf-8"
+    )
+    return server
 
 
 class Supervisor:
@@ -393,7 +441,9 @@ def run(home: str | os.PathLike | None = None) -> int:
         stopping.append(signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    s3 = None
     try:
+        s3 = start_lake(p, sup.logs)
         with (sup.logs / "prepare.log").open("ab") as log:
             print(f"Preparing the metadata database (log: {log.name})...", flush=True)
             prepare(p, log)
@@ -415,6 +465,8 @@ def run(home: str | os.PathLike | None = None) -> int:
         return 2
     finally:
         sup.stop()
+        if s3 is not None:  # after the workers: a load finishing its commit still reaches it
+            s3.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -426,7 +478,15 @@ def _announce(p: Plan, password: str, origin: str, sup: Supervisor) -> None:
         f"  Observatory: {p.url}/plugin/observatory\n"
         f"  Components: {names} (CeleryExecutor, queue {p.queue!r} on {_safe(p.env['AIRFLOW__CELERY__BROKER_URL'])})\n"
         f"  Metadata: {_safe(p.env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'])}   warehouse: {_safe(p.warehouse_url)}\n"
+        f"  Lake: {_lake_line(p)}\n"
         f"  Logs: {sup.logs}   state: {p.state_file}\n"
         "  New DAGs start paused. Ctrl-C stops everything.\n",
         flush=True,
     )
+
+
+def _lake_line(p: Plan) -> str:
+    if not p.lake_url:
+        return f"the folder {Path(p.env['OMH_HOME']) / 'lake'} (this machine only)"
+    endpoint = p.env.get("AWS_ENDPOINT_URL_S3") or p.env.get("AWS_ENDPOINT_URL") or "AWS S3"
+    return f"Iceberg table at {p.lake_url} (endpoint {endpoint}; catalog in the warehouse's PostgreSQL)"

@@ -278,7 +278,7 @@ def print_howto(cfg: Settings, out=sys.stdout) -> None:
     p(f"""
 How to look at it
   warehouse: {cfg.duckdb_path or cfg.warehouse_url.split("@")[-1]}
-  lake (Parquet, hive-partitioned by reporter/year/month): {cfg.lake}
+  lake {f"(Iceberg table, OMH_LAKE_URL): {cfg.lake_url}" if cfg.lake_in_object_storage else f"(Parquet, hive-partitioned by reporter/year/month): {cfg.lake}"}
   validation reports (HTML): {cfg.reports}/<source>/   summary: {cfg.reports / "summary.json"}
   refused files with their reasons: {cfg.quarantine}/<source>/
   {env} summary

@@ -120,9 +120,9 @@ class DuckDBWarehouse(Warehouse):
         """The leaves streamed from ``fact_flow`` as DuckDB scans it (no sort of the facts, no
         copy of them in Python: ``lake.write_leaves`` gathers each leaf's rows). Columns with one
         value in all the facts written are not read back: Arrow adds them to each batch."""
-        from transforms.storage.lake import write_leaves
+        from transforms.storage.warehouse.lake_sync import lake_write
 
         def stream(sql: str, fixed: dict) -> int:
-            return write_leaves(_leaf_batches(self.con, sql, fixed=fixed), lake, source_id, partitions)
+            return lake_write(lake, _leaf_batches(self.con, sql, fixed=fixed), source_id, partitions)
 
         return self._read_partitions(source_id, partitions, stream, constants)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 from transforms.storage.warehouse.schema import FACT_COLUMNS, LINEAGE_COLUMNS, fact_schema
 
@@ -71,7 +72,8 @@ class LakeSync:
         self, lake, source_id: str, partitions: list[tuple[str, int, int]], constants: dict | None = None
     ) -> int:
         """Rewrite the lake leaves of ``source_id`` in ``partitions`` from the current facts
-        (``_read_partitions``, streamed by ``lake.write_leaves``); ``constants`` as there."""
+        (``_read_partitions``, streamed to the lake store ``lake``, or a folder lake's path:
+        ``lake_write``); ``constants`` as there."""
         raise NotImplementedError
 
     def partition_totals(self) -> list[tuple]:
@@ -141,3 +143,14 @@ def _leaf_batches(con, sql: str, batch_rows: int = ARROW_BATCH_ROWS, fixed: dict
             [batch.column(f.name) if f.name not in fixed else constant(f.name, batch.num_rows) for f in out],
             schema=out,
         )
+
+
+def lake_write(lake, batches, source_id: str, partitions) -> int:
+    """``batches`` written by the lake store ``lake`` (``lakestore``), or by ``lake.write_leaves``
+    when ``lake`` is a folder lake's path (not importing ``lakestore``, which imports the Iceberg
+    store, which imports the warehouse's fact schema)."""
+    if hasattr(lake, "write"):
+        return lake.write(batches, source_id, partitions)
+    from transforms.storage.lake import write_leaves
+
+    return write_leaves(batches, Path(lake), source_id, partitions)

@@ -132,7 +132,7 @@ class PostgresWarehouse(Warehouse):
         fact of the partitions holds are not spooled: Arrow adds them to each batch."""
         from transforms.engine import connect, temp_name
         from transforms.scratch import process_dir
-        from transforms.storage.lake import write_leaves
+        from transforms.storage.warehouse.lake_sync import lake_write
 
         spool = process_dir(self.settings.home / "tmp") / f"{temp_name('lake')}.csv"
 
@@ -150,7 +150,7 @@ class PostgresWarehouse(Warehouse):
                 lambda: self._read_partitions(source_id, partitions, to_file, constants),
             )
             if spool.stat().st_size == 0:
-                return write_leaves(iter(()), lake, source_id, partitions)
+                return lake_write(lake, iter(()), source_id, partitions)
             columns = ", ".join(
                 f"'{f.name}': '{_sql_type(f.type)}'" for f in fact_schema() if f.name not in spooled
             )
@@ -161,7 +161,7 @@ class PostgresWarehouse(Warehouse):
                     f"SELECT * FROM read_csv('{path}', header = false, columns = {{{columns}}}, "
                     "allow_quoted_nulls = false)"
                 )
-                return write_leaves(_leaf_batches(con, sql, fixed=spooled), lake, source_id, partitions)
+                return lake_write(lake, _leaf_batches(con, sql, fixed=spooled), source_id, partitions)
             finally:
                 con.close()
         finally:
