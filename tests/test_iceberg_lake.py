@@ -113,7 +113,7 @@ def test_a_load_puts_the_warehouse_rows_in_the_table_one_snapshot_each(lake_home
     )
     with Warehouse(settings(), read_only=True) as wh:
         totals = {tuple(r[:4]): (r[4], r[5], r[6]) for r in wh.partition_totals()}
-        facts = wh.con.sql(f"SELECT {', '.join(FACT_COLUMNS)} FROM fact_flow").to_arrow_table()
+        facts = wh.con.sql(f"SELECT {', '.join(FACT_COLUMNS)} FROM v_fact").to_arrow_table()
     assert _per_partition(arrow) == totals
     assert _rows(arrow) == _rows(facts)  # every row, column for column
 
