@@ -7,7 +7,7 @@ export OMH_HOME ?= $(CURDIR)/var
 export AIRFLOW_HOME ?= $(OMH_HOME)/airflow
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test airflow cluster bench bench-storage lint lock clean
+.PHONY: setup demo test airflow cluster bench bench-storage bench-concurrency lint lock clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ bench: setup
 # What one write of 20 M observations costs in DuckDB, column by column (bench/storage.py).
 bench-storage: setup
 	$(BIN)/python bench/storage.py
+
+# K = 1, 2, 4, 8 loader processes into one PostgreSQL warehouse (bench/pg_concurrency.py): what
+# the cluster's warehouse pool may allow; writes bench/concurrency.json. Needs the PostgreSQL server.
+bench-concurrency: setup
+	$(BIN)/python bench/pg_concurrency.py $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
