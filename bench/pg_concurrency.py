@@ -7,8 +7,9 @@ file after another, into a fresh database and one shared OMH_HOME (the folder la
 slots would. Two files of one source go to different processes, so the per-source advisory lock
 (``Warehouse._lock``) is taken against a waiting writer. For each K: wall time (processes started
 to all exited), the load window (first ingest started to last ended, imports excluded), rows/s over
-that window, backends seen waiting on a lock (pg_stat_activity sampled every 0.1 s), deadlocks
-(pg_stat_database), and the correctness check: every file loaded, per source the rows, values and
+that window, the loaders' CPU seconds per file (the PostgreSQL server's not counted), backends seen
+waiting on a lock (pg_stat_activity sampled every 0.1 s), deadlocks (pg_stat_database), and the
+correctness check: every file loaded, per source the rows, values and
 sum of ``fact_flow`` equal to the serial load's (K = 1), no fact key twice.
 
     .venv/bin/python bench/pg_concurrency.py                    # K = 1,2,4,8, 2 repeats
@@ -112,6 +113,13 @@ class LockSampler(threading.Thread):
                 time.sleep(0.1)
 
 
+def _children_cpu() -> float:
+    import resource
+
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
 def figures(url: str) -> dict:
     """Per source, [rows, values, sum of value] of fact_flow; and the fact keys held twice."""
     import psycopg
@@ -147,6 +155,7 @@ def run_once(files: list, k: int, admin: str) -> dict:
             sampler = LockSampler(admin, name)
             sampler.start()
             started = time.monotonic()
+            cpu_before = _children_cpu()
             procs = []
             for i, share in enumerate(deal(files, k)):
                 share_file = Path(tmp) / f"share-{i}.json"
@@ -162,6 +171,7 @@ def run_once(files: list, k: int, admin: str) -> dict:
                 )
             outs = [p.communicate() for p in procs]
             wall = time.monotonic() - started
+            cpu = _children_cpu() - cpu_before  # the loaders' own CPU time, whatever else ran
             sampler.stop.set()
             sampler.join()
         failed = [
@@ -184,6 +194,9 @@ def run_once(files: list, k: int, admin: str) -> dict:
         "load_window_s": round(window, 2),
         "rows": rows,
         "rows_per_s": round(rows / window, 1) if loads else None,
+        # CPU seconds (user + system) the loader processes spent per file: on a machine shared
+        # with other work the wall time says how much CPU the loads got, this what they needed.
+        "loader_cpu_s_per_file": round(cpu / max(len(loads), 1), 2),
         "slowest_file_s": round(max(x["end"] - x["start"] for x in loads), 2) if loads else None,
         "files_loaded": sum(x["status"] == "loaded" for x in loads),
         "not_loaded": [(x["file"], x["status"], x["reason"]) for x in loads if x["status"] != "loaded"],
