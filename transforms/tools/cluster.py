@@ -289,6 +289,7 @@ class CrashLoop(ClusterError):
 # A component that ran this long before it exited was not crash-looping: its next restart comes
 # after the base delay again.
 STABLE_SECONDS = 60.0
+RESTART_SECONDS = 5.0
 # Back-off ceiling, unless a component's base delay is longer (the test's "never in this run").
 BACKOFF_CAP = 300.0
 
@@ -296,7 +297,7 @@ BACKOFF_CAP = 300.0
 def restart_delays(names, environ=os.environ) -> dict[str, float]:
     """Each component's base restart delay: ``OMH_CLUSTER_RESTART_SECONDS`` (5), or for one component
     ``OMH_CLUSTER_RESTART_SECONDS_<NAME>`` (``..._API_SERVER``, ``..._WORKER_1``)."""
-    base = float(environ.get("OMH_CLUSTER_RESTART_SECONDS") or 5)
+    base = float(environ.get("OMH_CLUSTER_RESTART_SECONDS") or RESTART_SECONDS)
     own = {n: environ.get("OMH_CLUSTER_RESTART_SECONDS_" + n.upper().replace("-", "_")) for n in names}
     return {n: float(v) if v else base for n, v in own.items()}
 
@@ -389,8 +390,8 @@ class Supervisor:
                 f"{name} died {deaths} times in a row, each within {self.stable_seconds:g} s of its "
                 f"start (last: {_exit_words(returncode)}); stopping the cluster. Its log: {log}"
             )
-        delay = self.delays[name] * 2 ** max(deaths - 1, 0)
-        delay = min(delay, max(BACKOFF_CAP, self.delays[name]))
+        base = self.delays.get(name, RESTART_SECONDS)  # a component added after the plan: the default
+        delay = min(base * 2 ** max(deaths - 1, 0), max(BACKOFF_CAP, base))
         self.restart_at[name] = now + delay
         print(
             f"  {name} exited ({_exit_words(returncode)}); restarting in {delay:g} s (log: {log})", flush=True
