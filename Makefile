@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 MOTO_VENV := .venv-moto
 MOTO_STAMP := $(MOTO_VENV)/.installed
 
-.PHONY: setup demo test airflow cluster bench bench-storage lint lock clean
+.PHONY: setup demo test airflow cluster bench bench-storage bench-concurrency lint lock clean
 
 setup: $(STAMP) $(MOTO_STAMP)
 
@@ -49,6 +49,11 @@ bench: setup
 # What one write of 20 M observations costs in DuckDB, column by column (bench/storage.py).
 bench-storage: setup
 	$(BIN)/python bench/storage.py
+
+# K = 1, 2, 4, 8 loader processes into one PostgreSQL warehouse (bench/pg_concurrency.py): what
+# the cluster's warehouse pool may allow; writes bench/concurrency.json. Needs the PostgreSQL server.
+bench-concurrency: setup
+	$(BIN)/python bench/pg_concurrency.py $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -4,8 +4,9 @@ One background job (tests/background.py, so that its minutes overlap the other t
 cluster`` on a home whose landing zone holds the sample files of the 23 member states, with
 databases of its own on the PostgreSQL server and a Celery queue of its own on Redis (other
 engineers' clusters and tests are not disturbed). It triggers every source DAG at once through the
-REST API, SIGKILLs the Celery worker that runs the first load it sees running, waits for every
-run, then reads what the cluster wrote, loads the same files locally (embedded DuckDB, folder
+REST API, SIGKILLs the Celery worker that runs the first load it sees running, then SIGKILLs the
+API server while task instances run on the other worker (the launcher starts it again on the same
+port; the workers' Execution API calls retry meanwhile), waits for every run, then reads what the cluster wrote, loads the same files locally (embedded DuckDB, folder
 lake) for comparison, and stops the cluster with SIGTERM. The tests below assert on what it saw.
 
 Needs PostgreSQL and Redis: skipped when either is unreachable, a failure when
@@ -197,7 +198,9 @@ def _start(root: Path, tag: str) -> Cluster:
             # The retry of the killed load comes before the killed worker is back.
             "OMH_RETRY_DELAY_SECONDS": "5",
             "OMH_CLUSTER_RESTART_SECONDS": "600",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+            # ... but the API server comes back at once (cluster.env's heartbeat timeout, 60 s, is
+            # kept: a running task must outlive the API server's restart).
+            "OMH_CLUSTER_RESTART_SECONDS_API_SERVER": "1",
             # Only the runs triggered here: unpausing would also start each DAG's run of its
             # latest period, and that run (one at a time per DAG) would load the files first.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -258,6 +261,44 @@ def _kill_a_loading_worker(cluster: Cluster, token: str) -> dict:
     }
 
 
+def _running(cluster: Cluster, token: str) -> list[dict]:
+    status, body = cluster.request(
+        "GET", "/api/v2/dags/~/dagRuns/~/taskInstances?state=running&limit=200", token=token
+    )
+    return [t for t in body.get("task_instances", []) if t["dag_run_id"] == RUN_ID] if status == 200 else []
+
+
+def _kill_the_api_server(cluster: Cluster, token: str, killed_worker: str) -> dict:
+    """SIGKILL the API server while task instances run on a live worker (those of the killed one
+    stay "running" until the scheduler notices); wait until the launcher has started it again and
+    it answers on the same port."""
+
+    def in_flight():
+        tis = [t for t in _running(cluster, token) if t.get("hostname") and t["hostname"] != killed_worker]
+        return tis if any(t["task_id"] == "ingest" for t in tis) else None
+
+    tis = _poll("a load running on the live worker", in_flight, RUNS_TIMEOUT, pause=0.5)
+    old = cluster.state()["components"]["api-server"]
+    os.killpg(old, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    def back():
+        try:
+            new = cluster.state()["components"]["api-server"]
+            status, _ = cluster.request("GET", "/api/v2/monitor/health", timeout=5)
+        except (OSError, ValueError, KeyError):
+            return None
+        return new if new != old and status == 200 else None
+
+    new = _poll("the API server back", back, 300, pause=0.5)
+    return {
+        "old_pid": old,
+        "new_pid": new,
+        "down_seconds": time.monotonic() - killed_at,
+        "in_flight": [{k: t[k] for k in ("dag_id", "task_id", "map_index", "try_number")} for t in tis],
+    }
+
+
 def _all_task_instances(cluster: Cluster, token: str) -> list[dict]:
     """Every task instance, page by page (the API returns at most 100 at a time)."""
     out: list[dict] = []
@@ -300,6 +341,7 @@ def _cluster_work(published: Path, pycache: Path, root: Path) -> dict:
             )
             assert status == 200, (dag, status, run)
         out["killed"] = _kill_a_loading_worker(cluster, token)
+        out["api_restart"] = _kill_the_api_server(cluster, token, out["killed"]["hostname"])
 
         def finished():
             states = _runs(cluster, dags, cluster.token())
@@ -317,6 +359,7 @@ def _cluster_work(published: Path, pycache: Path, root: Path) -> dict:
         )
         out["killed_tries"] = tries.get("task_instances", tries)
         out["state"] = cluster.state()
+        out["launcher_log"] = cluster.log_tail(200_000)
         out["lake_env"] = json.loads(
             (cluster.home / "airflow-cluster" / "lake.json").read_text(encoding="utf-8")
         )
@@ -373,11 +416,31 @@ def test_a_worker_killed_mid_load_is_retried_on_the_other_worker(cluster_run):
     assert cluster_run["runs"][killed["dag_id"]] == "success"
 
 
+def test_the_api_server_killed_under_running_dags_comes_back_and_the_running_tasks_finish(cluster_run):
+    restart = cluster_run["api_restart"]
+    # The launcher named it and started it again, once, on the same port (the health check above
+    # answered on the cluster's URL).
+    assert "api-server exited (killed by SIGKILL); restarting in 1 s" in cluster_run["launcher_log"]
+    assert f"api-server restarted (pid {restart['new_pid']})" in cluster_run["launcher_log"]
+    assert cluster_run["state"]["restarts"].get("api-server") == 1
+    assert cluster_run["state"]["components"]["api-server"] == restart["new_pid"]
+    # Every task instance running when it died finished in the same try: the workers waited for
+    # the API server instead of failing (or being failed by the scheduler) and being retried.
+    final = {(t["dag_id"], t["task_id"], t["map_index"]): t for t in cluster_run["task_instances"]}
+    for ti in restart["in_flight"]:
+        done = final[(ti["dag_id"], ti["task_id"], ti["map_index"])]
+        assert (done["state"], done["try_number"]) == ("success", ti["try_number"]), (ti, done)
+    assert set(cluster_run["runs"].values()) == {"success"}
+    print(
+        f"\nAPI server down {restart['down_seconds']:.0f} s, {len(restart['in_flight'])} task instances in flight"
+    )
+
+
 def test_the_cluster_holds_the_same_figures_as_a_local_run_of_the_same_files(cluster_run):
     cluster, local = cluster_run["cluster"], cluster_run["local"]
     assert cluster_run["files"] >= 23 and local["warehouse"]
     # Nothing lost, nothing doubled: the PostgreSQL warehouse written by concurrent loads on two
-    # workers (one killed mid-load) and the local DuckDB warehouse agree partition by partition.
+    # workers (one killed mid-load, the API server killed under them) and the local DuckDB warehouse agree partition by partition.
     for side in ("warehouse", "lake"):
         assert same_figures(cluster[side], local[side]), side
     assert cluster["lake"].keys() == cluster["warehouse"].keys()

@@ -6,9 +6,13 @@ Celery workers; the warehouse on PostgreSQL. The components' settings come from
 ``deploy/cluster.env``, which docker-compose.yml reads too (one source of truth); this module adds
 only what depends on where they run: the database and broker URLs, the ports, the secrets.
 
-Each component is a process in a session of its own, supervised here: one that exits is started
-again after ``OMH_CLUSTER_RESTART_SECONDS`` (a killed worker comes back; its task was retried
-meanwhile); Ctrl-C or SIGTERM stops every component (SIGTERM, then SIGKILL after a grace).
+Each component is a process in a session of its own, supervised here (``Supervisor``): one that
+exits is started again after ``OMH_CLUSTER_RESTART_SECONDS`` (5; ``..._<NAME>`` for one component),
+doubled for each further death soon after its start; ``OMH_CLUSTER_MAX_RESTARTS`` (5) such deaths
+in a row stop the cluster (exit code 3) with a message naming the component. A killed worker comes
+back (its task was retried meanwhile); a killed API server comes back on the same port while the
+workers' Execution API calls retry (``deploy/cluster.env``). Ctrl-C or SIGTERM stops every
+component (SIGTERM, then SIGKILL after a grace).
 ``$AIRFLOW_HOME/cluster.json`` names the running components and their process ids.
 
 Where (environment, each with a default for one machine):
@@ -326,15 +330,62 @@ def start_lake(p: Plan, log_dir: Path):
     return server
 
 
-class Supervisor:
-    """The components as processes, each in a session of its own; restarted when one exits."""
+class CrashLoop(ClusterError):
+    """A component keeps dying soon after each start: restarting it again would only hide that."""
 
-    def __init__(self, p: Plan, restart_seconds: float):
-        self.plan, self.restart_seconds = p, restart_seconds
+
+# A component that ran this long before it exited was not crash-looping: its next restart comes
+# after the base delay again.
+STABLE_SECONDS = 60.0
+RESTART_SECONDS = 5.0
+# Back-off ceiling, unless a component's base delay is longer (the test's "never in this run").
+BACKOFF_CAP = 300.0
+
+
+def restart_delays(names, environ=os.environ) -> dict[str, float]:
+    """Each component's base restart delay: ``OMH_CLUSTER_RESTART_SECONDS`` (5), or for one component
+    ``OMH_CLUSTER_RESTART_SECONDS_<NAME>`` (``..._API_SERVER``, ``..._WORKER_1``)."""
+    base = float(environ.get("OMH_CLUSTER_RESTART_SECONDS") or RESTART_SECONDS)
+    own = {n: environ.get("OMH_CLUSTER_RESTART_SECONDS_" + n.upper().replace("-", "_")) for n in names}
+    return {n: float(v) if v else base for n, v in own.items()}
+
+
+def _exit_words(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+class Supervisor:
+    """The components as processes, each in a session of its own; one that exits is started again.
+
+    A component that dies is restarted after its delay (``restart_delays``), doubled for each
+    further death within ``STABLE_SECONDS`` of its start (up to ``BACKOFF_CAP``); after
+    ``max_restarts`` such quick deaths in a row, ``watch`` raises ``CrashLoop`` and the launcher
+    stops the cluster: a component that cannot stay up is a configuration or environment problem
+    for an operator, not something to retry forever."""
+
+    def __init__(
+        self,
+        p: Plan,
+        restart_seconds: float | dict[str, float],
+        max_restarts: int = 5,
+        stable_seconds: float = STABLE_SECONDS,
+    ):
+        self.plan = p
+        if not isinstance(restart_seconds, dict):
+            restart_seconds = dict.fromkeys(p.components, float(restart_seconds))
+        self.delays = restart_seconds
+        self.max_restarts, self.stable_seconds = max_restarts, stable_seconds
         self.logs = p.af_home / "logs" / "cluster"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
-        self.down_since: dict[str, float] = {}
+        self.started_at: dict[str, float] = {}
+        self.restart_at: dict[str, float] = {}  # components down, and when they start again
+        self.quick_deaths: dict[str, int] = {}  # deaths in a row, each soon after its start
         self.restarts: dict[str, int] = {}
 
     def start(self, name: str) -> None:
@@ -347,6 +398,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        self.started_at[name] = time.monotonic()
         self.save()
 
     def save(self) -> None:
@@ -362,21 +414,36 @@ class Supervisor:
         tmp.replace(self.plan.state_file)
 
     def watch(self) -> None:
-        """Start again, after the restart delay, a component that exited."""
+        """Note the components that exited, and start again those whose delay has passed."""
         now = time.monotonic()
         for name, proc in self.procs.items():
-            if proc.poll() is None:
-                continue
-            if name not in self.down_since:
-                self.down_since[name] = now
-                print(
-                    f"  {name} exited ({proc.returncode}); restarting in {self.restart_seconds:g} s",
-                    flush=True,
-                )
-            elif now - self.down_since[name] >= self.restart_seconds:
-                del self.down_since[name]
+            if name not in self.restart_at and proc.poll() is not None:
+                self._down(name, proc.returncode, now)
+        for name, when in list(self.restart_at.items()):
+            if now >= when:
+                del self.restart_at[name]
                 self.restarts[name] = self.restarts.get(name, 0) + 1
                 self.start(name)
+                print(f"  {name} restarted (pid {self.procs[name].pid})", flush=True)
+
+    def _down(self, name: str, returncode: int, now: float) -> None:
+        # Its process group may hold children of the dead leader (a uvicorn or Celery child):
+        # they would keep the port or the queue, so they go too.
+        _signal_group(self.procs[name].pid, signal.SIGKILL)
+        quick = now - self.started_at[name] < self.stable_seconds
+        deaths = self.quick_deaths[name] = self.quick_deaths.get(name, 0) + 1 if quick else 0
+        log = self.logs / f"{name}.log"
+        if deaths >= self.max_restarts:
+            raise CrashLoop(
+                f"{name} died {deaths} times in a row, each within {self.stable_seconds:g} s of its "
+                f"start (last: {_exit_words(returncode)}); stopping the cluster. Its log: {log}"
+            )
+        base = self.delays.get(name, RESTART_SECONDS)  # a component added after the plan: the default
+        delay = min(base * 2 ** max(deaths - 1, 0), max(BACKOFF_CAP, base))
+        self.restart_at[name] = now + delay
+        print(
+            f"  {name} exited ({_exit_words(returncode)}); restarting in {delay:g} s (log: {log})", flush=True
+        )
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -434,7 +501,7 @@ def run(home: str | os.PathLike | None = None) -> int:
 
     print(seed_landing(cfg.home), flush=True)
     password, origin = afe.admin_password(cfg.home)
-    sup = Supervisor(p, float(os.environ.get("OMH_CLUSTER_RESTART_SECONDS") or 5))
+    sup = Supervisor(p, restart_delays(p.components), int(os.environ.get("OMH_CLUSTER_MAX_RESTARTS") or 5))
     stopping: list[int] = []
 
     def stop(signum, _frame) -> None:
@@ -460,6 +527,9 @@ def run(home: str | os.PathLike | None = None) -> int:
             time.sleep(1)
         print("\nStopping the cluster (up to 30 s)...", flush=True)
         return 0
+    except CrashLoop as exc:
+        print(f"omh cluster: {exc}", file=sys.stderr, flush=True)
+        return 3
     except ClusterError as exc:
         print(f"omh cluster: {exc}", file=sys.stderr)
         return 2
