@@ -101,73 +101,16 @@ class VintageMerge:
         """
         # A streamed file carries its own ``loaded_at``: the caller passes the same instant here.
         stamp = entry.get("loaded_at") or dt.datetime.now()
-        schema = fact_schema()
         # A factory of the stream (called again when a load is retried); a sink is no factory.
         if callable(facts) and not isinstance(facts, FactSink):
             facts = facts()
-        source_id, sha = entry["source_id"], entry["sha256"]
         lineage = _lineage_of(entry, facts, stamp)
-        if isinstance(facts, pd.DataFrame):
-            facts = facts.assign(loaded_at=stamp)
-            table = self._arrow(facts, schema)
-            own = sorted(
-                {
-                    (r, int(y), int(m))
-                    for r, y, m in facts[["reporter_iso3", "year", "month"]].itertuples(index=False)
-                }
-            )
-            rows = len(facts)
-        else:
-            # A stream of Arrow batches in the fact schema (``loaded_at`` set by the caller): a file
-            # of any size is staged batch by batch, never held whole in memory.
-            table, own, rows = facts, None, int(entry.get("rows_loaded") or 0)
+        table, own, rows = self._incoming(entry, facts, stamp)
         with self.transaction():
-            self._lock(f"omh:source:{source_id}")
-            done = self.fetchall(
-                "SELECT 1 FROM file_manifest WHERE source_id = ? AND sha256 = ? AND status = 'loaded'",
-                [source_id, sha],
-            )
-            preloaded = isinstance(table, FactSink)
-            if done and preloaded:  # cannot be: the sink holds the only writer's transaction
-                raise WarehouseError(f"{entry.get('file_name') or sha}: loaded meanwhile; nothing was loaded")
-            if done:
-                loads = ", ".join(
-                    str(int(r[0]))
-                    for r in self.fetchall("SELECT load_id FROM dim_load WHERE source_sha256 = ?", [sha])
-                )
-                gone = (
-                    self.fetchall(
-                        "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_closed "
-                        f"WHERE closed_by_load_id IN ({loads}) OR load_id IN ({loads}) "
-                        f"UNION SELECT DISTINCT reporter_iso3, year, month FROM fact_flow WHERE load_id IN ({loads})"
-                    )
-                    if loads
-                    else []
-                )
-                parts = sorted(set(own or []) | {(r, int(y), int(m)) for r, y, m in gone})
-                return LoadResult(rows=rows, unchanged=rows, partitions=parts, already_loaded=True)
-            if preloaded:  # the sink wrote the file's load row with its observations
-                load_id = table.load_id
-            else:
-                load_id = self._load_row(source_id, *(lineage[c] for c in LINEAGE_COLUMNS))
-                table = _lean(table, load_id)
-            if scope and self._first_in_span(scope, own=load_id if preloaded else None):
-                result = self._load_first(table, load_id, sha, scope, entry.get("file_name") or sha)
-            elif preloaded:  # the sink checked this very span in this transaction
-                raise WarehouseError(
-                    f"{entry.get('file_name') or sha}: its observations were written but it is not a first load"
-                )
-            elif getattr(table, "num_rows", rows):
-                result = self._merge(table, load_id, stamp)
-                self.execute(
-                    "INSERT INTO file_coverage (source_id, sha256, reporter_iso3, period_start, period_end, "
-                    "observations) SELECT source_id, ?, reporter_iso3, period_start, period_end, count(*) "
-                    "FROM _new GROUP BY source_id, reporter_iso3, period_start, period_end",
-                    [sha],
-                )
-                self._drop_stages()
-            else:  # a file without observations covers no period: it changes nothing
-                result = LoadResult(rows=0)
+            self._lock(f"omh:source:{entry['source_id']}")
+            if self._loaded_before(entry, table):
+                return self._reloaded(entry["sha256"], own, rows)
+            result = self._publish(entry, table, lineage, scope, rows, stamp)
             self._manifest(
                 {
                     **entry,
@@ -179,13 +122,7 @@ class VintageMerge:
                 }
             )
             self._dq(entry, outcomes)
-        if result.new + result.added + result.revised + result.withdrawn >= self.ANALYZE_AFTER_ROWS:
-            # Fresh statistics, or the planner takes a big table for an empty one (nested loops).
-            self._analyze(
-                "fact_flow", ("source_id", "reporter_iso3", "period_start", "period_end", "year", "month")
-            )
-        if result.revised + result.withdrawn >= self.ANALYZE_AFTER_ROWS:
-            self._analyze("fact_flow_closed", ("source_id", "period_start", "period_end", "valid_to"))
+        self._refresh_statistics(result)
         log.info(
             "%s: %d new, %d added, %d revised, %d withdrawn, %d unchanged",
             entry.get("file_name"),
@@ -196,6 +133,89 @@ class VintageMerge:
             result.unchanged,
         )
         return result
+
+    def _incoming(self, entry: dict, facts, stamp) -> tuple:
+        """(the observations as the load reads them, their (reporter, year, month) partitions when
+        known, their count): a DataFrame becomes an Arrow table; a stream of Arrow batches in the
+        fact schema (``loaded_at`` set by the caller) stays one, so a file of any size is staged
+        batch by batch, never held whole in memory; a sink holds them already."""
+        if not isinstance(facts, pd.DataFrame):
+            return facts, None, int(entry.get("rows_loaded") or 0)
+        facts = facts.assign(loaded_at=stamp)
+        own = sorted(
+            {
+                (r, int(y), int(m))
+                for r, y, m in facts[["reporter_iso3", "year", "month"]].itertuples(index=False)
+            }
+        )
+        return self._arrow(facts, fact_schema()), own, len(facts)
+
+    def _loaded_before(self, entry: dict, table) -> bool:
+        """Whether this very file (source, sha256) is loaded already."""
+        sha = entry["sha256"]
+        done = self.fetchall(
+            "SELECT 1 FROM file_manifest WHERE source_id = ? AND sha256 = ? AND status = 'loaded'",
+            [entry["source_id"], sha],
+        )
+        if done and isinstance(table, FactSink):  # cannot be: the sink holds the only writer's transaction
+            raise WarehouseError(f"{entry.get('file_name') or sha}: loaded meanwhile; nothing was loaded")
+        return bool(done)
+
+    def _reloaded(self, sha: str, own: list | None, rows: int) -> LoadResult:
+        """A file loaded already changes nothing: the partitions it touched (its figures, and those
+        it closed) are returned so that the lake can be rewritten."""
+        loads = ", ".join(
+            str(int(r[0]))
+            for r in self.fetchall("SELECT load_id FROM dim_load WHERE source_sha256 = ?", [sha])
+        )
+        gone = (
+            self.fetchall(
+                "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_closed "
+                f"WHERE closed_by_load_id IN ({loads}) OR load_id IN ({loads}) "
+                f"UNION SELECT DISTINCT reporter_iso3, year, month FROM fact_flow WHERE load_id IN ({loads})"
+            )
+            if loads
+            else []
+        )
+        parts = sorted(set(own or []) | {(r, int(y), int(m)) for r, y, m in gone})
+        return LoadResult(rows=rows, unchanged=rows, partitions=parts, already_loaded=True)
+
+    def _publish(self, entry: dict, table, lineage: dict, scope, rows: int, stamp) -> LoadResult:
+        """The file's load row, then its observations: written straight into ``fact_flow`` when
+        it is a first load of its span, else merged with the current figures (the vintage merge)."""
+        source_id, sha = entry["source_id"], entry["sha256"]
+        name = entry.get("file_name") or sha
+        preloaded = isinstance(table, FactSink)
+        if preloaded:  # the sink wrote the file's load row with its observations
+            load_id = table.load_id
+        else:
+            load_id = self._load_row(source_id, *(lineage[c] for c in LINEAGE_COLUMNS))
+            table = _lean(table, load_id)
+        if scope and self._first_in_span(scope, own=load_id if preloaded else None):
+            return self._load_first(table, load_id, sha, scope, name)
+        if preloaded:  # the sink checked this very span in this transaction
+            raise WarehouseError(f"{name}: its observations were written but it is not a first load")
+        if not getattr(table, "num_rows", rows):  # a file without observations covers no period
+            return LoadResult(rows=0)
+        result = self._merge(table, load_id, stamp)
+        self.execute(
+            "INSERT INTO file_coverage (source_id, sha256, reporter_iso3, period_start, period_end, "
+            "observations) SELECT source_id, ?, reporter_iso3, period_start, period_end, count(*) "
+            "FROM _new GROUP BY source_id, reporter_iso3, period_start, period_end",
+            [sha],
+        )
+        self._drop_stages()
+        return result
+
+    def _refresh_statistics(self, result: LoadResult) -> None:
+        """Fresh statistics after a large change, or the planner takes a big table for an empty one
+        (nested loops)."""
+        if result.new + result.added + result.revised + result.withdrawn >= self.ANALYZE_AFTER_ROWS:
+            self._analyze(
+                "fact_flow", ("source_id", "reporter_iso3", "period_start", "period_end", "year", "month")
+            )
+        if result.revised + result.withdrawn >= self.ANALYZE_AFTER_ROWS:
+            self._analyze("fact_flow_closed", ("source_id", "period_start", "period_end", "valid_to"))
 
     def _first_in_span(self, scope: list, own: int | None = None) -> bool:
         """Whether the source's period span of ``scope`` holds no current figure (but those of
