@@ -131,19 +131,7 @@ class VintageMerge:
             if done and preloaded:  # cannot be: the sink holds the only writer's transaction
                 raise WarehouseError(f"{entry.get('file_name') or sha}: loaded meanwhile; nothing was loaded")
             if done:
-                loads = ", ".join(
-                    str(int(r[0]))
-                    for r in self.fetchall("SELECT load_id FROM dim_load WHERE source_sha256 = ?", [sha])
-                )
-                gone = (
-                    self.fetchall(
-                        "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_closed "
-                        f"WHERE closed_by_load_id IN ({loads}) OR load_id IN ({loads}) "
-                        f"UNION SELECT DISTINCT reporter_iso3, year, month FROM fact_flow WHERE load_id IN ({loads})"
-                    )
-                    if loads
-                    else []
-                )
+                gone = self._partitions_of_file(sha)
                 parts = sorted(set(own or []) | {(r, int(y), int(m)) for r, y, m in gone})
                 return LoadResult(rows=rows, unchanged=rows, partitions=parts, already_loaded=True)
             if preloaded:  # the sink wrote the file's load row with its observations
@@ -196,6 +184,20 @@ class VintageMerge:
             result.unchanged,
         )
         return result
+
+    def _partitions_of_file(self, sha: str) -> list[tuple]:
+        """(reporter_iso3, year, month) of the figures a loaded file wrote or closed."""
+        loads = ", ".join(
+            str(int(r[0]))
+            for r in self.fetchall("SELECT load_id FROM dim_load WHERE source_sha256 = ?", [sha])
+        )
+        if not loads:
+            return []
+        return self.fetchall(
+            "SELECT DISTINCT reporter_iso3, year, month FROM fact_flow_closed "
+            f"WHERE closed_by_load_id IN ({loads}) OR load_id IN ({loads}) "
+            f"UNION SELECT DISTINCT reporter_iso3, year, month FROM fact_flow WHERE load_id IN ({loads})"
+        )
 
     def _first_in_span(self, scope: list, own: int | None = None) -> bool:
         """Whether the source's period span of ``scope`` holds no current figure (but those of
