@@ -98,9 +98,9 @@ def pg_copy(db: Path, pg_url: str, batch_rows: int = 100_000) -> dict:
     import psycopg
 
     con = duckdb.connect(str(db), read_only=True)
+    load = con.execute("SELECT * FROM dim_load").fetchall()  # before the stream: one result at a time
     reader = con.sql("SELECT * FROM fact_flow").to_arrow_reader(batch_rows)
     encoder = pgpq.ArrowToPostgresBinaryEncoder(reader.schema)
-    load = con.execute("SELECT * FROM dim_load").fetchall()
     with psycopg.connect(pg_url, autocommit=True) as pg:
         pg.execute(TABLES_SQL.read_text(encoding="utf-8") + PG_SQL.read_text(encoding="utf-8"))
         cols = ", ".join(reader.schema.names)

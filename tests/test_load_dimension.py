@@ -131,6 +131,7 @@ def test_a_version_8_warehouse_made_by_the_previous_code_migrates_in_place(
 def _migrates_in_place(
     url: str, engine: str, home: Path, previous_version: Path, tmp_path: Path, monkeypatch
 ) -> None:
+    """The old warehouse built at ``url`` by the previous version, migrated, compared."""
     env = {**os.environ, "OMH_HOME": str(home), "OMH_WAREHOUSE_URL": url}
     for path, source in _files(tmp_path):
         _old_omh(previous_version, env, "ingest", str(path), "--source", source)

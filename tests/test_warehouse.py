@@ -816,7 +816,7 @@ def test_a_diffing_load_on_duckdb_stores_its_figures_in_partition_order(tmp_path
         stored = wh.fetchall("SELECT month, value FROM fact_flow ORDER BY rowid")
         assert [m for m, _ in stored] == sorted(m for m, _ in stored)
         assert sum(v for _, v in stored) == float(frame["value"].sum()) + len(rows)
-        batches = list(_leaf_batches(wh.con, f"SELECT {', '.join(FACT_COLUMNS)} FROM fact_flow"))
+        batches = list(_leaf_batches(wh.con, f"SELECT {', '.join(FACT_COLUMNS)} FROM v_fact"))
         assert not scattered(batches[0])
 
 
