@@ -33,8 +33,9 @@ def one_store(home: Path) -> dict:
     import re
 
     from transforms.config import settings
-    from transforms.contracts.model import load_contracts
-    from transforms.ingest.pipeline import ingest_file, source_files
+    from transforms.contracts.loading import load_contracts
+    from transforms.ingest.landing import source_files
+    from transforms.ingest.pipeline import ingest_file
     from transforms.storage.verify import verify
     from transforms.tools.samples import YEAR, write_samples
 
