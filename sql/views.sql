@@ -759,7 +759,10 @@ WHERE d.level IN ('all', 'conference');
 
 -- Public: year-over-year change, computed only from published figures (a suppressed figure on
 -- either side gives no change).
+-- Each period and the same period a year before: pub_flow_by_period computed once (MATERIALIZED:
+-- inlined twice, its disclosure computation ran twice; 1.25 s -> 0.76 s on 20 M facts).
 CREATE VIEW pub_flow_yoy AS
+WITH b AS MATERIALIZED (SELECT * FROM pub_flow_by_period)
 SELECT c.reporter_iso3, c.reporter_es, c.reporter_en, c.reporter_pt, c.reporter_fr, c.conference,
        c.flow_type, c.flow_type_es, c.flow_type_en, c.flow_type_pt, c.flow_type_fr,
        c.unit, c.unit_es, c.unit_en, c.unit_pt, c.unit_fr,
@@ -769,8 +772,8 @@ SELECT c.reporter_iso3, c.reporter_es, c.reporter_en, c.reporter_pt, c.reporter_
        c.value - p.value AS change,
        CASE WHEN p.value > 0 THEN CAST(100 AS DOUBLE PRECISION) * (c.value - p.value) / p.value END
            AS change_pct
-FROM pub_flow_by_period c
-LEFT JOIN pub_flow_by_period p
+FROM b c
+LEFT JOIN b p
        ON p.reporter_iso3 = c.reporter_iso3 AND p.flow_type = c.flow_type AND p.unit = c.unit
       AND p.period_type = c.period_type
       AND p.period_start = CAST(c.period_start - INTERVAL '1 year' AS DATE);
