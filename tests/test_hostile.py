@@ -399,6 +399,7 @@ def test_neutralize_prefixes_exactly_the_formula_starts():
 
 _SKIP_DIRS = {
     ".venv",
+    ".venv-moto",  # moto's own virtualenv (make setup), like .venv: installed packages, not ours
     "var",
     ".git",
     ".hypothesis",
