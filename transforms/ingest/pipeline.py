@@ -132,6 +132,11 @@ class _Load:
         self.now = dt.datetime.now()
 
     @property
+    def _lineage(self) -> tuple:
+        """What every observation of this load carries: file name, sha256, vintage, load instant."""
+        return (self.path.name, self.sha, self.entry["vintage"], self.now)
+
+    @property
     def _local(self):
         """The warehouse's own connection on DuckDB: the file is read and harmonized there."""
         return self.wh.con if self.wh.engine == "duckdb" else None
@@ -221,7 +226,7 @@ class _Load:
         from transforms.storage.warehouse import LocalFacts
 
         streams: list = []
-        lineage = (self.path.name, self.sha, self.entry["vintage"], self.now)
+        lineage = self._lineage
 
         def facts():
             if self.sink is not None and self.sink.rows is not None:  # written by harmonize already
@@ -259,7 +264,7 @@ class _Load:
         table (no read back: over the wire from PostgreSQL, and no scan to check the constants on
         DuckDB)."""
         partitions, name = loaded.partitions, self.path.name
-        lineage = (name, self.sha, self.entry["vintage"], self.now)
+        lineage = self._lineage
         log.info("%s: warehouse committed; lake write of %d partitions begins", name, len(partitions))
         from transforms.storage.lakestore import open_lake
 

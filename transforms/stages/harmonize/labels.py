@@ -12,7 +12,7 @@ from transforms.contracts.model import Contract, FieldSpec
 from transforms.engine import ident, small_table, temp_name
 from transforms.problems import Problem
 from transforms.stages.harmonize.grouping import Distinct, first_rows, weight
-from transforms.stages.harmonize.model import COUNTRY_FIELDS, DEFAULTS, FIELD_CODELIST
+from transforms.stages.harmonize.model import COUNTRY_FIELDS, DEFAULTS, FIELD_CODELIST, roles_kept
 from transforms.stages.harmonize.sql import case_sql, concat_lists, sql_text
 
 
@@ -148,12 +148,8 @@ class Fields:
 def kept_contexts(contract: Contract, contexts: pd.DataFrame) -> list[tuple[int, str]]:
     """The (measure, kind of cell) pairs that become observations: leaves, and the totals whose
     remainder the contract keeps."""
-    return [
-        (int(r.measure_index), str(r.cell_role))
-        for r in contexts.itertuples()
-        if r.cell_role == "value"
-        or (contract.remainder is not None and r.cell_role in ("total", "total_row"))
-    ]
+    kept = roles_kept(contract)
+    return [(int(r.measure_index), str(r.cell_role)) for r in contexts.itertuples() if r.cell_role in kept]
 
 
 def _specs_by_context(contract: Contract, name: str, contexts: list[tuple[int, str]]) -> dict:

@@ -71,6 +71,12 @@ CANONICAL_COLUMNS = [
 TABLE_KEY = "_table"
 
 
+def roles_kept(contract) -> tuple[str, ...]:
+    """The kinds of cell that become observations: leaves, and totals and total rows when the
+    contract keeps their remainders."""
+    return ("value", "total", "total_row") if contract.remainder is not None else ("value",)
+
+
 class Harmonized:
     """Canonical observations of one file: views in DuckDB, plus problems and controls."""
 

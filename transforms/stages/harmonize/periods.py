@@ -14,6 +14,7 @@ from transforms.contracts.model import Contract, FieldSpec
 from transforms.engine import ident, small_table
 from transforms.problems import Problem
 from transforms.stages.harmonize.grouping import Distinct, first_rows, weight
+from transforms.stages.harmonize.model import roles_kept
 from transforms.stages.harmonize.sql import concat_lists, sql_literal
 
 _YEAR = re.compile(r"(1[89]\d\d|2[01]\d\d)")
@@ -203,7 +204,7 @@ class PeriodMap:
 _MAPPED = ("p_period_start", "p_period_end", "p_period_type", "p_year", "p_month", "p_ok")
 
 
-def _period_labels(distinct: Distinct, contexts: pd.DataFrame, roles_kept: tuple) -> pd.DataFrame:
+def _period_labels(distinct: Distinct, contexts: pd.DataFrame, kept: tuple) -> pd.DataFrame:
     """The distinct period labels of the kept cells (one row for the whole file when the period
     is fixed by the contract), with their counts and first rows."""
     period_cols = distinct.period_cols
@@ -211,7 +212,7 @@ def _period_labels(distinct: Distinct, contexts: pd.DataFrame, roles_kept: tuple
         cells = int(contexts["_n"].sum()) if not contexts.empty else 0
         return pd.DataFrame({"_n": [cells], "source_row": [0], "_rows": [[]]})
     plabels = distinct.of([*period_cols, "cell_role"])
-    plabels = plabels[plabels["cell_role"].isin(roles_kept)]
+    plabels = plabels[plabels["cell_role"].isin(kept)]
     for c in period_cols:
         plabels[c] = plabels[c].astype(str)
     return (
@@ -231,8 +232,7 @@ def period_map(
 ) -> PeriodMap:
     """Map the file's distinct period labels once into a table the canonical SELECT joins."""
     period_cols = distinct.period_cols
-    roles_kept = ("value", "total", "total_row") if contract.remainder is not None else ("value",)
-    plabels = _period_labels(distinct, contexts, roles_kept)
+    plabels = _period_labels(distinct, contexts, roles_kept(contract))
     per = periods(contract, plabels, problems)
     pmap = plabels[period_cols].copy() if period_cols else pd.DataFrame(index=plabels.index)
     for col in ("period_start", "period_end", "period_type", "year", "month"):
